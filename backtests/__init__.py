@@ -1,0 +1,1 @@
+"""Backtesting: history as oracles, a simulated clock, metrics and reports."""

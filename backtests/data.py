@@ -1,0 +1,112 @@
+"""OHLCV history from files: freqtrade feather, or CSV (plain or gzipped).
+
+Files are named ``<BASE>_<QUOTE>-<timeframe>.feather|.csv|.csv.gz`` (freqtrade's layout),
+with a ``date`` (or ``timestamp``) column holding each candle's *open* time and a
+``close`` column. Times are UTC; naive times are read as UTC; integers as epoch ms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+SUFFIXES = (".feather", ".csv", ".csv.gz")
+
+
+class DataError(Exception):
+    """History is missing or unreadable; the message names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candles:
+    """Closes of one market, indexed by candle close time (epoch seconds, ascending)."""
+
+    symbol: str
+    path: Path
+    close_times: npt.NDArray[np.int64]
+    closes: list[float]
+    timeframe: timedelta
+
+    @property
+    def first_close(self) -> datetime:
+        """Close time of the first candle."""
+        return datetime.fromtimestamp(int(self.close_times[0]), UTC)
+
+    @property
+    def last_close(self) -> datetime:
+        """Close time of the last candle."""
+        return datetime.fromtimestamp(int(self.close_times[-1]), UTC)
+
+
+def tf_label(timeframe: timedelta) -> str:
+    """Return freqtrade's label for a timeframe (``5m``, ``1h``, ``1d``)."""
+    minutes = int(timeframe.total_seconds()) // 60
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440}d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"
+
+
+def find_file(directory: Path, symbol: str, timeframe: timedelta) -> Path:
+    """Locate the history file of a market in a directory."""
+    stem = f"{symbol.replace('/', '_')}-{tf_label(timeframe)}"
+    for suffix in SUFFIXES:
+        candidate = directory / (stem + suffix)
+        if candidate.is_file():
+            return candidate
+    if not directory.is_dir():
+        raise DataError(f"backtest.prices: {directory} is not a directory")
+    raise DataError(f"backtest.prices: no {stem}.feather/.csv/.csv.gz in {directory}")
+
+
+def _read_feather(path: Path) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    table = feather.read_table(path, columns=["date", "close"])
+    dates = table.column("date")
+    if not pa.types.is_timestamp(dates.type):
+        raise DataError(f"{path}: column date is {dates.type}, not a timestamp")
+    seconds = dates.cast(pa.timestamp("s", tz="UTC")).cast(pa.int64()).to_numpy()
+    return seconds, table.column("close").to_numpy()
+
+
+def _read_csv(path: Path) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    column = "date" if "date" in frame.columns else "timestamp"
+    if column not in frame.columns or "close" not in frame.columns:
+        raise DataError(f"{path}: needs a date (or timestamp) column and a close column")
+    raw = frame[column]
+    if pd.api.types.is_integer_dtype(raw):
+        stamps = pd.to_datetime(raw, unit="ms", utc=True)
+    else:
+        stamps = pd.to_datetime(raw, utc=True, format="mixed")
+    seconds = (stamps.astype("datetime64[s, UTC]").astype("int64")).to_numpy()
+    return seconds, frame["close"].to_numpy(dtype="float64")
+
+
+def load_candles(directory: Path, symbol: str, timeframe: timedelta) -> Candles:
+    """Load, check and index one market's history by candle close time."""
+    path = find_file(directory, symbol, timeframe)
+    try:
+        opens, closes = _read_feather(path) if path.suffix == ".feather" else _read_csv(path)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a data error
+        raise DataError(f"{path}: cannot read: {type(exc).__name__}: {exc}") from None
+    if len(opens) == 0:
+        raise DataError(f"{path}: no candles")
+    if np.any(np.diff(opens) <= 0):
+        raise DataError(f"{path}: candle times are not strictly increasing")
+    if not np.all(np.isfinite(closes)) or np.any(closes <= 0):
+        raise DataError(f"{path}: close prices must be positive numbers")
+    close_times = (opens + int(timeframe.total_seconds())).astype(np.int64)
+    return Candles(symbol=symbol, path=path, close_times=close_times,
+                   closes=closes.tolist(), timeframe=timeframe)

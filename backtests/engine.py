@@ -1,0 +1,216 @@
+"""The backtest engine: the live runtime, driven by a simulated clock over history.
+
+Each actor runs in its own journal stream. Its wakes are the cron fire times (computed by
+the same APScheduler trigger the daemon uses) between the first candle's close and the
+end of the period; at each one the clock is set to the fire time and the runtime does
+exactly what it does live, with historical oracles and the paper adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+from backtests.data import Candles, DataError, load_candles
+from backtests.oracle import HistoricalPrices
+from fund.actor import ActorSpec
+from fund.canonical import loads, parse_ts
+from fund.clock import SimulatedClock
+from fund.config import BacktestSettings, FundConfig
+from fund.exchange.paper import PaperAdapter
+from fund.journal import EntryFilter, Journal, JournalWriter
+from fund.messages import FILL
+from fund.schedule import cron_trigger, fire_times
+from fund.strategy import strategy_class
+from fund.runtime import ActorRuntime
+from oracles.base import Oracle
+
+Progress = Callable[[str, int, int], None]
+"""Called as (actor id, wakes done, wakes in all)."""
+
+
+class BacktestError(Exception):
+    """The backtest cannot run as configured; the message says why."""
+
+
+@dataclass(slots=True, kw_only=True)
+class ActorRun:
+    """What one actor's backtest produced, beyond its journal."""
+
+    actor_id: str
+    quote: str
+    initial_cash: Decimal
+    times: list[int] = field(default_factory=list)
+    nav: list[float] = field(default_factory=list)
+    allocation: dict[str, list[float]] = field(default_factory=dict)
+    benchmark: list[float] = field(default_factory=list)
+    final_nav: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    fills: int = 0
+    traded_notional: Decimal = Decimal(0)
+    wakes: int = 0
+    entries: int = 0
+    head_hash: str = ""
+    fill_rows: list[tuple[int, str, str, str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Period:
+    """The period a run covers: first and last wake bounds (inclusive)."""
+
+    start: datetime
+    end: datetime
+
+
+def load_history(settings: BacktestSettings, specs: tuple[ActorSpec, ...]) -> dict[str, Candles]:
+    """Load the candles of every market the actors trade."""
+    symbols = dict.fromkeys(s for spec in specs for s in spec.markets)
+    try:
+        return {s: load_candles(settings.prices, s, settings.timeframe) for s in symbols}
+    except DataError as exc:
+        raise BacktestError(str(exc)) from None
+
+
+def actor_period(spec: ActorSpec, candles: Mapping[str, Candles], settings: BacktestSettings,
+                 start: datetime | None, end: datetime | None) -> Period:
+    """Clip the requested period to the actor's data: from the first close to the last."""
+    series = [candles[s] for s in spec.markets]
+    first = min(c.first_close for c in series)
+    last = max(c.last_close for c in series)
+    lo = max(first, start or settings.start or first)
+    hi = min(last, end or settings.end or last)
+    if hi < lo:
+        raise BacktestError(
+            f"actors.{spec.actor_id}: empty period: {lo:%Y-%m-%d %H:%M} to {hi:%Y-%m-%d %H:%M} "
+            f"(data covers {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC)")
+    return Period(start=lo, end=hi)
+
+
+def build_oracles(spec: ActorSpec, candles: Mapping[str, Candles]) -> dict[str, Oracle]:
+    """Build the historical oracles an actor's strategy declares."""
+    strategy = strategy_class(spec.strategy)(spec.params)
+    oracles: dict[str, Oracle] = {}
+    for oracle in strategy.oracles():
+        if oracle.kind != "prices":
+            raise BacktestError(f"actors.{spec.actor_id}: no historical source for oracle "
+                                f"kind {oracle.kind!r}")
+        symbols = oracle.options.get("symbols", tuple(spec.markets))
+        oracles[oracle.name] = HistoricalPrices(oracle.name, {s: candles[s] for s in symbols})
+    return oracles
+
+
+def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping[str, Candles],
+              period: Period, progress: Progress | None = None) -> ActorRun:
+    """Backtest one actor into its own stream of the journal."""
+    writer = JournalWriter(journal, spec.actor_id)
+    try:
+        if writer.last_seq:
+            raise BacktestError(f"{journal.url} already holds a stream for actor "
+                                f"{spec.actor_id}; write to a new --journal")
+        wakes = list(fire_times(cron_trigger(spec.cron), period.start, period.end))
+        if not wakes:
+            raise BacktestError(
+                f"actors.{spec.actor_id}: cron {spec.cron!r} never fires between "
+                f"{period.start:%Y-%m-%d %H:%M} and {period.end:%Y-%m-%d %H:%M} UTC")
+        clock = SimulatedClock(wakes[0])
+        adapter = PaperAdapter(fee_rate=spec.terms.fee_rate,
+                               slippage_bps=spec.terms.slippage_bps)
+        runtime = ActorRuntime(spec=spec, writer=writer, oracles=build_oracles(spec, candles),
+                               adapter=adapter, clock=clock)
+        runtime.open(cash)
+        run = ActorRun(actor_id=spec.actor_id, quote=spec.terms.quote, initial_cash=cash)
+        holdings = _drive(runtime, clock, run, wakes, progress)
+        clock.set_time(max(period.end, wakes[-1]))
+        end = runtime.finish(period.end)
+    finally:
+        writer.flush()
+    ledger = runtime.core.ledger
+    moment = int(period.end.timestamp())
+    if run.times[-1] != moment:
+        run.times.append(moment)
+        run.nav.append(0.0)
+    run.nav[-1] = float(ledger.nav())
+    run.allocation = _allocation(run, holdings, candles, spec)
+    run.final_nav, run.fees, run.fills = ledger.nav(), ledger.fees_paid, ledger.fills
+    run.traded_notional = ledger.traded_notional
+    run.entries, run.head_hash, run.wakes = end.seq, end.hash, len(wakes)
+    run.benchmark = _buy_and_hold(run, candles, spec, wakes[0])
+    for entry in journal.read(spec.actor_id, EntryFilter(kinds=(FILL,))):
+        fill = loads(entry.payload)
+        run.fill_rows.append((int(parse_ts(entry.ts).timestamp()), fill["symbol"], fill["side"],
+                              fill["amount"], fill["price"]))
+    return run
+
+
+def _drive(runtime: ActorRuntime, clock: SimulatedClock, run: ActorRun, wakes: list[datetime],
+           progress: Progress | None) -> list[tuple[int, dict[str, float]]]:
+    """Run every wake on the simulated clock; record NAV after each, holdings after fills."""
+    ledger = runtime.core.ledger
+    holdings: list[tuple[int, dict[str, float]]] = []
+    step = max(1, len(wakes) // 200)
+    fills_seen = -1
+    for done, moment in enumerate(wakes, 1):
+        clock.set_time(moment)
+        runtime.wake(moment)
+        run.times.append(int(moment.timestamp()))
+        run.nav.append(float(ledger.nav()))
+        if ledger.fills != fills_seen:
+            fills_seen = ledger.fills
+            holdings.append((done - 1, {s: float(p.amount) for s, p in ledger.positions.items()}))
+        if progress and (done % step == 0 or done == len(wakes)):
+            progress(run.actor_id, done, len(wakes))
+    return holdings
+
+
+def _closes_at(series: Candles, times: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Close of the last candle completed at each time (the first close before any)."""
+    index = np.searchsorted(series.close_times, times, side="right") - 1
+    return np.asarray(series.closes)[np.maximum(index, 0)]
+
+
+def _allocation(run: ActorRun, holdings: list[tuple[int, dict[str, float]]],
+                candles: Mapping[str, Candles], spec: ActorSpec) -> dict[str, list[float]]:
+    """Fraction of NAV in each market at each point (holdings change only at fills)."""
+    times = np.asarray(run.times, dtype=np.int64)
+    nav = np.asarray(run.nav)
+    result: dict[str, list[float]] = {}
+    for symbol in spec.markets:
+        amounts = np.zeros(len(times))
+        for index, held in holdings:
+            amounts[index:] = held.get(symbol, 0.0)
+        value = amounts * _closes_at(candles[symbol], times)
+        result[symbol] = np.divide(value, nav, out=np.zeros_like(nav), where=nav > 0).tolist()
+    return result
+
+
+def _buy_and_hold(run: ActorRun, candles: Mapping[str, Candles], spec: ActorSpec,
+                  first: datetime) -> list[float]:
+    """NAV of an equal-weight buy-and-hold of the actor's markets from the first wake."""
+    times = np.asarray(run.times, dtype=np.int64)
+    start = np.asarray([int(first.timestamp())], dtype=np.int64)
+    share = float(run.initial_cash) / len(spec.markets)
+    total = np.zeros(len(times))
+    for symbol in spec.markets:
+        series = candles[symbol]
+        if series.close_times[0] > start[0]:
+            return []
+        total += share / _closes_at(series, start)[0] * _closes_at(series, times)
+    return total.tolist()
+
+
+def run_backtest(config: FundConfig, journal: Journal, *, start: datetime | None = None,
+                 end: datetime | None = None, progress: Progress | None = None) -> list[ActorRun]:
+    """Backtest every actor of a fund into the journal; return each actor's run."""
+    if config.backtest is None:
+        raise BacktestError(f"{config.source}: no [backtest] section")
+    candles = load_history(config.backtest, config.actors)
+    periods = [actor_period(spec, candles, config.backtest, start, end) for spec in config.actors]
+    return [
+        run_actor(spec, journal, config.initial_cash[spec.actor_id], candles, period, progress)
+        for spec, period in zip(config.actors, periods, strict=True)
+    ]

@@ -1,0 +1,46 @@
+"""Historical oracles: at wake time T they see only what was known at T."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from backtests.data import Candles
+from fund.canonical import float_price, format_ts
+from oracles.base import BlobSink, Oracle, OracleError
+
+
+class HistoricalPrices(Oracle):
+    """Last completed candle's close per market: the candle must have *closed* by T.
+
+    A candle that opened at T − timeframe closes at T and is visible at T; the candle
+    that opens at T is not. There is no other way into the data, so a strategy cannot
+    look ahead.
+    """
+
+    def __init__(self, name: str, candles: Mapping[str, Candles]) -> None:
+        self.name = name
+        self._series = [(s, c.close_times.tolist(), c.closes) for s, c in candles.items()]
+        self._ts_cache: dict[int, str] = {}
+
+    def observe(self, at: datetime, blobs: BlobSink) -> dict[str, Any]:
+        now = int(at.timestamp())
+        prices: dict[str, dict[str, Any]] = {}
+        for symbol, times, closes in self._series:
+            index = bisect_right(times, now) - 1
+            if index >= 0:
+                prices[symbol] = {"price": float_price(closes[index]),
+                                  "time": self._format(times[index])}
+        if not prices:
+            raise OracleError(f"no completed candle at or before {format_ts(at)}")
+        return {"prices": prices}
+
+    def _format(self, seconds: int) -> str:
+        text = self._ts_cache.get(seconds)
+        if text is None:
+            if len(self._ts_cache) > 4096:
+                self._ts_cache.clear()
+            text = self._ts_cache[seconds] = format_ts(datetime.fromtimestamp(seconds, UTC))
+        return text

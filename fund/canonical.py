@@ -1,0 +1,82 @@
+"""Canonical JSON and the transcodings of money and time.
+
+Everything that is hashed goes through :func:`dumps` (orjson): sorted keys, no spaces,
+UTF-8, ``Decimal`` as a plain decimal string (never a float, never exponent notation),
+``datetime`` as a fixed-width UTC string, floats in their shortest round-trip form and
+non-finite floats as ``null``. The same value always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+@lru_cache(maxsize=4096)
+def format_ts(moment: datetime) -> str:
+    """Return the canonical, fixed-width UTC form of an aware datetime."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: every time in agentfund is UTC-aware")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.strftime(TS_FORMAT)
+
+
+def parse_ts(text: str) -> datetime:
+    """Parse a canonical timestamp back into an aware UTC datetime."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no time zone")
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+def format_decimal(value: Decimal) -> str:
+    """Return a Decimal as a plain decimal string (no exponent)."""
+    if not value.is_finite():
+        raise ValueError(f"non-finite decimal {value!r} cannot be journaled")
+    return format(value, "f")
+
+
+def float_price(value: float) -> str:
+    """Return the canonical decimal string of the shortest repr of a float price."""
+    text = repr(value)
+    return text if "e" not in text else format_decimal(Decimal(text))
+
+
+def _default(value: object) -> str:
+    if type(value) is Decimal:
+        text = format(value, "f")
+        if text[-1].isdigit():
+            return text
+        return format_decimal(value)  # raises for NaN and infinities
+    if isinstance(value, datetime):
+        return format_ts(value)
+    raise TypeError(f"{type(value).__name__} is not journal-serialisable: {value!r}")
+
+
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def dumps(value: Any) -> str:
+    """Encode a JSON-able value (Decimals and datetimes allowed) canonically."""
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+    except orjson.JSONEncodeError as exc:
+        raise TypeError(str(exc)) from None
+
+
+def loads(text: str | bytes) -> Any:
+    """Decode canonical JSON (Decimals come back as strings; convert where used)."""
+    return orjson.loads(text)
+
+
+def decimals(mapping: Mapping[str, str]) -> dict[str, Decimal]:
+    """Convert a mapping of decimal strings into Decimals."""
+    return {key: Decimal(value) for key, value in mapping.items()}

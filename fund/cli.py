@@ -1,0 +1,142 @@
+"""The ``fund`` command line.
+
+Exit codes: 0 success; 1 the run or verification failed (a divergence, a strategy that
+broke the rules); 2 bad input (config, data, journal URL, arguments). Errors are one line
+on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fund import __version__
+
+
+class UsageError(Exception):
+    """Bad input from the user (exit 2)."""
+
+
+class RunFailed(Exception):
+    """The command ran but its result is a failure (exit 1)."""
+
+
+def _moment(text: str | None) -> datetime | None:
+    """Parse --start/--end: a date (the whole day) or an ISO time (UTC if naive)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a date (YYYY-MM-DD) or time (ISO 8601)") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fund", description="Autonomous, verifiable funds.")
+    parser.add_argument("--version", action="version", version=f"agentfund {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    bt = sub.add_parser("backtest", help="run a fund's actors over history")
+    bt.add_argument("config", type=Path, help="fund config (TOML)")
+    bt.add_argument("--journal", help="journal URL or file (default: OUT/journal.db)")
+    bt.add_argument("--out", type=Path, help="output directory (default: runs/NAME-TIME)")
+    bt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key, e.g. --set fund.fee_rate=0.002")
+    bt.add_argument("--start", help="first day or time (UTC) of the period")
+    bt.add_argument("--end", help="last day or time (UTC) of the period, inclusive")
+    bt.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    bt.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    bt.set_defaults(handler=_backtest)
+
+    ve = sub.add_parser("verify", help="check a journal's chain and replay its decisions")
+    ve.add_argument("journal", help="journal URL or SQLite file")
+    ve.add_argument("--actor", action="append", default=[], help="only this actor (repeatable)")
+    ve.add_argument("--head", help="expected head hash (detects entries removed at the end)")
+    ve.set_defaults(handler=_verify)
+
+    jo = sub.add_parser("journal", help="inspect a journal").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    show = jo.add_parser("show", help="print entries as a table")
+    export = jo.add_parser("export", help="write entries as JSON lines")
+    for p in (show, export):
+        p.add_argument("journal", help="journal URL or SQLite file")
+        p.add_argument("--actor", action="append", default=[], help="only this actor")
+        p.add_argument("--kind", action="append", default=[], help="only this kind")
+        p.add_argument("--since", help="only entries at or after this time (UTC)")
+        p.add_argument("--until", help="only entries at or before this time (UTC)")
+    show.add_argument("--limit", type=int, default=50, help="at most N entries (default 50)")
+    show.add_argument("--last", action="store_true", help="the last N entries, not the first")
+    show.set_defaults(handler=_journal_show)
+    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    export.set_defaults(handler=_journal_export)
+    return parser
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from fund.commands.backtest import backtest
+
+    return backtest(config=args.config, journal=args.journal, out=args.out,
+                    overrides=args.set, start=_moment(args.start), end=_moment(args.end),
+                    as_json=args.json, report=not args.no_report)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from fund.commands.inspect import verify
+
+    return verify(args.journal, actors=args.actor, head=args.head)
+
+
+def _journal_show(args: argparse.Namespace) -> int:
+    from fund.commands.inspect import show
+
+    return show(args.journal, actors=args.actor, kinds=args.kind, since=_moment(args.since),
+                until=_moment(args.until), limit=args.limit, last=args.last)
+
+
+def _journal_export(args: argparse.Namespace) -> int:
+    from fund.commands.inspect import export
+
+    return export(args.journal, actors=args.actor, kinds=args.kind, since=_moment(args.since),
+                  until=_moment(args.until), out=args.out)
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    from backtests.data import DataError
+    from backtests.engine import BacktestError
+    from fund.config import ConfigError
+    from fund.journal import JournalError
+
+    return (UsageError, ConfigError, DataError, BacktestError, JournalError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``fund`` command; return its exit code."""
+    args = _parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except RunFailed as exc:
+        print(f"fund: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fund: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if isinstance(exc, _known_errors()):
+            print(f"fund: error: {exc}", file=sys.stderr)
+            return 2
+        from fund.actor import HandlerPurityError
+
+        if isinstance(exc, HandlerPurityError):
+            print(f"fund: strategy broke purity: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

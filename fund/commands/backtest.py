@@ -1,0 +1,124 @@
+"""``fund backtest``: run a config over history, write journal, summary and report."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from backtests.engine import ActorRun, Progress, run_backtest
+from backtests.summary import fund_summary
+from fund.config import load_config
+from fund.journal import journal_url, open_journal
+
+
+def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: Sequence[str],
+             start: datetime | None, end: datetime | None, as_json: bool, report: bool) -> int:
+    """Run the backtest and print its summary; return the exit code."""
+    cfg = load_config(config, overrides)
+    if out is None:
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.name).strip("-") or "fund"
+        out = Path("runs") / f"{slug}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    out.mkdir(parents=True, exist_ok=True)
+    url = journal_url(journal or str(out / "journal.db"))
+    store = open_journal(url)
+    try:
+        with _progress(enabled=sys.stderr.isatty()) as progress:
+            runs = run_backtest(cfg, store, start=start, end=end, progress=progress)
+    finally:
+        store.close()
+    report_path = out / "report.html" if report else None
+    summary = fund_summary(runs, url, str(report_path) if report_path else None)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if report_path is not None:
+        _write_report(report_path, cfg.name, summary, runs)
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        _print_table(cfg.name, summary)
+    return 0
+
+
+@contextmanager
+def _progress(*, enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(),
+                   MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True)
+    tasks: dict[str, Any] = {}
+
+    def update(actor: str, done: int, total: int) -> None:
+        if actor not in tasks:
+            tasks[actor] = bar.add_task(f"{actor} wakes", total=total)
+        bar.update(tasks[actor], completed=done)
+
+    with bar:
+        yield update
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:,.2f} %"
+
+
+def _money(text: str, quote: str) -> str:
+    return f"{Decimal(text).quantize(Decimal('0.01')):,} {quote}"
+
+
+def display_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Return the summary as (label, formatted value) rows."""
+    quote = next(iter(summary["actors"].values()))["quote"]
+    return [
+        ("Final NAV", _money(summary["final_nav"], quote)),
+        ("Initial cash", _money(summary["initial_cash"], quote)),
+        ("Total return", _percent(summary["total_return"])),
+        ("Annualised return", _percent(summary["annualized_return"])),
+        ("Sharpe (annualised)", f"{summary['sharpe']:.3f}"),
+        ("Sortino (annualised)", f"{summary['sortino']:.3f}"),
+        ("Max drawdown", _percent(summary["max_drawdown"])),
+        ("Turnover (traded / mean NAV)", f"{summary['turnover']:.2f}×"),
+        ("Fees", _money(summary["fees"], quote)),
+        ("Fills", f"{summary['fills']:,}"),
+        ("Period", f"{summary['first_wake']} → {summary['end']}"),
+        ("Journal entries", f"{summary['entries']:,}"),
+        ("Head hash", summary["head_hash"]),
+    ]
+
+
+def _print_table(name: str, summary: Mapping[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Backtest: {name}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in display_rows(summary):
+        table.add_row(label, value)
+    console = Console()
+    console.print(table)
+    console.print(f"journal: {summary['journal']}")
+    if summary["report"]:
+        console.print(f"report:  {summary['report']}")
+    console.print(f"verify:  fund verify {summary['journal']}")
+
+
+def _write_report(path: Path, name: str, summary: Mapping[str, Any],
+                  runs: Sequence[ActorRun]) -> None:
+    from backtests.report import ReportSeries, write_report
+
+    series = [
+        ReportSeries(actor_id=r.actor_id, times=r.times, nav=r.nav, allocation=r.allocation,
+                     benchmark=r.benchmark or None, fills=r.fill_rows, quote=r.quote)
+        for r in runs
+    ]
+    write_report(path, f"Backtest: {name}", dict(display_rows(summary)), series)

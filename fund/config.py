@@ -1,0 +1,207 @@
+"""Fund configuration: TOML files, ``--set`` overrides, validation with clear errors.
+
+Validation happens at this edge with pydantic; the rest of agentfund sees frozen
+dataclasses (:class:`FundConfig`, :class:`~fund.actor.ActorSpec`). Every error is one
+line naming the file and the dotted key: ``examples/x.toml: actors.r.cron: …``.
+Relative paths in a file are relative to that file; in ``--set`` to the working directory.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fund.actor import ActorSpec
+from fund.markets import Market
+from fund.schedule import CronError, cron_trigger
+from fund.strategy import FundTerms, StrategyError, parse_params, strategy_class
+
+
+class ConfigError(Exception):
+    """A configuration problem; the message names the file and key."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FundSection(_Model):
+    name: str = "fund"
+    initial_cash: Decimal = Field(gt=0)
+    quote: str = Field(min_length=1)
+    fee_rate: Decimal = Field(default=Decimal(0), ge=0, lt=1)
+    slippage_bps: Decimal = Field(default=Decimal(0), ge=0, lt=10_000)
+    markets: dict[str, dict[str, Decimal]] = {}
+
+
+class BacktestSection(_Model):
+    prices: Path
+    timeframe: str = Field(pattern=r"^\d+[mhdw]$")
+    start: date | datetime | None = None
+    end: date | datetime | None = None
+
+
+class ActorSection(_Model):
+    cron: str
+    strategy: str
+    params: dict[str, Any] = {}
+    initial_cash: Decimal | None = Field(default=None, gt=0)
+
+
+class ConfigFile(_Model):
+    fund: FundSection
+    backtest: BacktestSection | None = None
+    actors: dict[str, ActorSection] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacktestSettings:
+    """Where the history is and which period to run."""
+
+    prices: Path
+    timeframe: timedelta
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundConfig:
+    """A validated fund: its name, actors (with their cash) and backtest settings."""
+
+    name: str
+    source: str
+    actors: tuple[ActorSpec, ...]
+    initial_cash: Mapping[str, Decimal]
+    backtest: BacktestSettings | None
+
+
+def parse_timeframe(text: str) -> timedelta:
+    """Turn ``5m``/``1h``/``1d``/``1w`` into a duration."""
+    unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[text[-1]]
+    return timedelta(**{unit: int(text[:-1])})
+
+
+def _moment(value: date | datetime | None, *, end: bool) -> datetime | None:
+    """A date means its whole day: start at 00:00, end at the next midnight (inclusive)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return moment + timedelta(days=1) if end else moment
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], cwd: Path) -> None:
+    """Apply ``dotted.key=value`` overrides (values parsed as TOML, else taken as text)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = [p.strip().strip('"') for p in key.split(".")]
+        if not sep or not all(parts):
+            raise ConfigError(f"--set {item!r}: expected dotted.key=value")
+        table = raw
+        for part in parts[:-1]:
+            nxt = table.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"--set {item!r}: {part} is not a table")
+            table = nxt
+        value = _parse_value(text)
+        if parts == ["backtest", "prices"] and isinstance(value, str):
+            value = str((cwd / value).resolve())
+        table[parts[-1]] = value
+
+
+def _location(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
+
+
+def _first_error(exc: ValidationError, prefix: str = "") -> str:
+    error = exc.errors()[0]
+    where = ".".join(p for p in (prefix, _location(error["loc"])) if p)
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "missing required key"
+    elif error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        message = "unknown key"
+    return f"{where}: {message}" if where else message
+
+
+def load_config(path: Path, overrides: Sequence[str] = (), cwd: Path | None = None) -> FundConfig:
+    """Read, override and validate a fund config file; raise ConfigError on any problem."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    apply_overrides(raw, overrides, cwd or Path.cwd())
+    try:
+        model = ConfigFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_error(exc)}") from None
+    return _build(model, path)
+
+
+def _build(model: ConfigFile, path: Path) -> FundConfig:
+    fund = model.fund
+    terms = FundTerms(quote=fund.quote, fee_rate=fund.fee_rate, slippage_bps=fund.slippage_bps)
+    actors: list[ActorSpec] = []
+    cash: dict[str, Decimal] = {}
+    for actor_id, section in model.actors.items():
+        where = f"{path}: actors.{actor_id}"
+        actors.append(_actor(actor_id, section, terms, fund.markets, where))
+        cash[actor_id] = section.initial_cash or fund.initial_cash
+    backtest = None
+    if model.backtest is not None:
+        section = model.backtest
+        prices = section.prices if section.prices.is_absolute() else path.parent / section.prices
+        backtest = BacktestSettings(prices=prices.resolve(),
+                                    timeframe=parse_timeframe(section.timeframe),
+                                    start=_moment(section.start, end=False),
+                                    end=_moment(section.end, end=True))
+        if backtest.start and backtest.end and backtest.end <= backtest.start:
+            raise ConfigError(f"{path}: backtest.end: {section.end} is not after "
+                              f"backtest.start {section.start}")
+    return FundConfig(name=fund.name, source=str(path), actors=tuple(actors),
+                      initial_cash=cash, backtest=backtest)
+
+
+def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
+           rules: Mapping[str, Mapping[str, Decimal]], where: str) -> ActorSpec:
+    try:
+        cron_trigger(section.cron)
+    except CronError as exc:
+        raise ConfigError(f"{where}.cron: {exc}") from None
+    try:
+        cls = strategy_class(section.strategy)
+    except StrategyError as exc:
+        raise ConfigError(f"{where}.strategy: {exc}") from None
+    try:
+        params = parse_params(cls, section.params)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_first_error(exc, 'params')}") from None
+    markets: dict[str, Market] = {}
+    for symbol in cls(params).symbols():
+        base, _, quote = symbol.partition("/")
+        if quote != terms.quote:
+            raise ConfigError(f"{where}.params: market {symbol} is not quoted in fund.quote "
+                              f"{terms.quote}")
+        try:
+            markets[symbol] = Market.parse(symbol, dict(rules.get(symbol, {})))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: fund.markets: {exc}") from None
+    return ActorSpec(actor_id=actor_id, strategy=section.strategy, params=params,
+                     cron=section.cron, terms=terms, markets=markets, mode="backtest")

@@ -1,0 +1,1 @@
+"""Exchange adapters: where intents become orders (paper simulation or a real venue)."""

@@ -1,0 +1,154 @@
+"""The journal: one append-only, hash-chained stream of entries per process.
+
+Every backend implements :class:`Journal` and passes ``tests/contract/test_journal.py``.
+A backend stores what it is given and enforces the chain's shape (gapless sequence
+numbers, each entry linked to the stored head); :class:`fund.journal.writer.JournalWriter`
+builds the entries. Appends are all-or-nothing: a batch lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from hashlib import sha256
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+GENESIS_HASH = "0" * 64
+_SEP = "\x1f"
+PROCESS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+class JournalError(Exception):
+    """A journal operation failed; the message names the journal and the problem."""
+
+
+class ConflictError(JournalError):
+    """An append did not follow the stored head (another writer, or a stale writer)."""
+
+
+class BlobMissingError(JournalError):
+    """A referenced blob is not in the blob store."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """One journal entry: the unit that is stored, hashed and replayed."""
+
+    process_id: str
+    seq: int
+    kind: str
+    ts: str
+    payload: str
+    prev_hash: str
+    hash: str
+
+    def expected_hash(self) -> str:
+        """Recompute this entry's hash from its content and its predecessor's hash."""
+        return entry_hash(self.process_id, self.seq, self.kind, self.ts, self.payload,
+                          self.prev_hash)
+
+
+def entry_hash(process_id: str, seq: int, kind: str, ts: str, payload: str,
+               prev_hash: str) -> str:
+    """Hash an entry's fields together with the previous entry's hash."""
+    text = _SEP.join((process_id, str(seq), kind, ts, prev_hash, payload))
+    return sha256(text.encode()).hexdigest()
+
+
+def blob_digest(data: bytes) -> str:
+    """Return the content address (sha256 hex) of a blob."""
+    return sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilter:
+    """Which entries of a process to read; all bounds inclusive, ``None`` means open."""
+
+    first_seq: int = 1
+    last_seq: int | None = None
+    kinds: tuple[str, ...] = ()
+    since: str | None = None
+    until: str | None = None
+    limit: int | None = None
+    descending: bool = False
+
+
+@dataclass(slots=True)
+class Batch:
+    """Entries of one process and the blobs they reference, appended atomically."""
+
+    entries: list[Entry] = field(default_factory=list)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+
+class Journal(ABC):
+    """Storage for hash-chained entry streams and content-addressed blobs."""
+
+    url: str
+
+    @abstractmethod
+    def append(self, batch: Batch) -> None:
+        """Store a batch of one process atomically, after checking it follows the head.
+
+        Raises ConflictError when the first entry's seq or prev_hash does not continue the
+        stored stream, and JournalError when storage fails; nothing is stored then.
+        """
+
+    @abstractmethod
+    def read(self, process_id: str, where: EntryFilter = EntryFilter()) -> Iterator[Entry]:
+        """Yield a process's entries in sequence order (reversed if ``descending``)."""
+
+    @abstractmethod
+    def head(self, process_id: str) -> Entry | None:
+        """Return the last stored entry of a process, or None for an empty stream."""
+
+    @abstractmethod
+    def processes(self) -> list[str]:
+        """Return the ids of every process with at least one entry, sorted."""
+
+    @abstractmethod
+    def count(self, process_id: str, kinds: Sequence[str] = ()) -> int:
+        """Count a process's entries (of the given kinds, if any)."""
+
+    @abstractmethod
+    def get_blob(self, digest: str) -> bytes:
+        """Return a stored blob's bytes; raise BlobMissingError when absent."""
+
+    @abstractmethod
+    def has_blob(self, digest: str) -> bool:
+        """Tell whether a blob is stored."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the journal is unusable afterwards."""
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_batch(batch: Batch, head: Entry | None) -> None:
+    """Raise ConflictError unless the batch is one process's gapless continuation of head."""
+    if not batch.entries:
+        return
+    process_id = batch.entries[0].process_id
+    if not PROCESS_ID.match(process_id):
+        raise JournalError(f"invalid process id {process_id!r}")
+    expected_seq = head.seq + 1 if head else 1
+    expected_prev = head.hash if head else GENESIS_HASH
+    for entry in batch.entries:
+        if entry.process_id != process_id:
+            raise JournalError("a batch must hold the entries of one process")
+        if entry.seq != expected_seq or entry.prev_hash != expected_prev:
+            raise ConflictError(
+                f"{process_id}: entry {entry.seq} does not follow the stored head "
+                f"(expected seq {expected_seq}); another writer may be active"
+            )
+        expected_seq += 1
+        expected_prev = entry.hash
+    for digest, data in batch.blobs.items():
+        if blob_digest(data) != digest:
+            raise JournalError(f"blob {digest[:12]}… does not match its content")
+

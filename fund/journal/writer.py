@@ -1,0 +1,76 @@
+"""Build hash-chained entries for one process and append them in batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fund.canonical import dumps
+from fund.journal.base import GENESIS_HASH, Batch, Entry, Journal, blob_digest, entry_hash
+
+
+class JournalWriter:
+    """Append entries for one process: sequence, chain and batch them.
+
+    Entries are buffered and written by :meth:`flush` in one atomic append; a full buffer
+    (``batch_size`` entries) is flushed on its own. A failed flush drops the unwritten
+    batch, resynchronises with the stored head and re-raises: the stored stream stays
+    whole and gapless.
+    """
+
+    def __init__(self, journal: Journal, process_id: str, batch_size: int = 20_000) -> None:
+        self.journal = journal
+        self.process_id = process_id
+        self.batch_size = batch_size
+        self._pending = Batch()
+        self._resync()
+
+    def _resync(self) -> None:
+        head = self.journal.head(self.process_id)
+        self._seq = head.seq if head else 0
+        self._hash = head.hash if head else GENESIS_HASH
+
+    @property
+    def last_seq(self) -> int:
+        """Sequence number of the last entry appended (stored or pending)."""
+        return self._seq
+
+    @property
+    def head_hash(self) -> str:
+        """Hash of the last entry appended (stored or pending)."""
+        return self._hash
+
+    def append(self, kind: str, ts: str, payload: Any) -> Entry:
+        """Encode, chain and buffer one entry; return it."""
+        return self.append_text(kind, ts, dumps(payload))
+
+    def append_text(self, kind: str, ts: str, text: str) -> Entry:
+        """Chain and buffer one entry whose payload is already canonical JSON."""
+        seq = self._seq + 1
+        digest = entry_hash(self.process_id, seq, kind, ts, text, self._hash)
+        entry = Entry(process_id=self.process_id, seq=seq, kind=kind, ts=ts, payload=text,
+                      prev_hash=self._hash, hash=digest)
+        self._pending.entries.append(entry)
+        self._seq = seq
+        self._hash = digest
+        if len(self._pending.entries) >= self.batch_size:
+            self.flush()
+        return entry
+
+    def put_blob(self, data: bytes) -> str:
+        """Buffer a blob to be stored with the next flush; return its sha256."""
+        digest = blob_digest(data)
+        if digest not in self._pending.blobs and not self.journal.has_blob(digest):
+            self._pending.blobs[digest] = data
+        return digest
+
+    def flush(self) -> None:
+        """Store every buffered entry and blob in one atomic append."""
+        batch = self._pending
+        if not batch.entries:
+            return
+        self._pending = Batch()
+        try:
+            self.journal.append(batch)
+        except BaseException:
+            self._resync()
+            raise

@@ -1,0 +1,126 @@
+"""Portfolio state as a fold over journal payloads, in Decimal.
+
+The runtime and ``fund verify`` feed the same decoded payloads to :meth:`Ledger.apply`,
+so the portfolio a handler sees live is the portfolio a replay reconstructs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from fund.messages import DEPOSIT, FILL, OBSERVATION, parse_prices
+
+ZERO = Decimal(0)
+
+
+class LedgerError(Exception):
+    """A payload would make the books inconsistent (e.g. sell more than is held)."""
+
+
+@dataclass(slots=True)
+class Position:
+    """Holding of one asset: amount in base units and its average entry price."""
+
+    amount: Decimal = ZERO
+    avg_cost: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortfolioView:
+    """A read-only snapshot of the portfolio, as handed to handlers."""
+
+    quote: str
+    cash: Decimal
+    positions: Mapping[str, Decimal]
+    avg_costs: Mapping[str, Decimal]
+    prices: Mapping[str, Decimal]
+    fees_paid: Decimal
+
+    @property
+    def nav(self) -> Decimal:
+        """Net asset value: cash plus every position at its last observed price."""
+        total = self.cash
+        for symbol, amount in self.positions.items():
+            if amount:
+                total += amount * self.prices[symbol]
+        return total
+
+    def holding(self, symbol: str) -> Decimal:
+        """Return the amount held of a symbol (zero when none)."""
+        return self.positions.get(symbol, ZERO)
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Cash, positions, fees and marks, updated by :meth:`apply`."""
+
+    quote: str
+    cash: Decimal = ZERO
+    positions: dict[str, Position] = field(default_factory=dict)
+    prices: dict[str, Decimal] = field(default_factory=dict)
+    fees_paid: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    traded_notional: Decimal = ZERO
+    deposits: Decimal = ZERO
+    fills: int = 0
+
+    def apply(self, kind: str, payload: Mapping[str, Any]) -> None:
+        """Fold one decoded journal payload into the books; other kinds are ignored."""
+        if kind == FILL:
+            self._fill(payload)
+        elif kind == OBSERVATION:
+            prices = parse_prices(payload.get("data"))
+            if prices:
+                self.prices.update(prices)
+        elif kind == DEPOSIT:
+            amount = Decimal(payload["amount"])
+            self.cash += amount
+            self.deposits += amount
+
+    def _fill(self, payload: Mapping[str, Any]) -> None:
+        symbol = payload["symbol"]
+        amount = Decimal(payload["amount"])
+        price = Decimal(payload["price"])
+        fee = Decimal(payload["fee"])
+        notional = amount * price
+        position = self.positions.setdefault(symbol, Position())
+        if payload["side"] == "buy":
+            total = position.amount + amount
+            position.avg_cost = (position.amount * position.avg_cost + notional) / total
+            position.amount = total
+            self.cash -= notional + fee
+        else:
+            if amount > position.amount:
+                raise LedgerError(f"sell of {amount} {symbol} exceeds the {position.amount} held")
+            self.realized_pnl += (price - position.avg_cost) * amount
+            position.amount -= amount
+            if not position.amount:
+                position.avg_cost = ZERO
+            self.cash += notional - fee
+        self.fees_paid += fee
+        self.traded_notional += notional
+        self.fills += 1
+        self.prices.setdefault(symbol, price)
+
+    def nav(self) -> Decimal:
+        """Net asset value at the last observed prices."""
+        total = self.cash
+        for symbol, position in self.positions.items():
+            if position.amount:
+                total += position.amount * self.prices[symbol]
+        return total
+
+    def view(self) -> PortfolioView:
+        """Return an immutable snapshot for a handler."""
+        return PortfolioView(
+            quote=self.quote,
+            cash=self.cash,
+            positions=MappingProxyType({s: p.amount for s, p in self.positions.items()}),
+            avg_costs=MappingProxyType({s: p.avg_cost for s, p in self.positions.items()}),
+            prices=MappingProxyType(dict(self.prices)),
+            fees_paid=self.fees_paid,
+        )

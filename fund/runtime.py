@@ -1,0 +1,132 @@
+"""The actor runtime: one wake = record inputs, run the handler, record and send orders.
+
+All I/O of a wake happens here (through oracles and the adapter), and every result is
+appended to the journal and decoded back *from the journal* before the handler or the
+books see it. What the handler sees live is therefore exactly what a replay feeds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fund.actor import ActorCore, ActorSpec, HandlerPurityError
+from fund.canonical import format_ts, loads
+from fund.clock import Clock
+from fund.exchange.base import Adapter, PlacedOrder
+from fund.journal import Entry, JournalWriter
+from fund.messages import (
+    DECISION,
+    DEPOSIT,
+    END,
+    FILL,
+    OBSERVATION,
+    ORDER_ACK,
+    ORDER_INTENT,
+    ORDER_REJECTED,
+    START,
+    WAKE,
+    client_order_id,
+)
+from oracles.base import Oracle
+
+_CORE_KINDS = frozenset({START, DEPOSIT, WAKE, OBSERVATION, FILL, ORDER_ACK, ORDER_REJECTED})
+
+
+class ActorRuntime:
+    """Runs one actor: its journal stream, its oracles, its exchange adapter and its clock."""
+
+    def __init__(self, *, spec: ActorSpec, writer: JournalWriter, oracles: Mapping[str, Oracle],
+                 adapter: Adapter, clock: Clock) -> None:
+        self.spec = spec
+        self.writer = writer
+        self.oracles = dict(oracles)
+        self.adapter = adapter
+        self.clock = clock
+        self._core: ActorCore | None = None
+
+    @property
+    def core(self) -> ActorCore:
+        """The actor's deterministic core (available after :meth:`open`)."""
+        if self._core is None:
+            raise RuntimeError("ActorRuntime.open() must be called first")
+        return self._core
+
+    def open(self, initial_cash: Decimal) -> None:
+        """Start a new stream (Start and Deposit entries) or resume an existing one.
+
+        The actor is always rebuilt from the *journaled* Start entry, exactly as a replay
+        rebuilds it, so live and replay cannot differ in how they read the configuration.
+        """
+        if self.writer.last_seq == 0:
+            ts = format_ts(self.clock.now())
+            start = self.writer.append(START, ts, self.spec.start_payload())
+            self._core = ActorCore(ActorSpec.from_start(loads(start.payload)))
+            if initial_cash:
+                self._record(DEPOSIT, ts, {"amount": initial_cash,
+                                           "currency": self.spec.terms.quote,
+                                           "reason": "initial capital"})
+            return
+        for entry in self.writer.journal.read(self.writer.process_id):
+            if entry.kind == START:
+                self._core = ActorCore(ActorSpec.from_start(loads(entry.payload)))
+            elif entry.kind in _CORE_KINDS:
+                self.core.apply(entry.seq, entry.kind, loads(entry.payload))
+
+    def wake(self, scheduled: datetime) -> None:
+        """Run one wake: Wake, Observations, Decision, OrderIntents, then the orders."""
+        ts = format_ts(self.clock.now())
+        self._record(WAKE, ts, {"scheduled": format_ts(scheduled), "cron": self.spec.cron})
+        for name, oracle in self.oracles.items():
+            self._record(OBSERVATION, ts, self._observe(name, oracle, scheduled))
+        decision, text = self.core.decide()
+        decision_entry = self.writer.append_text(DECISION, ts, text)
+        if self.core.purity_error:
+            self.writer.flush()
+            raise HandlerPurityError(f"{self.spec.actor_id}: entry {decision_entry.seq}: "
+                                     f"{self.core.purity_error}")
+        orders = []
+        for intent in decision.intents:
+            coid = client_order_id(self.spec.actor_id, self.writer.last_seq + 1)
+            payload = intent.to_payload()
+            payload["client_order_id"] = coid
+            payload["decision"] = decision_entry.seq
+            self.writer.append(ORDER_INTENT, ts, payload)
+            orders.append(PlacedOrder(client_order_id=coid, intent=intent,
+                                      market=self.core.spec.markets[intent.symbol]))
+        if orders and self.adapter.durable_intents:
+            self.writer.flush()
+        for order in orders:
+            for kind, event in self.adapter.submit(order, self.core.ledger.view()):
+                self._record(kind, format_ts(self.clock.now()), event)
+
+    def finish(self, at: datetime) -> Entry:
+        """Mark the books at ``at`` with a last observation and append the End entry."""
+        ts = format_ts(self.clock.now())
+        for name, oracle in self.oracles.items():
+            payload = self._observe(name, oracle, at)
+            if payload.get("data", {}).get("prices"):
+                self._record(OBSERVATION, ts, payload)
+        ledger = self.core.ledger
+        end = self._record(END, ts, {
+            "nav": ledger.nav(), "cash": ledger.cash, "fees": ledger.fees_paid,
+            "fills": ledger.fills,
+            "positions": {s: p.amount for s, p in ledger.positions.items() if p.amount},
+        })
+        self.writer.flush()
+        return end
+
+    def _observe(self, name: str, oracle: Oracle, at: datetime) -> dict[str, Any]:
+        as_of = format_ts(at)
+        try:
+            return {"oracle": name, "as_of": as_of, "data": oracle.observe(at, self.writer)}
+        except Exception as exc:  # noqa: BLE001 - any oracle failure is recorded, not raised
+            return {"oracle": name, "as_of": as_of, "error": f"{type(exc).__name__}: {exc}"}
+
+    def _record(self, kind: str, ts: str, payload: dict[str, Any]) -> Entry:
+        entry = self.writer.append(kind, ts, payload)
+        if kind in _CORE_KINDS:
+            self.core.apply(entry.seq, kind, loads(entry.payload))
+        return entry

@@ -1,0 +1,103 @@
+"""Cron schedules: standard 5-field cron, evaluated by APScheduler 3.x triggers.
+
+Two differences between cron and APScheduler's ``CronTrigger.from_crontab`` are fixed
+here so that an expression means what it means in crontab(5):
+
+* day-of-week numbers: cron counts 0 = Sunday (7 also Sunday); APScheduler counts
+  0 = Monday. Numbers, ranges and steps are expanded and written as day names.
+* day-of-month *and* day-of-week both restricted: cron fires when *either* matches;
+  APScheduler requires both. Such expressions become an ``OrTrigger`` of the two.
+
+The daemon and the backtest use the same trigger objects; a backtest asks the trigger
+for its fire times on the simulated clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
+from apscheduler.triggers.cron import CronTrigger
+
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+class CronError(ValueError):
+    """A cron expression is malformed."""
+
+
+def _day_number(token: str, expr: str) -> int:
+    text = token.strip().lower()
+    if text in _DAY_NAMES:
+        return _DAY_NAMES.index(text)
+    if text.isdigit() and 0 <= int(text) <= 7:
+        return int(text) % 7
+    raise CronError(f"cron {expr!r}: bad day of week {token!r} (0-7 or sun-sat)")
+
+
+def cron_days(field: str, expr: str) -> set[int]:
+    """Expand a cron day-of-week field into cron day numbers (0 = Sunday)."""
+    days: set[int] = set()
+    for part in field.split(","):
+        body, _, step_text = part.partition("/")
+        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
+        if step_text and step is None:
+            raise CronError(f"cron {expr!r}: bad step {step_text!r} in day of week")
+        if body == "*":
+            first, last = 0, 6
+        elif "-" in body:
+            low, _, high = body.partition("-")
+            first, last = _day_number(low, expr), _day_number(high, expr)
+            if high.strip() == "7":
+                last = 7
+            if last < first:
+                raise CronError(f"cron {expr!r}: day-of-week range {body!r} runs backwards")
+        else:
+            first = last = _day_number(body, expr)
+            if step is not None:
+                last = 6
+        days.update(day % 7 for day in range(first, last + 1, step or 1))
+    return days
+
+
+def _dow_field(field: str, expr: str) -> str:
+    days = cron_days(field, expr)
+    if len(days) == 7:
+        return "*"
+    return ",".join(_DAY_NAMES[day] for day in sorted(days))
+
+
+def cron_trigger(expr: str) -> BaseTrigger:
+    """Build the APScheduler trigger (UTC) for a standard 5-field cron expression."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise CronError(f"cron {expr!r}: expected 5 fields (minute hour day month weekday)")
+    minute, hour, day, month, weekday = fields
+    weekday = _dow_field(weekday, expr)
+    try:
+        if day != "*" and weekday != "*":
+            return OrTrigger([
+                CronTrigger(minute=minute, hour=hour, day=day, month=month, timezone=UTC),
+                CronTrigger(minute=minute, hour=hour, month=month, day_of_week=weekday,
+                            timezone=UTC),
+            ])
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                           day_of_week=weekday, timezone=UTC)
+    except ValueError as exc:
+        raise CronError(f"cron {expr!r}: {exc}") from None
+
+
+def fire_times(trigger: BaseTrigger, start: datetime, end: datetime) -> Iterator[datetime]:
+    """Yield the trigger's fire times t with start <= t <= end, in order."""
+    previous: datetime | None = None
+    now = start
+    while True:
+        moment = trigger.get_next_fire_time(previous, now)
+        if moment is None or moment > end:
+            return
+        yield moment.astimezone(UTC)
+        previous = moment
+        now = moment + _ONE_MICROSECOND

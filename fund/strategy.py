@@ -1,0 +1,182 @@
+"""The strategy author's API: a pure handler, its typed parameters, and its context.
+
+A strategy is a class registered under a name with :func:`register`. Its parameters are
+a frozen stdlib dataclass (``Params``) validated from config by pydantic. Its one entry
+point, :meth:`Strategy.on_wake`, is a pure function of ``(state, ctx)``: it must not read
+the clock, the environment, files or the network, nor use unseeded randomness. The
+runtime records every input before the handler sees it, so a replay feeds it the same
+inputs and must get the same :class:`~fund.messages.Decision`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import inspect
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from fund.ledger import PortfolioView
+from fund.markets import Market
+from fund.messages import Decision, Observation
+
+P = TypeVar("P")
+S = TypeVar("S")
+
+
+class StrategyError(Exception):
+    """A strategy could not be found, configured or run."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OracleSpec:
+    """An oracle a strategy reads at every wake: its name, kind and options."""
+
+    name: str
+    kind: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundTerms:
+    """The trading terms a handler may plan with (the adapter enforces them)."""
+
+    quote: str
+    fee_rate: Decimal
+    slippage_bps: Decimal
+
+
+class Context:
+    """Everything a handler may use: logical time, recorded observations, the portfolio,
+    the markets and a seeded RNG. Read-only by convention."""
+
+    __slots__ = ("actor_id", "time", "wake_seq", "observations", "portfolio", "markets",
+                 "terms", "_rng")
+
+    def __init__(self, *, actor_id: str, time: datetime, wake_seq: int,
+                 observations: Mapping[str, Observation], portfolio: PortfolioView,
+                 markets: Mapping[str, Market], terms: FundTerms) -> None:
+        self.actor_id = actor_id
+        self.time = time
+        self.wake_seq = wake_seq
+        self.observations = observations
+        self.portfolio = portfolio
+        self.markets = markets
+        self.terms = terms
+        self._rng: random.Random | None = None
+
+    @property
+    def rng(self) -> random.Random:
+        """A random generator seeded by (actor, wake position): the same in every replay."""
+        if self._rng is None:
+            seed = hashlib.sha256(f"{self.actor_id}\x1f{self.wake_seq}".encode()).digest()
+            self._rng = random.Random(int.from_bytes(seed[:8], "big"))
+        return self._rng
+
+    def prices(self, oracle: str = "prices") -> dict[str, Decimal]:
+        """Return the prices an observation recorded at this wake ({} if it failed)."""
+        observation = self.observations.get(oracle)
+        if observation is None or observation.prices is None:
+            return {}
+        return dict(observation.prices)
+
+
+class Strategy(ABC, Generic[P, S]):
+    """Base class of strategies: subclass, set ``name`` and ``Params``, write ``on_wake``."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[Any]]
+
+    def __init__(self, params: P) -> None:
+        self.params = params
+
+    @abstractmethod
+    def symbols(self) -> tuple[str, ...]:
+        """Return the markets (``BASE/QUOTE``) this strategy may trade, in a fixed order."""
+
+    def oracles(self) -> tuple[OracleSpec, ...]:
+        """Declare the oracles read at every wake (default: prices of ``symbols()``)."""
+        return (OracleSpec(name="prices", kind="prices", options={"symbols": self.symbols()}),)
+
+    def initial_state(self) -> S:
+        """Return the state before the first wake (default: None)."""
+        return None  # type: ignore[return-value]
+
+    @abstractmethod
+    def on_wake(self, state: S, ctx: Context) -> tuple[S, Decision]:
+        """Decide at a wake. Pure: same (state, ctx) gives the same result.
+
+        If it raises, the runtime journals the failure as a Decision with rule "error" and
+        no orders, keeps the previous state, and the actor carries on at the next wake.
+        """
+
+
+_REGISTRY: dict[str, type[Strategy[Any, Any]]] = {}
+
+
+def register(cls: type[Strategy[P, S]]) -> type[Strategy[P, S]]:
+    """Class decorator: make a strategy available under its ``name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def strategy_class(name: str) -> type[Strategy[Any, Any]]:
+    """Find a strategy by registered name or by ``package.module:Class`` import path."""
+    import strategies  # noqa: F401  (registers the built-in strategies)
+
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise StrategyError(f"cannot import strategy {name!r}: {exc}") from None
+        if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
+            raise StrategyError(f"{name!r} is not a Strategy subclass")
+        return cls
+    known = ", ".join(sorted(_REGISTRY))
+    raise StrategyError(f"unknown strategy {name!r} (known: {known}; or use module:Class)")
+
+
+def parse_params(cls: type[Strategy[Any, Any]], raw: Mapping[str, Any]) -> Any:
+    """Validate raw config values into the strategy's Params; raise ValidationError."""
+    return TypeAdapter(cls.Params).validate_python(dict(raw))
+
+
+def ordered_pairs(value: Any) -> Any:
+    """Pydantic before-validator: accept a mapping and keep its order as (key, value) pairs.
+
+    Journaled JSON sorts mapping keys, so a parameter whose order matters (trade order,
+    priority) must be a sequence; this lets config still write it as a TOML table.
+    """
+    if isinstance(value, Mapping):
+        return tuple(value.items())
+    return value
+
+
+def params_payload(params: Any) -> dict[str, Any]:
+    """Return validated params as a JSON-able dict (Decimals kept for canonical encoding)."""
+    return dataclasses.asdict(params)
+
+
+def source_hash(cls: type[Strategy[Any, Any]]) -> str:
+    """Hash the source of the module that defines a strategy (its code identity)."""
+    try:
+        text = inspect.getsource(inspect.getmodule(cls) or cls)
+    except (OSError, TypeError):
+        return "unknown"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+__all__ = ["Context", "FundTerms", "OracleSpec", "Strategy", "StrategyError",
+           "ValidationError", "ordered_pairs", "params_payload", "parse_params", "register", "source_hash",
+           "strategy_class"]

@@ -1,0 +1,219 @@
+"""Verify a journal: its hash chain, and a replay of every decision through a fresh actor.
+
+For each stream: every entry must carry the next sequence number, link to its
+predecessor's hash and hash to its own content. The actor is rebuilt from the Start entry
+and fed the recorded inputs; each Decision and OrderIntent it produces must equal the
+recorded one byte for byte. Where the adapter is replayable (paper), its acks, fills and
+rejections are re-derived and compared too. Observations must not be from the future,
+blobs must match their hashes, and an End entry must agree with the books.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fund.actor import ActorCore, ActorSpec
+from fund.canonical import dumps, loads
+from fund.exchange.base import Event, PlacedOrder
+from fund.exchange.paper import PaperAdapter
+from fund.journal import GENESIS_HASH, BlobMissingError, Entry, Journal
+from fund.journal.base import blob_digest
+from fund.messages import (
+    DECISION,
+    END,
+    FILL,
+    OBSERVATION,
+    ORDER_ACK,
+    ORDER_INTENT,
+    ORDER_REJECTED,
+    START,
+    WAKE,
+    OrderIntent,
+    client_order_id,
+)
+
+_EVENTS = (ORDER_ACK, FILL, ORDER_REJECTED)
+
+
+class Divergence(Exception):
+    """The journal does not verify at a sequence number."""
+
+    def __init__(self, seq: int, message: str) -> None:
+        super().__init__(f"entry {seq}: {message}")
+        self.seq = seq
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReport:
+    """The outcome of verifying one stream."""
+
+    process_id: str
+    entries: int
+    head: str
+    error: str | None = None
+    seq: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether the stream verified."""
+        return self.error is None
+
+
+class _Replay:
+    """State of one stream's replay between entries."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.core: ActorCore | None = None
+        self.adapter: PaperAdapter | None = None
+        self.intents: deque[str] = deque()
+        self.orders: deque[PlacedOrder] = deque()
+        self.events: deque[Event] = deque()
+
+    def start(self, entry: Entry, payload: Mapping[str, Any]) -> None:
+        if entry.seq != 1:
+            raise Divergence(entry.seq, "a second Start entry")
+        spec = ActorSpec.from_start(payload)
+        if spec.actor_id != entry.process_id:
+            raise Divergence(entry.seq, f"Start names actor {spec.actor_id!r}, stream is "
+                                        f"{entry.process_id!r}")
+        self.core = ActorCore(spec)
+        if spec.mode in ("backtest", "paper"):
+            self.adapter = PaperAdapter(fee_rate=spec.terms.fee_rate,
+                                        slippage_bps=spec.terms.slippage_bps)
+
+    def step(self, entry: Entry, payload: Mapping[str, Any]) -> None:
+        core = self.core
+        if core is None:
+            raise Divergence(entry.seq, "the stream does not begin with a Start entry")
+        kind = entry.kind
+        if kind in (WAKE, DECISION, END) and (self.intents or self.orders or self.events):
+            raise Divergence(entry.seq, f"{kind} where the replay expects "
+                                        f"{self._expected()}")
+        if kind == DECISION:
+            self._decision(core, entry)
+        elif kind == ORDER_INTENT:
+            if not self.intents:
+                raise Divergence(entry.seq, "an OrderIntent the decision did not produce")
+            expected = self.intents.popleft()
+            if entry.payload != expected:
+                raise Divergence(entry.seq, f"intent differs from replay: recorded "
+                                            f"{entry.payload}, replay {expected}")
+        elif kind in _EVENTS and self.adapter is not None:
+            self._event(core, entry)
+        elif kind == OBSERVATION:
+            self._observation(entry, payload)
+        elif kind == END:
+            self._end(core, entry, payload)
+        core.apply(entry.seq, kind, payload)
+
+    def _decision(self, core: ActorCore, entry: Entry) -> None:
+        decision, text = core.decide()
+        if text != entry.payload:
+            raise Divergence(entry.seq, f"decision differs from replay: recorded "
+                                        f"{entry.payload}, replay {text}")
+        for offset, intent in enumerate(decision.intents, 1):
+            coid = client_order_id(core.spec.actor_id, entry.seq + offset)
+            self.intents.append(_intent_text(intent, coid, entry.seq))
+            self.orders.append(PlacedOrder(client_order_id=coid, intent=intent,
+                                           market=core.spec.markets[intent.symbol]))
+
+    def _event(self, core: ActorCore, entry: Entry) -> None:
+        if self.intents:
+            raise Divergence(entry.seq, f"{entry.kind} before all intents were recorded")
+        if not self.events and self.orders and self.adapter is not None:
+            self.events.extend(self.adapter.submit(self.orders.popleft(), core.ledger.view()))
+        if not self.events:
+            raise Divergence(entry.seq, f"an {entry.kind} no order explains")
+        kind, event = self.events.popleft()
+        text = dumps(event)
+        if kind != entry.kind or text != entry.payload:
+            raise Divergence(entry.seq, f"exchange event differs from replay: recorded "
+                                        f"{entry.kind} {entry.payload}, replay {kind} {text}")
+
+    def _observation(self, entry: Entry, payload: Mapping[str, Any]) -> None:
+        data = payload.get("data") or {}
+        as_of = payload.get("as_of", "")
+        for symbol, quote in (data.get("prices") or {}).items():
+            if quote.get("time", "") > as_of:
+                raise Divergence(entry.seq, f"look-ahead: {symbol} price from {quote['time']} "
+                                            f"observed at {as_of}")
+        for digest in data.get("blobs", ()):
+            try:
+                body = self.journal.get_blob(digest)
+            except BlobMissingError:
+                raise Divergence(entry.seq, f"blob {digest} is missing") from None
+            if blob_digest(body) != digest:
+                raise Divergence(entry.seq, f"blob {digest} was altered")
+
+    def _end(self, core: ActorCore, entry: Entry, payload: Mapping[str, Any]) -> None:
+        ledger = core.ledger
+        books = dumps({"nav": ledger.nav(), "cash": ledger.cash, "fees": ledger.fees_paid,
+                       "fills": ledger.fills,
+                       "positions": {s: p.amount for s, p in ledger.positions.items()
+                                     if p.amount}})
+        if books != entry.payload:
+            raise Divergence(entry.seq, f"End differs from the books: recorded {entry.payload}, "
+                                        f"replay {books}")
+
+    def _expected(self) -> str:
+        if self.intents:
+            return f"{len(self.intents)} more OrderIntent(s)"
+        return "the exchange's events for the orders just placed"
+
+    def finish(self, last_seq: int) -> None:
+        if self.intents or self.events:
+            raise Divergence(last_seq + 1, f"journal ends where the replay expects "
+                                           f"{self._expected()}")
+
+
+def _intent_text(intent: OrderIntent, coid: str, decision_seq: int) -> str:
+    payload = intent.to_payload()
+    payload["client_order_id"] = coid
+    payload["decision"] = decision_seq
+    return dumps(payload)
+
+
+def _chain(entries: Iterator[Entry]) -> Iterator[Entry]:
+    """Yield entries after checking sequence, link and hash."""
+    expected_seq, prev_hash = 1, GENESIS_HASH
+    for entry in entries:
+        if entry.seq != expected_seq:
+            raise Divergence(expected_seq, f"missing or out of order (found entry {entry.seq})")
+        if entry.prev_hash != prev_hash:
+            raise Divergence(entry.seq, "does not link to the previous entry's hash")
+        if entry.expected_hash() != entry.hash:
+            raise Divergence(entry.seq, "content does not match its hash (altered)")
+        yield entry
+        expected_seq, prev_hash = expected_seq + 1, entry.hash
+
+
+def verify_stream(journal: Journal, process_id: str, head: str | None = None) -> StreamReport:
+    """Verify one stream; stop at the first problem and report its sequence number."""
+    replay = _Replay(journal)
+    last = Entry(process_id=process_id, seq=0, kind="", ts="", payload="", prev_hash="",
+                 hash=GENESIS_HASH)
+    try:
+        for entry in _chain(journal.read(process_id)):
+            try:
+                payload = loads(entry.payload)
+            except ValueError:
+                raise Divergence(entry.seq, "payload is not valid JSON") from None
+            if entry.kind == START:
+                replay.start(entry, payload)
+            replay.step(entry, payload)
+            last = entry
+        replay.finish(last.seq)
+        if head is not None and last.hash != head:
+            raise Divergence(last.seq, f"head {last.hash[:16]}… is not the expected {head[:16]}… "
+                                       "(entries removed or replaced at the end)")
+    except Divergence as exc:
+        return StreamReport(process_id, last.seq, last.hash, str(exc), exc.seq)
+    except Exception as exc:  # noqa: BLE001 - any replay failure is a verification failure
+        seq = last.seq + 1
+        return StreamReport(process_id, last.seq, last.hash,
+                            f"entry {seq}: replay failed: {type(exc).__name__}: {exc}", seq)
+    return StreamReport(process_id, last.seq, last.hash)

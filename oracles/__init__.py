@@ -1,0 +1,1 @@
+"""Oracles: the runtime's readers of the outside world (prices, pages, feeds)."""
