@@ -25,9 +25,9 @@ from fund.config import BacktestSettings, FundConfig
 from fund.exchange.paper import PaperAdapter
 from fund.journal import EntryFilter, Journal, JournalWriter
 from fund.messages import FILL
+from fund.runtime import ActorRuntime
 from fund.schedule import cron_trigger, fire_times
 from fund.strategy import strategy_class
-from fund.runtime import ActorRuntime
 from oracles.base import Oracle
 
 Progress = Callable[[str, int, int], None]

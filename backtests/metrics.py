@@ -38,7 +38,8 @@ def compute_metrics(times: Sequence[int], nav: Sequence[float], initial: float) 
     total = float(curve[-1] / initial - 1.0)
     span = float(times[-1] - times[0]) if len(times) > 1 else 0.0
     annualized = (1.0 + total) ** (YEAR_SECONDS / span) - 1.0 if span > 0 and total > -1 else 0.0
-    spacing = float(np.median(np.diff(np.asarray(times, dtype=np.float64)))) if len(times) > 1 else 0
+    gaps = np.diff(np.asarray(times, dtype=np.float64))
+    spacing = float(np.median(gaps)) if len(gaps) else 0.0
     per_year = YEAR_SECONDS / spacing if spacing > 0 else 0.0
     sharpe = sortino = 0.0
     if len(returns) > 1 and per_year:

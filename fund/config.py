@@ -166,17 +166,21 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
         cash[actor_id] = section.initial_cash or fund.initial_cash
     backtest = None
     if model.backtest is not None:
-        section = model.backtest
-        prices = section.prices if section.prices.is_absolute() else path.parent / section.prices
-        backtest = BacktestSettings(prices=prices.resolve(),
-                                    timeframe=parse_timeframe(section.timeframe),
-                                    start=_moment(section.start, end=False),
-                                    end=_moment(section.end, end=True))
-        if backtest.start and backtest.end and backtest.end <= backtest.start:
-            raise ConfigError(f"{path}: backtest.end: {section.end} is not after "
-                              f"backtest.start {section.start}")
+        backtest = _backtest(model.backtest, path)
     return FundConfig(name=fund.name, source=str(path), actors=tuple(actors),
                       initial_cash=cash, backtest=backtest)
+
+
+def _backtest(section: BacktestSection, path: Path) -> BacktestSettings:
+    prices = section.prices if section.prices.is_absolute() else path.parent / section.prices
+    settings = BacktestSettings(prices=prices.resolve(),
+                                timeframe=parse_timeframe(section.timeframe),
+                                start=_moment(section.start, end=False),
+                                end=_moment(section.end, end=True))
+    if settings.start and settings.end and settings.end <= settings.start:
+        raise ConfigError(f"{path}: backtest.end: {section.end} is not after "
+                          f"backtest.start {section.start}")
+    return settings
 
 
 def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
@@ -195,7 +199,7 @@ def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
         raise ConfigError(f"{where}: {_first_error(exc, 'params')}") from None
     markets: dict[str, Market] = {}
     for symbol in cls(params).symbols():
-        base, _, quote = symbol.partition("/")
+        quote = symbol.partition("/")[2]
         if quote != terms.quote:
             raise ConfigError(f"{where}.params: market {symbol} is not quoted in fund.quote "
                               f"{terms.quote}")

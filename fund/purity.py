@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from typing import Any
 
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pth", ".pyi")
-_FORBIDDEN_PREFIXES = ("socket.", "subprocess.", "os.system", "os.exec", "os.spawn", "os.posix_spawn",
-                       "os.remove", "os.rename", "os.unlink", "shutil.", "urllib.", "http.",
-                       "sqlite3.connect")
+_FORBIDDEN_PREFIXES = ("socket.", "subprocess.", "os.system", "os.exec", "os.spawn",
+                       "os.posix_spawn", "os.remove", "os.rename", "os.unlink", "shutil.",
+                       "urllib.", "http.", "sqlite3.connect")
 
 
 class PurityError(Exception):

@@ -58,8 +58,16 @@ class Context:
     """Everything a handler may use: logical time, recorded observations, the portfolio,
     the markets and a seeded RNG. Read-only by convention."""
 
-    __slots__ = ("actor_id", "time", "wake_seq", "observations", "portfolio", "markets",
-                 "terms", "_rng")
+    __slots__ = (
+        "_rng",
+        "actor_id",
+        "markets",
+        "observations",
+        "portfolio",
+        "terms",
+        "time",
+        "wake_seq",
+    )
 
     def __init__(self, *, actor_id: str, time: datetime, wake_seq: int,
                  observations: Mapping[str, Observation], portfolio: PortfolioView,
@@ -178,5 +186,5 @@ def source_hash(cls: type[Strategy[Any, Any]]) -> str:
 
 
 __all__ = ["Context", "FundTerms", "OracleSpec", "Strategy", "StrategyError",
-           "ValidationError", "ordered_pairs", "params_payload", "parse_params", "register", "source_hash",
-           "strategy_class"]
+           "ValidationError", "ordered_pairs", "params_payload", "parse_params", "register",
+           "source_hash", "strategy_class"]

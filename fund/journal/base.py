@@ -9,10 +9,10 @@ builds the entries. Appends are all-or-nothing: a batch lands whole or not at al
 from __future__ import annotations
 
 import re
-from hashlib import sha256
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from hashlib import sha256
 
 GENESIS_HASH = "0" * 64
 _SEP = "\x1f"
@@ -74,6 +74,9 @@ class EntryFilter:
     descending: bool = False
 
 
+ALL = EntryFilter()
+
+
 @dataclass(slots=True)
 class Batch:
     """Entries of one process and the blobs they reference, appended atomically."""
@@ -96,7 +99,7 @@ class Journal(ABC):
         """
 
     @abstractmethod
-    def read(self, process_id: str, where: EntryFilter = EntryFilter()) -> Iterator[Entry]:
+    def read(self, process_id: str, where: EntryFilter = ALL) -> Iterator[Entry]:
         """Yield a process's entries in sequence order (reversed if ``descending``)."""
 
     @abstractmethod

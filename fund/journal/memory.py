@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from fund.journal.base import (
+    ALL,
     Batch,
     BlobMissingError,
     Entry,
@@ -33,7 +34,7 @@ class MemoryJournal(Journal):
             self._blobs.update(batch.blobs)
             self._streams.setdefault(process_id, []).extend(batch.entries)
 
-    def read(self, process_id: str, where: EntryFilter = EntryFilter()) -> Iterator[Entry]:
+    def read(self, process_id: str, where: EntryFilter = ALL) -> Iterator[Entry]:
         stream = self._streams.get(process_id, [])
         first = max(where.first_seq, 1) - 1
         last = len(stream) if where.last_seq is None else min(where.last_seq, len(stream))

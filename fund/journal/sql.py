@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Field, SQLModel, create_engine
 
 from fund.journal.base import (
+    ALL,
     Batch,
     BlobMissingError,
     ConflictError,
@@ -135,7 +136,7 @@ class SqlJournal(Journal):
         except (OperationalError, DBAPIError) as exc:
             raise JournalError(_describe(self.url, exc)) from None
 
-    def read(self, process_id: str, where: EntryFilter = EntryFilter()) -> Iterator[Entry]:
+    def read(self, process_id: str, where: EntryFilter = ALL) -> Iterator[Entry]:
         cols = [ENTRIES.c[name] for name in _COLUMNS]
         stmt = sa_select(*cols).where(ENTRIES.c.process_id == process_id)
         if where.first_seq > 1:

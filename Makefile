@@ -1,0 +1,40 @@
+# agentfund — the two commands that matter:
+#   make demo   set everything up and run the demo backtest (W1) on the shipped sample data
+#   make test   install what the tests need (Debian packages included) and run the suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_OUT ?= runs/demo-w1
+
+.PHONY: demo test install system-deps lint pytest bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	rm -rf $(DEMO_OUT)
+	$(VENV)/bin/fund backtest examples/rebalance.toml --out $(DEMO_OUT)
+	$(VENV)/bin/fund verify $(DEMO_OUT)/journal.db
+
+system-deps:
+	bash scripts/system-deps.sh
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+pytest: install
+	$(PY) -m pytest -q
+
+test: system-deps lint pytest
+
+bench: install
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

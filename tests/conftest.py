@@ -1,0 +1,41 @@
+"""Shared test fixtures: data locations, journals of every backend, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample"
+SAMPLE_PRICES = SAMPLE / "binance_spot_2024"
+SHARED = ROOT.parent / "shared" / "data"
+EXAMPLES = ROOT / "examples"
+
+
+def needs_shared(path: str = "") -> pytest.MarkDecorator:
+    """Skip (with the reason) when ../shared/data (or a file in it) is absent."""
+    target = SHARED / path
+    return pytest.mark.skipif(not target.exists(),
+                              reason=f"needs {target} (the team's shared data), absent here")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty journal URL of each backend (PostgreSQL joins when configured)."""
+    if request.param == "memory":
+        yield f"memory://{tmp_path.name}-{request.node.name}"
+    else:
+        yield f"sqlite:///{tmp_path / 'journal.db'}"
+
+
+def run_fund(*args: str, cwd: Path | None = None, timeout: float = 300
+             ) -> subprocess.CompletedProcess[str]:
+    """Run the real ``fund`` command in a subprocess; return its result."""
+    env = {**os.environ, "PYTHONHASHSEED": "random", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "fund.cli", *args], cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=env, check=False)
