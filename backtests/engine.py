@@ -8,10 +8,11 @@ exactly what it does live, with historical oracles and the paper adapter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -26,12 +27,12 @@ from fund.exchange.paper import PaperAdapter
 from fund.journal import EntryFilter, Journal, JournalWriter
 from fund.messages import FILL
 from fund.runtime import ActorRuntime
-from fund.schedule import cron_trigger, fire_times
+from fund.schedule import cron_trigger, fire_times_ahead
 from fund.strategy import strategy_class
 from oracles.base import Oracle
 
-Progress = Callable[[str, int, int], None]
-"""Called as (actor id, wakes done, wakes in all)."""
+Progress = Callable[[str, float, int], None]
+"""Called as (actor id, fraction of the period's time done, wakes so far)."""
 
 
 class BacktestError(Exception):
@@ -112,20 +113,21 @@ def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping
         if writer.last_seq:
             raise BacktestError(f"{journal.url} already holds a stream for actor "
                                 f"{spec.actor_id}; write to a new --journal")
-        wakes = list(fire_times(cron_trigger(spec.cron), period.start, period.end))
-        if not wakes:
+        wakes = fire_times_ahead(cron_trigger(spec.cron), period.start, period.end)
+        first = next(wakes, None)
+        if first is None:
             raise BacktestError(
                 f"actors.{spec.actor_id}: cron {spec.cron!r} never fires between "
                 f"{period.start:%Y-%m-%d %H:%M} and {period.end:%Y-%m-%d %H:%M} UTC")
-        clock = SimulatedClock(wakes[0])
+        clock = SimulatedClock(first)
         adapter = PaperAdapter(fee_rate=spec.terms.fee_rate,
                                slippage_bps=spec.terms.slippage_bps)
         runtime = ActorRuntime(spec=spec, writer=writer, oracles=build_oracles(spec, candles),
                                adapter=adapter, clock=clock)
         runtime.open(cash)
         run = ActorRun(actor_id=spec.actor_id, quote=spec.terms.quote, initial_cash=cash)
-        holdings = _drive(runtime, clock, run, wakes, progress)
-        clock.set_time(max(period.end, wakes[-1]))
+        holdings = _drive(runtime, clock, run, chain([first], wakes), period, progress)
+        clock.set_time(max(period.end, clock.now()))
         end = runtime.finish(period.end)
     finally:
         writer.flush()
@@ -138,8 +140,8 @@ def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping
     run.allocation = _allocation(run, holdings, candles, spec)
     run.final_nav, run.fees, run.fills = ledger.nav(), ledger.fees_paid, ledger.fills
     run.traded_notional = ledger.traded_notional
-    run.entries, run.head_hash, run.wakes = end.seq, end.hash, len(wakes)
-    run.benchmark = _buy_and_hold(run, candles, spec, wakes[0])
+    run.entries, run.head_hash = end.seq, end.hash
+    run.benchmark = _buy_and_hold(run, candles, spec, first)
     for entry in journal.read(spec.actor_id, EntryFilter(kinds=(FILL,))):
         fill = loads(entry.payload)
         run.fill_rows.append((int(parse_ts(entry.ts).timestamp()), fill["symbol"], fill["side"],
@@ -147,13 +149,15 @@ def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping
     return run
 
 
-def _drive(runtime: ActorRuntime, clock: SimulatedClock, run: ActorRun, wakes: list[datetime],
+def _drive(runtime: ActorRuntime, clock: SimulatedClock, run: ActorRun,
+           wakes: Iterable[datetime], period: Period,
            progress: Progress | None) -> list[tuple[int, dict[str, float]]]:
     """Run every wake on the simulated clock; record NAV after each, holdings after fills."""
     ledger = runtime.core.ledger
     holdings: list[tuple[int, dict[str, float]]] = []
-    step = max(1, len(wakes) // 200)
     fills_seen = -1
+    span = max((period.end - period.start).total_seconds(), 1.0)
+    start = period.start.timestamp()
     for done, moment in enumerate(wakes, 1):
         clock.set_time(moment)
         runtime.wake(moment)
@@ -162,8 +166,11 @@ def _drive(runtime: ActorRuntime, clock: SimulatedClock, run: ActorRun, wakes: l
         if ledger.fills != fills_seen:
             fills_seen = ledger.fills
             holdings.append((done - 1, {s: float(p.amount) for s, p in ledger.positions.items()}))
-        if progress and (done % step == 0 or done == len(wakes)):
-            progress(run.actor_id, done, len(wakes))
+        if progress and done % 256 == 0:
+            progress(run.actor_id, (run.times[-1] - start) / span, done)
+        run.wakes = done
+    if progress:
+        progress(run.actor_id, 1.0, run.wakes)
     return holdings
 
 

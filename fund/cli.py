@@ -10,28 +10,23 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fund import __version__
+from fund.errors import RunFailed, UsageError
 
 
-class UsageError(Exception):
-    """Bad input from the user (exit 2)."""
-
-
-class RunFailed(Exception):
-    """The command ran but its result is a failure (exit 1)."""
-
-
-def _moment(text: str | None) -> datetime | None:
-    """Parse --start/--end: a date (the whole day) or an ISO time (UTC if naive)."""
+def _moment(text: str | None, *, end: bool = False) -> datetime | None:
+    """Parse a date or an ISO time (UTC if naive); a date as an end means the whole day."""
     if text is None:
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(f"{text!r} is not a date (YYYY-MM-DD) or time (ISO 8601)") from None
+    if end and len(text) == 10:
+        moment += timedelta(days=1)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -81,7 +76,7 @@ def _backtest(args: argparse.Namespace) -> int:
     from fund.commands.backtest import backtest
 
     return backtest(config=args.config, journal=args.journal, out=args.out,
-                    overrides=args.set, start=_moment(args.start), end=_moment(args.end),
+                    overrides=args.set, start=_moment(args.start), end=_moment(args.end, end=True),
                     as_json=args.json, report=not args.no_report)
 
 
@@ -95,14 +90,14 @@ def _journal_show(args: argparse.Namespace) -> int:
     from fund.commands.inspect import show
 
     return show(args.journal, actors=args.actor, kinds=args.kind, since=_moment(args.since),
-                until=_moment(args.until), limit=args.limit, last=args.last)
+                until=_moment(args.until, end=True), limit=args.limit, last=args.last)
 
 
 def _journal_export(args: argparse.Namespace) -> int:
     from fund.commands.inspect import export
 
     return export(args.journal, actors=args.actor, kinds=args.kind, since=_moment(args.since),
-                  until=_moment(args.until), out=args.out)
+                  until=_moment(args.until, end=True), out=args.out)
 
 
 def _known_errors() -> tuple[type[Exception], ...]:

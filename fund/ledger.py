@@ -67,6 +67,7 @@ class Ledger:
     traded_notional: Decimal = ZERO
     deposits: Decimal = ZERO
     fills: int = 0
+    _held: tuple[Mapping[str, Decimal], Mapping[str, Decimal]] | None = None
 
     def apply(self, kind: str, payload: Mapping[str, Any]) -> None:
         """Fold one decoded journal payload into the books; other kinds are ignored."""
@@ -104,6 +105,7 @@ class Ledger:
         self.fees_paid += fee
         self.traded_notional += notional
         self.fills += 1
+        self._held = None
         self.prices.setdefault(symbol, price)
 
     def nav(self) -> Decimal:
@@ -116,11 +118,11 @@ class Ledger:
 
     def view(self) -> PortfolioView:
         """Return an immutable snapshot for a handler."""
-        return PortfolioView(
-            quote=self.quote,
-            cash=self.cash,
-            positions=MappingProxyType({s: p.amount for s, p in self.positions.items()}),
-            avg_costs=MappingProxyType({s: p.avg_cost for s, p in self.positions.items()}),
-            prices=MappingProxyType(dict(self.prices)),
-            fees_paid=self.fees_paid,
-        )
+        if self._held is None:
+            self._held = (
+                MappingProxyType({s: p.amount for s, p in self.positions.items()}),
+                MappingProxyType({s: p.avg_cost for s, p in self.positions.items()}),
+            )
+        return PortfolioView(quote=self.quote, cash=self.cash, positions=self._held[0],
+                             avg_costs=self._held[1], prices=MappingProxyType(dict(self.prices)),
+                             fees_paid=self.fees_paid)

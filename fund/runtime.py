@@ -78,7 +78,7 @@ class ActorRuntime:
     def wake(self, scheduled: datetime) -> None:
         """Run one wake: Wake, Observations, Decision, OrderIntents, then the orders."""
         ts = format_ts(self.clock.now())
-        self._record(WAKE, ts, {"scheduled": format_ts(scheduled), "cron": self.spec.cron})
+        self._record(WAKE, ts, {"scheduled": format_ts(scheduled)})
         for name, oracle in self.oracles.items():
             self._record(OBSERVATION, ts, self._observe(name, oracle, scheduled))
         decision, text = self.core.decide()

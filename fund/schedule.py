@@ -14,6 +14,8 @@ for its fire times on the simulated clock.
 
 from __future__ import annotations
 
+import os
+from array import array
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +25,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _ONE_MICROSECOND = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CHUNK = 4096
 
 
 class CronError(ValueError):
@@ -101,3 +105,67 @@ def fire_times(trigger: BaseTrigger, start: datetime, end: datetime) -> Iterator
         yield moment.astimezone(UTC)
         previous = moment
         now = moment + _ONE_MICROSECOND
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _ONE_MICROSECOND
+
+
+def _produce(trigger: BaseTrigger, start: datetime, end: datetime, fd: int) -> None:
+    """Child side: write fire times as native int64 microseconds since the epoch."""
+    buffer = array("q")
+    for moment in fire_times(trigger, start, end):
+        buffer.append(_micros(moment))
+        if len(buffer) == _CHUNK:
+            os.write(fd, buffer.tobytes())
+            buffer = array("q")
+    data = buffer.tobytes()
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def fire_times_ahead(trigger: BaseTrigger, start: datetime, end: datetime) -> Iterator[datetime]:
+    """Yield the same times as :func:`fire_times`, computed ahead in a forked process.
+
+    Evaluating a CronTrigger costs ~16 µs a fire time; a backtest over 50,000 wakes would
+    spend most of a second on it. A forked child runs the same trigger on the other core
+    and streams the times through a pipe while the caller works through them. Where fork
+    is unavailable the times are computed inline.
+    """
+    if not hasattr(os, "fork"):
+        yield from fire_times(trigger, start, end)
+        return
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: compute, write, exit without running any parent cleanup
+        status = 1
+        try:
+            os.close(read_fd)
+            _produce(trigger, start, end, write_fd)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    yield from _consume(read_fd, pid)
+
+
+def _consume(read_fd: int, pid: int) -> Iterator[datetime]:
+    """Parent side: read int64 microseconds until EOF, then check the child's exit."""
+    pending = b""
+    finished = False
+    try:
+        while chunk := os.read(read_fd, 1 << 16):
+            pending += chunk
+            usable = len(pending) - len(pending) % 8
+            values = array("q", pending[:usable])
+            pending = pending[usable:]
+            for micros in values:
+                yield _EPOCH + timedelta(microseconds=micros)
+        finished = True
+    finally:
+        os.close(read_fd)
+        if not finished:
+            os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+    if finished and (status or pending):
+        raise RuntimeError(f"fire-time worker failed (wait status {status})")

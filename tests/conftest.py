@@ -37,5 +37,5 @@ def run_fund(*args: str, cwd: Path | None = None, timeout: float = 300
              ) -> subprocess.CompletedProcess[str]:
     """Run the real ``fund`` command in a subprocess; return its result."""
     env = {**os.environ, "PYTHONHASHSEED": "random", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "fund.cli", *args], cwd=cwd or ROOT,
+    return subprocess.run([sys.executable, "-m", "fund", *args], cwd=cwd or ROOT,
                           capture_output=True, text=True, timeout=timeout, env=env, check=False)

@@ -51,17 +51,19 @@ def _progress(*, enabled: bool) -> Iterator[Progress | None]:
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
+    # auto_refresh off: no refresh thread (the engine forks a cron worker; see schedule.py)
     bar = Progress("[progress.description]{task.description}", BarColumn(),
-                   MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=Console(stderr=True), transient=True)
+                   TaskProgressColumn(), "{task.fields[wakes]:,} wakes", TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True, auto_refresh=False)
     tasks: dict[str, Any] = {}
 
-    def update(actor: str, done: int, total: int) -> None:
+    def update(actor: str, fraction: float, wakes: int) -> None:
         if actor not in tasks:
-            tasks[actor] = bar.add_task(f"{actor} wakes", total=total)
-        bar.update(tasks[actor], completed=done)
+            tasks[actor] = bar.add_task(actor, total=1.0, wakes=0)
+        bar.update(tasks[actor], completed=fraction, wakes=wakes)
+        bar.refresh()
 
     with bar:
         yield update
@@ -101,7 +103,7 @@ def _print_table(name: str, summary: Mapping[str, Any]) -> None:
 
     table = Table(title=f"Backtest: {name}", show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column(justify="right")
+    table.add_column(justify="right", overflow="fold")
     for label, value in display_rows(summary):
         table.add_row(label, value)
     console = Console()

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from fund.canonical import format_ts
+from fund.errors import RunFailed
 from fund.journal import Entry, EntryFilter, Journal, JournalError, open_journal
 
 
@@ -24,7 +25,6 @@ def _streams(journal: Journal, actors: Sequence[str]) -> list[str]:
 
 def verify(target: str, *, actors: Sequence[str], head: str | None) -> int:
     """Verify every (or the named) stream; print one line each; 0 if all verify."""
-    from fund.cli import RunFailed
     from fund.verify import verify_stream
 
     with open_journal(target, must_exist=True) as journal:

@@ -12,6 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from hashlib import sha256
 
 GENESIS_HASH = "0" * 64
@@ -31,9 +32,8 @@ class BlobMissingError(JournalError):
     """A referenced blob is not in the blob store."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Entry:
-    """One journal entry: the unit that is stored, hashed and replayed."""
+class Entry(NamedTuple):
+    """One journal entry: the unit that is stored, hashed and replayed (immutable)."""
 
     process_id: str
     seq: int
