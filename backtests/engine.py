@@ -100,6 +100,11 @@ def build_oracles(spec: ActorSpec, candles: Mapping[str, Candles]) -> dict[str, 
         if oracle.kind != "prices":
             raise BacktestError(f"actors.{spec.actor_id}: no historical source for oracle "
                                 f"kind {oracle.kind!r}")
+        unknown = set(oracle.options) - {"symbols"}
+        if unknown:
+            raise BacktestError(f"actors.{spec.actor_id}: oracle {oracle.name!r}: unsupported "
+                                f"option(s) {', '.join(sorted(unknown))} (history is only ever "
+                                "served up to the wake time)")
         symbols = oracle.options.get("symbols", tuple(spec.markets))
         oracles[oracle.name] = HistoricalPrices(oracle.name, {s: candles[s] for s in symbols})
     return oracles

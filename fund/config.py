@@ -196,7 +196,7 @@ def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
     try:
         params = parse_params(cls, section.params)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {_first_error(exc, 'params')}") from None
+        raise ConfigError(f"{where}.{_first_error(exc, 'params')}") from None
     markets: dict[str, Market] = {}
     for symbol in cls(params).symbols():
         quote = symbol.partition("/")[2]

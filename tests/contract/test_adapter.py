@@ -77,11 +77,6 @@ def the_rejection(events: list[Event], coid: str = COID) -> str:
     return str(payload["reason"])
 
 
-def exact(value: Decimal) -> Decimal:
-    """Return ``value`` unchanged; used to mark exact (unrounded) expected values."""
-    return value
-
-
 def exact_cost(amount: Decimal, price: Decimal, fee: Decimal) -> Decimal:
     """amount×price + fee with enough precision that nothing is rounded."""
     with localcontext() as ctx:
@@ -89,8 +84,8 @@ def exact_cost(amount: Decimal, price: Decimal, fee: Decimal) -> Decimal:
         return amount * price + fee
 
 
-decimals_2 = st.decimals(min_value=D("0.01"), max_value=D("1000000"), places=2)
-prices = st.decimals(min_value=D("0.00001"), max_value=D("100000"), places=5)
+cash_amounts = st.decimals(min_value=D("0.01"), max_value=D("100000000"), places=8)
+prices = st.decimals(min_value=D("0.00000001"), max_value=D("100000"), places=8)
 amounts = st.decimals(min_value=D("0.00000001"), max_value=D("10000"), places=8)
 fee_rates = st.sampled_from(["0", "0.0001", "0.00075", "0.001", "0.0025", "0.01"]).map(D)
 slippages = st.sampled_from(["0", "1", "2.5", "10", "33"]).map(D)
@@ -136,8 +131,9 @@ class AdapterContract:
 
         fill = the_fill(adapter.submit(order("buy", "0.123456"), portfolio(price="43210.12")))
 
-        assert fill["fee"] == exact(D("0.123456") * D("43210.12") * D("0.00075"))
-        assert fill["fee"] == D("0.0040009398426")
+        # notional 0.123456 × 43210.12 = 5334.54857472; × 0.00075 = 4.000911431040
+        assert fill["price"] * fill["amount"] == D("5334.54857472")
+        assert fill["fee"] == D("4.000911431040")
 
     def test_buy_beyond_cash_is_scaled_down_to_what_cash_pays(self) -> None:
         adapter = self.create_adapter(fee_rate=D("0.001"))
@@ -149,6 +145,21 @@ class AdapterContract:
         # 1000 / (100 × 1.001) = 9.99000…, truncated to the 0.01 lot: 9.99 → 999 + 0.999
         assert fill["amount"] == D("9.99")
         assert exact_cost(fill["amount"], fill["price"], fill["fee"]) == D("999.999")
+
+    def test_buy_at_the_edge_of_the_cash_is_exact(self) -> None:
+        # Amount and price with 8 decimals and cash as the ledger holds it (28 digits), just
+        # below the full order's cost: the exact cost exceeds the cash by ~5e-20.
+        adapter = self.create_adapter(fee_rate=D("0.00075"))
+        amount, price = D("5968.48553794"), D("18321.00366223")
+        cash = D("109430656.8826144557587137046")
+
+        fill = the_fill(adapter.submit(order("buy", amount), portfolio(cash=cash, price=price)))
+
+        with localcontext() as ctx:
+            ctx.prec = 200
+            notional = fill["amount"] * fill["price"]
+            assert fill["fee"] == notional * D("0.00075")
+            assert notional + fill["fee"] <= cash
 
     def test_sell_beyond_holding_is_capped_at_the_holding(self) -> None:
         adapter = self.create_adapter()
@@ -292,7 +303,7 @@ class AdapterContract:
         # given() wraps a closure so that each adapter's subclass gets its own test function.
         @settings(max_examples=300, deadline=None,
                   suppress_health_check=[HealthCheck.too_slow])
-        @given(cash=decimals_2, price=prices, amount=amounts, fee_rate=fee_rates,
+        @given(cash=cash_amounts, price=prices, amount=amounts, fee_rate=fee_rates,
                slippage=slippages, step=steps, tick=ticks)
         def check(cash: Decimal, price: Decimal, amount: Decimal, fee_rate: Decimal,
                   slippage: Decimal, step: str | None, tick: str | None) -> None:
