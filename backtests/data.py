@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -64,16 +65,30 @@ def find_file(directory: Path, symbol: str, timeframe: timedelta) -> Path:
     raise DataError(f"backtest.prices: no {stem}.feather/.csv/.csv.gz in {directory}")
 
 
+def _column(table: Any, name: str, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """Copy a numeric Arrow column out of its buffers (pyarrow's to_numpy imports pandas)."""
+    column = table.column(name)
+    if column.null_count:
+        raise DataError(f"column {name} has {column.null_count} missing values")
+    width = np.dtype(dtype).itemsize
+    parts = [np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk),
+                           offset=chunk.offset * width) for chunk in column.chunks]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
 def _read_feather(path: Path) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     import pyarrow as pa
     import pyarrow.feather as feather
 
-    table = feather.read_table(path, columns=["date", "close"])
-    dates = table.column("date")
-    if not pa.types.is_timestamp(dates.type):
-        raise DataError(f"{path}: column date is {dates.type}, not a timestamp")
-    seconds = dates.cast(pa.timestamp("s", tz="UTC")).cast(pa.int64()).to_numpy()
-    return seconds, table.column("close").to_numpy()
+    table = feather.read_table(str(path), columns=["date", "close"])
+    kind = table.schema.field("date").type
+    if not pa.types.is_timestamp(kind):
+        raise DataError(f"{path}: column date is {kind}, not a timestamp")
+    if not pa.types.is_float64(table.schema.field("close").type):
+        table = table.set_column(1, "close", table.column("close").cast(pa.float64()))
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
+    ticks = _column(table, "date", np.int64)  # UTC ticks since the epoch
+    return ticks // per_second, _column(table, "close", np.float64)
 
 
 def _read_csv(path: Path) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:

@@ -27,6 +27,7 @@ PID = "crash-writer"
 ROOT = Path(__file__).resolve().parents[2]
 MIN_KILLS = 15
 MAX_KILLS = 40
+COMMIT_DELAY = 0.04
 TIME_BUDGET = 17.0  # seconds of kill rounds after MIN_KILLS, to find an in-flight kill
 
 
@@ -48,9 +49,13 @@ def ts_for(seq: int) -> str:
 
 SCRIPT = f'''
 from __future__ import annotations
+import math
 import random
 import sys
+import time
 from typing import Any
+
+from sqlalchemy import event
 
 from fund.journal import JournalWriter, open_journal
 
@@ -59,12 +64,18 @@ from fund.journal import JournalWriter, open_journal
 {inspect.getsource(ts_for)}
 
 journal = open_journal(sys.argv[1])
+engine = getattr(journal, "_engine", None)
+if engine is not None:
+    # A slow disk: each commit waits (inside its transaction, after the INSERTs), so kills
+    # often land between the INSERT and the COMMIT, and the stream grows slowly enough to
+    # be re-read whole after every kill.
+    event.listen(engine, "commit", lambda conn: time.sleep({COMMIT_DELAY}))
 writer = JournalWriter(journal, {PID!r}, batch_size=10**9)
 print("ready", writer.last_seq, flush=True)
 rng = random.Random(writer.last_seq)
 while True:
     first = writer.last_seq + 1
-    size = rng.randint(1, 5000)
+    size = min(5000, int(math.exp(rng.uniform(0, math.log(5001)))))  # 1..5000, log-uniform
     for seq in range(first, first + size):
         writer.append(kind_for(seq), ts_for(seq), payload_for(seq))
     print("batch", first, writer.last_seq, flush=True)

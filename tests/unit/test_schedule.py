@@ -167,6 +167,29 @@ def test_weekday_range_covering_the_whole_week_is_still_restricted() -> None:
     assert [t.day for t in times] == [1, 2, 3, 4, 5, 6, 7]
 
 
+def test_month_names() -> None:
+    # Act
+    times = fires("0 0 1 feb,apr-may *", JAN_2024, datetime(2024, 12, 31, tzinfo=UTC))
+
+    # Assert
+    assert [t.month for t in times] == [2, 4, 5]
+
+
+def test_month_name_range_with_step() -> None:
+    # crontab(5): "jan-may/2" is January, March and May (step applies to named ranges too)
+    # Act
+    times = fires("0 0 1 jan-may/2 *", JAN_2024, datetime(2024, 12, 31, tzinfo=UTC))
+
+    # Assert
+    assert [t.month for t in times] == [1, 3, 5]
+
+
+def test_month_name_range_with_bad_step_is_rejected() -> None:
+    # Act / Assert
+    with pytest.raises(CronError):
+        cron_trigger("0 0 1 jan-may/x *")
+
+
 # --------------------------------------------------------------------------------------
 # (c) fire_times: inclusive bounds, ascending, UTC-aware
 

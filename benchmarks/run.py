@@ -1,0 +1,115 @@
+"""Benchmarks: whole ``fund`` processes, timed from outside, median of several runs.
+
+    python benchmarks/run.py              # every workload, 5 runs each
+    python benchmarks/run.py --runs 3 --only w1
+    python benchmarks/run.py --json       # machine-readable figures
+
+Each run is a fresh ``fund backtest`` process (start-up, data load, the whole journal
+written to a new SQLite file, summary and report), then ``fund verify`` on its journal.
+Wall time is measured around the process; peak memory is the child's max RSS (wait4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "examples" / "rebalance.toml"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    description: str
+    backtest_args: tuple[str, ...]
+    target_seconds: float
+
+
+WORKLOADS = (
+    Workload("w1", "W1 rebalance, hourly wakes (4,368), 5 assets, 6 months of 5m candles",
+             (), 2.0),
+    Workload("w1-5m", "W1 rebalance, wakes every 5 minutes (52,416)",
+             ("--set", 'actors.rebalancer.cron="*/5 * * * *"'), 5.0),
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    peak_mib: float
+
+
+def measure(args: list[str]) -> Sample:
+    """Run one process to completion; return its wall time and peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        stderr = process.stderr.read().decode() if process.stderr else ""
+        raise SystemExit(f"benchmark command failed ({process.returncode}): {stderr.strip()}")
+    return Sample(elapsed, usage.ru_maxrss / 1024)
+
+
+def run_workload(workload: Workload, runs: int) -> dict[str, object]:
+    """Run a workload ``runs`` times (plus verify); return the median figures."""
+    fund = [sys.executable, "-m", "fund"]
+    backtests: list[Sample] = []
+    verifies: list[Sample] = []
+    entries = 0
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="agentfund-bench-") as tmp:
+            out = Path(tmp)
+            backtests.append(measure([*fund, "backtest", str(CONFIG), "--out", str(out),
+                                      *workload.backtest_args]))
+            verifies.append(measure([*fund, "verify", str(out / "journal.db")]))
+            entries = json.loads((out / "summary.json").read_text())["entries"]
+    return {
+        "workload": workload.name,
+        "description": workload.description,
+        "runs": runs,
+        "entries": entries,
+        "backtest_s": statistics.median(s.seconds for s in backtests),
+        "backtest_min_s": min(s.seconds for s in backtests),
+        "backtest_peak_mib": statistics.median(s.peak_mib for s in backtests),
+        "verify_s": statistics.median(s.seconds for s in verifies),
+        "target_s": workload.target_seconds,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", action="append", default=[],
+                        choices=[w.name for w in WORKLOADS])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    chosen = [w for w in WORKLOADS if not args.only or w.name in args.only]
+    results = [run_workload(w, args.runs) for w in chosen]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(f"agentfund benchmarks — {os.cpu_count()} cores, median of {args.runs} runs, "
+          "whole processes (start-up, data, full journal on SQLite, report)")
+    print(f"{'workload':<8} {'entries':>9} {'backtest s':>11} {'min s':>7} {'peak MiB':>9} "
+          f"{'verify s':>9} {'target s':>9}  met")
+    for r in results:
+        met = "yes" if r["backtest_s"] < r["target_s"] else "NO"  # type: ignore[operator]
+        print(f"{r['workload']:<8} {r['entries']:>9,} {r['backtest_s']:>11.2f} "
+              f"{r['backtest_min_s']:>7.2f} {r['backtest_peak_mib']:>9.0f} {r['verify_s']:>9.2f} "
+              f"{r['target_s']:>9.1f}  {met}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

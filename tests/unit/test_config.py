@@ -1,0 +1,479 @@
+"""Tests of fund.config: loading examples/rebalance.toml, --set overrides, one-line errors."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fund.config import ConfigError, FundConfig, apply_overrides, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "rebalance.toml"
+SAMPLE_PRICES = ROOT / "data" / "sample" / "binance_spot_2024"
+WEIGHTS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "DOGE/USDT")
+
+
+def example_text() -> str:
+    """The example config with its relative ``prices`` path made absolute."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text, count = re.subn(r'(?m)^prices\s*=\s*"[^"]*"', f'prices = "{SAMPLE_PRICES}"', text)
+    assert count == 1, "examples/rebalance.toml has no [backtest] prices line"
+    return text
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "fund.toml"
+    path.write_text(example_text(), encoding="utf-8")
+    return path
+
+
+def write(tmp_path: Path, text: str, name: str = "fund.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def edited(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the example with one line replaced (the line must exist)."""
+    text = example_text()
+    assert old in text, f"the example no longer contains {old!r}"
+    return write(tmp_path, text.replace(old, new, 1))
+
+
+def config_error(path: Path, overrides: tuple[str, ...] = (), cwd: Path | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides, cwd=cwd)
+    message = str(info.value)
+    assert "\n" not in message, f"not one line: {message!r}"
+    return message
+
+
+def weights_of(config: FundConfig, actor: int = 0) -> tuple[tuple[str, Decimal], ...]:
+    weights: tuple[tuple[str, Decimal], ...] = config.actors[actor].params.weights
+    return weights
+
+
+# --------------------------------------------------------------------------------------
+# the valid example
+
+
+def test_example_loads_into_a_fund_config(config_file: Path) -> None:
+    # Act
+    config = load_config(config_file)
+
+    # Assert
+    assert config.name == "w1-rebalance"
+    assert config.source == str(config_file)
+    assert [a.actor_id for a in config.actors] == ["rebalancer"]
+    actor = config.actors[0]
+    assert actor.strategy == "rebalance"
+    assert actor.cron == "0 * * * *"
+    assert actor.mode == "backtest"
+    assert actor.terms.quote == "USDT"
+    assert actor.terms.fee_rate == Decimal("0.001")
+    assert actor.terms.slippage_bps == 0
+    assert list(actor.markets) == list(WEIGHTS)
+    assert all(m.quote == "USDT" for m in actor.markets.values())
+    assert weights_of(config) == tuple((s, Decimal("0.18")) for s in WEIGHTS)
+    assert actor.params.band == Decimal("0.01")
+    assert actor.params.min_notional == 0
+    assert dict(config.initial_cash) == {"rebalancer": Decimal("10000")}
+    assert all(isinstance(v, Decimal) for v in config.initial_cash.values())
+
+
+def test_dates_become_utc_datetimes_with_end_at_the_next_midnight(config_file: Path) -> None:
+    # Act
+    backtest = load_config(config_file).backtest
+
+    # Assert
+    assert backtest is not None
+    assert backtest.prices == SAMPLE_PRICES
+    assert backtest.timeframe == timedelta(minutes=5)
+    assert backtest.start == datetime(2024, 1, 1, tzinfo=UTC)
+    assert backtest.end == datetime(2024, 7, 1, tzinfo=UTC)  # "end = 2024-06-30": whole day
+    assert backtest.start.tzinfo is not None and backtest.end.tzinfo is not None
+
+
+def test_datetimes_in_backtest_are_converted_to_utc(tmp_path: Path) -> None:
+    # Arrange
+    text = re.sub(r"(?m)^start = .*$", "start = 2024-01-01T02:00:00+02:00", example_text())
+    text = re.sub(r"(?m)^end = .*$", "end = 2024-01-03T12:30:00", text)
+    path = write(tmp_path, text)
+
+    # Act
+    backtest = load_config(path).backtest
+
+    # Assert: an offset is converted; a local datetime is taken as UTC; no midnight rounding
+    assert backtest is not None
+    assert backtest.start == datetime(2024, 1, 1, 0, 0, tzinfo=UTC)
+    assert backtest.end == datetime(2024, 1, 3, 12, 30, tzinfo=UTC)
+
+
+def test_same_start_and_end_date_is_one_whole_day(tmp_path: Path) -> None:
+    # Arrange
+    path = edited(tmp_path, "end = 2024-06-30", "end = 2024-01-01")
+
+    # Act
+    backtest = load_config(path).backtest
+
+    # Assert
+    assert backtest is not None
+    assert backtest.end is not None and backtest.start is not None
+    assert backtest.end - backtest.start == timedelta(days=1)
+
+
+def test_weights_keep_their_toml_order(tmp_path: Path) -> None:
+    # Arrange: not alphabetical, not the example's order
+    text = re.sub(r'(?ms)^\[actors\.rebalancer\.params\.weights\].*\Z',
+                  '[actors.rebalancer.params.weights]\n"XRP/USDT" = 0.1\n"BTC/USDT" = 0.3\n'
+                  '"SOL/USDT" = 0.05\n"ETH/USDT" = 0.2\n', example_text())
+    path = write(tmp_path, text)
+
+    # Act
+    config = load_config(path)
+
+    # Assert
+    assert weights_of(config) == (("XRP/USDT", Decimal("0.1")), ("BTC/USDT", Decimal("0.3")),
+                                  ("SOL/USDT", Decimal("0.05")), ("ETH/USDT", Decimal("0.2")))
+    assert list(config.actors[0].markets) == ["XRP/USDT", "BTC/USDT", "SOL/USDT", "ETH/USDT"]
+
+
+def test_actor_cash_overrides_the_fund_default(tmp_path: Path) -> None:
+    # Arrange
+    text = example_text() + (
+        '\n[actors.holder]\ncron = "0 0 * * mon-fri"\nstrategy = "buy_and_hold"\n'
+        'initial_cash = 2500.5\n[actors.holder.params.weights]\n"ETH/USDT" = 0.5\n')
+    path = write(tmp_path, text)
+
+    # Act
+    config = load_config(path)
+
+    # Assert
+    assert [a.actor_id for a in config.actors] == ["rebalancer", "holder"]
+    assert dict(config.initial_cash) == {"rebalancer": Decimal("10000"),
+                                         "holder": Decimal("2500.5")}
+    assert config.actors[1].cron == "0 0 * * mon-fri"
+    assert list(config.actors[1].markets) == ["ETH/USDT"]
+
+
+def test_market_rules_come_from_fund_markets(tmp_path: Path) -> None:
+    # Arrange
+    text = example_text().replace(
+        "[backtest]", '[fund.markets."BTC/USDT"]\namount_step = 0.00001\nmin_notional = 5\n\n'
+        "[backtest]", 1)
+    path = write(tmp_path, text)
+
+    # Act
+    market = load_config(path).actors[0].markets["BTC/USDT"]
+
+    # Assert
+    assert market.amount_step == Decimal("0.00001")
+    assert market.min_notional == Decimal("5")
+    assert market.price_step is None
+
+
+def test_relative_prices_in_the_file_resolve_relative_to_the_file(tmp_path: Path) -> None:
+    # Arrange: the file lives in tmp/conf/, its prices in tmp/data/
+    (tmp_path / "conf").mkdir()
+    text = re.sub(r'(?m)^prices\s*=.*$', 'prices = "../data/history"', example_text())
+    path = write(tmp_path / "conf", text)
+
+    # Act
+    backtest = load_config(path, cwd=ROOT).backtest
+
+    # Assert
+    assert backtest is not None
+    assert backtest.prices == (tmp_path / "data" / "history").resolve()
+
+
+def test_the_unmodified_example_resolves_to_the_sample_data() -> None:
+    # Act
+    backtest = load_config(EXAMPLE, cwd=Path("/")).backtest
+
+    # Assert
+    assert backtest is not None
+    assert backtest.prices == SAMPLE_PRICES.resolve()
+
+
+# --------------------------------------------------------------------------------------
+# --set overrides
+
+
+def test_set_numbers_and_quoted_strings_with_spaces(config_file: Path) -> None:
+    # Act
+    config = load_config(config_file, ['actors.rebalancer.cron="*/5 * * * *"',
+                                       "fund.fee_rate=0.002", "fund.initial_cash=2500",
+                                       'fund.name="my fund"'])
+
+    # Assert
+    assert config.actors[0].cron == "*/5 * * * *"
+    assert config.actors[0].terms.fee_rate == Decimal("0.002")
+    assert dict(config.initial_cash) == {"rebalancer": Decimal("2500")}
+    assert config.name == "my fund"
+
+
+def test_set_unquoted_text_is_taken_as_a_string(config_file: Path) -> None:
+    # Act: as a shell passes --set actors.rebalancer.cron="15 * * * *"
+    config = load_config(config_file, ["actors.rebalancer.cron=15 * * * *"])
+
+    # Assert
+    assert config.actors[0].cron == "15 * * * *"
+
+
+def test_set_quoted_key_part_and_order_of_existing_weights(config_file: Path) -> None:
+    # Act
+    config = load_config(config_file, ['actors.rebalancer.params.weights."ETH/USDT"=0.05'])
+
+    # Assert: value replaced in place; the trading order is unchanged
+    assert [s for s, _ in weights_of(config)] == list(WEIGHTS)
+    assert dict(weights_of(config))["ETH/USDT"] == Decimal("0.05")
+
+
+def test_set_creates_tables(config_file: Path) -> None:
+    # Act
+    config = load_config(config_file, [
+        'actors.second.cron="30 12 * * *"', "actors.second.strategy=buy_and_hold",
+        'actors.second.params.weights."SOL/USDT"=0.25'])
+
+    # Assert
+    assert [a.actor_id for a in config.actors] == ["rebalancer", "second"]
+    assert weights_of(config, 1) == (("SOL/USDT", Decimal("0.25")),)
+
+
+def test_set_relative_prices_resolve_relative_to_cwd(config_file: Path, tmp_path: Path) -> None:
+    # Arrange
+    cwd = tmp_path / "work"
+
+    # Act
+    backtest = load_config(config_file, ["backtest.prices=history/spot"], cwd=cwd).backtest
+
+    # Assert
+    assert backtest is not None
+    assert backtest.prices == (cwd / "history" / "spot").resolve()
+
+
+def test_set_dates(config_file: Path) -> None:
+    # Act
+    backtest = load_config(config_file, ["backtest.start=2024-02-01",
+                                         "backtest.end=2024-02-03"]).backtest
+
+    # Assert
+    assert backtest is not None
+    assert backtest.start == datetime(2024, 2, 1, tzinfo=UTC)
+    assert backtest.end == datetime(2024, 2, 4, tzinfo=UTC)
+
+
+def test_apply_overrides_on_a_raw_mapping(tmp_path: Path) -> None:
+    # Arrange
+    raw: dict[str, Any] = {"fund": {"quote": "USDT"}}
+
+    # Act
+    apply_overrides(raw, ["fund.fee_rate=0.5", "a.b.c=true", 'x.y="1 2"', "x.z=[1, 2]",
+                          "backtest.prices=../p"], tmp_path)
+
+    # Assert
+    assert raw == {"fund": {"quote": "USDT", "fee_rate": 0.5}, "a": {"b": {"c": True}},
+                   "x": {"y": "1 2", "z": [1, 2]},
+                   "backtest": {"prices": str((tmp_path / "../p").resolve())}}
+
+
+@pytest.mark.parametrize("item", ["fund.fee_rate", "=1", "fund..fee_rate=1", "fund.=1"])
+def test_malformed_set_is_a_config_error(config_file: Path, item: str) -> None:
+    # Act
+    message = config_error(config_file, (item,))
+
+    # Assert
+    assert item in message
+
+
+def test_set_through_a_non_table_is_a_config_error(config_file: Path) -> None:
+    # Act
+    message = config_error(config_file, ("fund.initial_cash.x=1",))
+
+    # Assert
+    assert "initial_cash" in message
+
+
+# --------------------------------------------------------------------------------------
+# bad files: one line naming the file and the dotted key
+
+
+def assert_names(message: str, path: Path, key: str) -> None:
+    assert message.startswith(f"{path}: {key}"), message
+
+
+def test_missing_key(tmp_path: Path) -> None:
+    # Arrange
+    path = edited(tmp_path, 'quote = "USDT"', "")
+
+    # Act / Assert
+    message = config_error(path)
+    assert_names(message, path, "fund.quote")
+    assert "missing" in message
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ("initial_cash = 10000", 'initial_cash = "abc"', "fund.initial_cash"),
+    ("initial_cash = 10000", "initial_cash = -5", "fund.initial_cash"),
+    ("fee_rate = 0.001", "fee_rate = 1.5", "fund.fee_rate"),
+    ('timeframe = "5m"', 'timeframe = "5 minutes"', "backtest.timeframe"),
+    ("band = 0.01", 'band = "x"', "actors.rebalancer.params.band"),
+    ('cron = "0 * * * *"', "cron = 5", "actors.rebalancer.cron"),
+])
+def test_wrong_type_or_range(tmp_path: Path, old: str, new: str, key: str) -> None:
+    # Arrange
+    path = edited(tmp_path, old, new)
+
+    # Act / Assert
+    assert_names(config_error(path), path, key)
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ("[fund]\n", '[fund]\ncolour = "red"\n', "fund.colour"),
+    ("[backtest]\n", "[backtest]\nspeed = 2\n", "backtest.speed"),
+    ('strategy = "rebalance"', 'strategy = "rebalance"\nretries = 3', "actors.rebalancer.retries"),
+    ("min_notional = 0", "min_notional = 0\ncolour = 1", "actors.rebalancer.params.colour"),
+])
+def test_unknown_key(tmp_path: Path, old: str, new: str, key: str) -> None:
+    # Arrange
+    path = edited(tmp_path, old, new)
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, key)
+    assert "unknown key" in message
+
+
+def test_unknown_strategy(tmp_path: Path) -> None:
+    # Arrange
+    path = edited(tmp_path, 'strategy = "rebalance"', 'strategy = "rebalanse"')
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, "actors.rebalancer.strategy")
+    assert "rebalanse" in message
+
+
+def test_weights_adding_up_to_more_than_one(tmp_path: Path) -> None:
+    # Arrange: 4 × 0.18 + 0.5 = 1.22
+    path = edited(tmp_path, '"DOGE/USDT" = 0.18', '"DOGE/USDT" = 0.5')
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, "actors.rebalancer.params")
+    assert "weights" in message
+
+
+def test_market_not_quoted_in_the_fund_quote(tmp_path: Path) -> None:
+    # Arrange
+    path = edited(tmp_path, '"DOGE/USDT" = 0.18', '"DOGE/EUR" = 0.18')
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, "actors.rebalancer.params")
+    assert "DOGE/EUR" in message and "USDT" in message
+
+
+@pytest.mark.parametrize("cron", ["0 * * *", "0 9 * * 8", "61 * * * *", "0 0 * * 5-1"])
+def test_bad_cron(tmp_path: Path, cron: str) -> None:
+    # Arrange
+    path = edited(tmp_path, 'cron = "0 * * * *"', f'cron = "{cron}"')
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, "actors.rebalancer.cron")
+    assert cron in message
+
+
+def test_bad_cron_from_set(config_file: Path) -> None:
+    # Act
+    message = config_error(config_file, ('actors.rebalancer.cron="* * *"',))
+
+    # Assert
+    assert_names(message, config_file, "actors.rebalancer.cron")
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    # Arrange
+    path = write(tmp_path, example_text() + "\n[actors.broken\ncron = 1\n")
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert message.startswith(f"{path}: ")
+    assert "TOML" in message and "line" in message
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    # Arrange
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(example_text().replace("w1-rebalance", "caf\xe9").encode("latin-1"))
+
+    # Act / Assert
+    assert config_error(path).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize("name", ["missing.toml", "a-directory"])
+def test_unreadable_file(tmp_path: Path, name: str) -> None:
+    # Arrange
+    (tmp_path / "a-directory").mkdir()
+    path = tmp_path / name
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert message.startswith(f"{path}: ")
+    assert "read" in message
+
+
+@pytest.mark.parametrize("end", ["2023-12-31", "2023-06-30"])
+def test_backtest_end_before_start(tmp_path: Path, end: str) -> None:
+    # Arrange
+    path = edited(tmp_path, "end = 2024-06-30", f"end = {end}")
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, "backtest.end")
+    assert end in message
+
+
+def test_no_actors(tmp_path: Path) -> None:
+    # Arrange
+    text = example_text()
+    path = write(tmp_path, text[:text.index("[actors.rebalancer]")])
+
+    # Act / Assert
+    assert_names(config_error(path), path, "actors")
+
+
+def test_missing_fund_table(tmp_path: Path) -> None:
+    # Arrange
+    text = example_text()
+    path = write(tmp_path, text[text.index("[backtest]"):])
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, "fund")
+    assert "missing" in message
