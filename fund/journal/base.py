@@ -12,8 +12,8 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from hashlib import sha256
+from typing import NamedTuple
 
 GENESIS_HASH = "0" * 64
 _SEP = "\x1f"
