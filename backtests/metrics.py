@@ -23,6 +23,18 @@ class Metrics:
     periods_per_year: float
 
 
+def _annualize(total: float, span: float) -> float:
+    """Compound a return over ``span`` seconds to a year (inf when it overflows a float)."""
+    if span <= 0:
+        return 0.0
+    if total <= -1.0:
+        return -1.0
+    try:
+        return math.expm1(math.log1p(total) * YEAR_SECONDS / span)
+    except OverflowError:
+        return math.inf
+
+
 def compute_metrics(times: Sequence[int], nav: Sequence[float], initial: float) -> Metrics:
     """Compute metrics from NAV points (epoch seconds) and the initial capital.
 
@@ -37,7 +49,7 @@ def compute_metrics(times: Sequence[int], nav: Sequence[float], initial: float) 
     returns = curve[1:] / curve[:-1] - 1.0
     total = float(curve[-1] / initial - 1.0)
     span = float(times[-1] - times[0]) if len(times) > 1 else 0.0
-    annualized = (1.0 + total) ** (YEAR_SECONDS / span) - 1.0 if span > 0 and total > -1 else 0.0
+    annualized = _annualize(total, span)
     gaps = np.diff(np.asarray(times, dtype=np.float64))
     spacing = float(np.median(gaps)) if len(gaps) else 0.0
     per_year = YEAR_SECONDS / spacing if spacing > 0 else 0.0

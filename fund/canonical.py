@@ -16,17 +16,23 @@ from typing import Any
 
 import orjson
 
-TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # with the year always four digits
 
 
-@lru_cache(maxsize=4096)
 def format_ts(moment: datetime) -> str:
     """Return the canonical, fixed-width UTC form of an aware datetime."""
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: every time in agentfund is UTC-aware")
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.strftime(TS_FORMAT)
+    return _format_utc(moment)
+
+
+@lru_cache(maxsize=4096)
+def _format_utc(moment: datetime) -> str:
+    # only UTC datetimes are cached: two local readings of one wall time (fold 0 and 1)
+    # compare equal, but are different instants
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_ts(text: str) -> datetime:

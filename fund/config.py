@@ -8,15 +8,17 @@ Relative paths in a file are relative to that file; in ``--set`` to the working 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from fund.actor import ActorSpec
 from fund.markets import Market
@@ -41,11 +43,27 @@ class FundSection(_Model):
     markets: dict[str, dict[str, Decimal]] = {}
 
 
+def _timeframe(value: Any) -> str:
+    text = str(value)
+    if not re.fullmatch(r"[1-9]\d{0,4}[mhdw]", text):
+        raise ValueError(f"{text!r} is not a timeframe like 1m, 5m, 1h, 1d or 1w")
+    return text
+
+
+def _date_or_time(value: Any) -> date | datetime | None:
+    if value is None or isinstance(value, date):  # datetime is a date too
+        return value
+    if isinstance(value, str):
+        with suppress(ValueError):
+            return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+    raise ValueError(f"{value!r} is not a date (2024-01-31) or a date-time")
+
+
 class BacktestSection(_Model):
     prices: Path
-    timeframe: str = Field(pattern=r"^\d+[mhdw]$")
-    start: date | datetime | None = None
-    end: date | datetime | None = None
+    timeframe: Annotated[str, BeforeValidator(_timeframe)]
+    start: Annotated[Any, AfterValidator(_date_or_time)] = None
+    end: Annotated[Any, AfterValidator(_date_or_time)] = None
 
 
 class ActorSection(_Model):
@@ -161,9 +179,12 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
     actors: list[ActorSpec] = []
     cash: dict[str, Decimal] = {}
     for actor_id, section in model.actors.items():
-        where = f"{path}: actors.{actor_id}"
-        actors.append(_actor(actor_id, section, terms, fund.markets, where))
+        actors.append(_actor(actor_id, section, terms, fund.markets, path))
         cash[actor_id] = section.initial_cash or fund.initial_cash
+    traded = {symbol for spec in actors for symbol in spec.markets}
+    for symbol in fund.markets:
+        if symbol not in traded:
+            raise ConfigError(f"{path}: fund.markets.{symbol}: no actor trades this market")
     backtest = None
     if model.backtest is not None:
         backtest = _backtest(model.backtest, path)
@@ -184,7 +205,8 @@ def _backtest(section: BacktestSection, path: Path) -> BacktestSettings:
 
 
 def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
-           rules: Mapping[str, Mapping[str, Decimal]], where: str) -> ActorSpec:
+           rules: Mapping[str, Mapping[str, Decimal]], source: Path) -> ActorSpec:
+    where = f"{source}: actors.{actor_id}"
     try:
         cron_trigger(section.cron)
     except CronError as exc:
@@ -193,6 +215,8 @@ def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
         cls = strategy_class(section.strategy)
     except StrategyError as exc:
         raise ConfigError(f"{where}.strategy: {exc}") from None
+    if not isinstance(getattr(cls, "Params", None), type):
+        raise ConfigError(f"{where}.strategy: {section.strategy} declares no Params class")
     try:
         params = parse_params(cls, section.params)
     except ValidationError as exc:
@@ -206,6 +230,6 @@ def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
         try:
             markets[symbol] = Market.parse(symbol, dict(rules.get(symbol, {})))
         except ValueError as exc:
-            raise ConfigError(f"{where}: fund.markets: {exc}") from None
+            raise ConfigError(f"{source}: fund.markets.{symbol}: {exc}") from None
     return ActorSpec(actor_id=actor_id, strategy=section.strategy, params=params,
                      cron=section.cron, terms=terms, markets=markets, mode="backtest")

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from types import MappingProxyType
 from typing import Any
 
 from fund.messages import DEPOSIT, FILL, OBSERVATION, parse_prices
+from fund.money import EXACT
 
 ZERO = Decimal(0)
+_PLAIN = Context(prec=28)  # average prices need no more digits than prices have
 
 
 class LedgerError(Exception):
@@ -87,16 +89,25 @@ class Ledger:
         amount = Decimal(payload["amount"])
         price = Decimal(payload["price"])
         fee = Decimal(payload["fee"])
+        with localcontext(EXACT):
+            self._settle(symbol, payload["side"], amount, price, fee)
+
+    def _settle(self, symbol: str, side: str, amount: Decimal, price: Decimal,
+                fee: Decimal) -> None:
+        if amount <= 0 or price <= 0 or fee < 0:
+            raise LedgerError(f"fill of {amount} {symbol} at {price} (fee {fee}) is not valid")
         notional = amount * price
-        position = self.positions.setdefault(symbol, Position())
-        if payload["side"] == "buy":
+        held = self.positions.get(symbol)
+        if side != "buy" and amount > (held.amount if held else ZERO):
+            raise LedgerError(f"sell of {amount} {symbol} exceeds the "
+                              f"{held.amount if held else ZERO} held")
+        position = held or self.positions.setdefault(symbol, Position())
+        if side == "buy":
             total = position.amount + amount
-            position.avg_cost = (position.amount * position.avg_cost + notional) / total
+            position.avg_cost = _PLAIN.divide(position.amount * position.avg_cost + notional, total)
             position.amount = total
             self.cash -= notional + fee
         else:
-            if amount > position.amount:
-                raise LedgerError(f"sell of {amount} {symbol} exceeds the {position.amount} held")
             self.realized_pnl += (price - position.avg_cost) * amount
             position.amount -= amount
             if not position.amount:

@@ -50,11 +50,11 @@ class Market:
             return amount
         return (amount / self.amount_step).to_integral_value(ROUND_DOWN) * self.amount_step
 
-    def round_price(self, price: Decimal) -> Decimal:
-        """Round a price to the tick size, half to even."""
+    def round_price(self, price: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+        """Round a price to the tick size (half to even unless told otherwise)."""
         if self.price_step is None:
             return price
-        return (price / self.price_step).to_integral_value(ROUND_HALF_EVEN) * self.price_step
+        return (price / self.price_step).to_integral_value(rounding) * self.price_step
 
     def violation(self, amount: Decimal, price: Decimal) -> str | None:
         """Name the limit an order of this amount at this price breaks, or None."""

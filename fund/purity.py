@@ -7,6 +7,7 @@ installed once per process and costs one flag check per audit event outside hand
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,35 +19,44 @@ _FORBIDDEN_PREFIXES = ("socket.", "subprocess.", "os.system", "os.exec", "os.spa
                        "urllib.", "http.", "sqlite3.connect")
 
 
+_FILE_MOVES = ("os.rename", "os.replace", "os.remove", "os.unlink")
+
+
 class PurityError(Exception):
     """A handler tried to do I/O; handlers must be pure functions of their inputs."""
 
 
-_state = {"active": False, "installed": False}
+_state = {"depth": 0, "installed": False}
+
+
+def _is_code(path: str) -> bool:
+    """Imports read sources and write bytecode (through ``*.pyc.<id>`` temporary files)."""
+    return path.endswith(_CODE_SUFFIXES) or f"{os.sep}__pycache__{os.sep}" in path
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
-    if not _state["active"]:
+    if not _state["depth"]:
         return
     if event == "open":
+        if args and isinstance(args[0], int):
+            return  # wrapping a descriptor whose own open was already checked
         path = str(args[0]) if args else ""
-        if path.endswith(_CODE_SUFFIXES):
-            return
-        _state["active"] = False  # let the error machinery work
-        raise PurityError(f"handler opened {path!r}: handlers may not read files")
-    if event.startswith(_FORBIDDEN_PREFIXES):
-        _state["active"] = False
+        if not _is_code(path):
+            raise PurityError(f"handler opened {path!r}: handlers may not read files")
+    elif event.startswith(_FORBIDDEN_PREFIXES):
+        if event.startswith(_FILE_MOVES) and all(_is_code(str(a)) for a in args[:2] if a):
+            return  # the import system placing a freshly written .pyc
         raise PurityError(f"handler attempted {event}: handlers may not do I/O")
 
 
 @contextmanager
 def pure() -> Iterator[None]:
-    """Run the enclosed block with I/O forbidden."""
+    """Run the enclosed block with I/O forbidden (blocks may nest)."""
     if not _state["installed"]:
         sys.addaudithook(_hook)
         _state["installed"] = True
-    _state["active"] = True
+    _state["depth"] += 1
     try:
         yield
     finally:
-        _state["active"] = False
+        _state["depth"] -= 1

@@ -15,6 +15,7 @@ for its fire times on the simulated clock.
 from __future__ import annotations
 
 import os
+import re
 from array import array
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -33,13 +34,30 @@ class CronError(ValueError):
     """A cron expression is malformed."""
 
 
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                "dec")
+_MONTH_NAME = re.compile(r"[a-z]{3}", re.IGNORECASE)
+
+
 def _day_number(token: str, expr: str) -> int:
+    """Cron day number 0-7 (0 and 7 = Sunday) of a day name or number."""
     text = token.strip().lower()
     if text in _DAY_NAMES:
         return _DAY_NAMES.index(text)
     if text.isdigit() and 0 <= int(text) <= 7:
-        return int(text) % 7
+        return int(text)
     raise CronError(f"cron {expr!r}: bad day of week {token!r} (0-7 or sun-sat)")
+
+
+def _month_numbers(field: str, expr: str) -> str:
+    """Write month names as numbers (APScheduler drops a step after a name range)."""
+    def number(match: re.Match[str]) -> str:
+        name = match.group(0).lower()
+        if name not in _MONTH_NAMES:
+            raise CronError(f"cron {expr!r}: bad month {match.group(0)!r}")
+        return str(_MONTH_NAMES.index(name) + 1)
+
+    return _MONTH_NAME.sub(number, field)
 
 
 def cron_days(field: str, expr: str) -> set[int]:
@@ -55,14 +73,12 @@ def cron_days(field: str, expr: str) -> set[int]:
         elif "-" in body:
             low, _, high = body.partition("-")
             first, last = _day_number(low, expr), _day_number(high, expr)
-            if high.strip() == "7":
-                last = 7
             if last < first:
                 raise CronError(f"cron {expr!r}: day-of-week range {body!r} runs backwards")
         else:
             first = last = _day_number(body, expr)
             if step is not None:
-                last = 6
+                last = 7
         days.update(day % 7 for day in range(first, last + 1, step or 1))
     return days
 
@@ -79,10 +95,13 @@ def cron_trigger(expr: str) -> BaseTrigger:
     fields = expr.split()
     if len(fields) != 5:
         raise CronError(f"cron {expr!r}: expected 5 fields (minute hour day month weekday)")
-    minute, hour, day, month, weekday = fields
-    weekday = _dow_field(weekday, expr)
+    minute, hour, day, month, cron_weekday = fields
+    weekday = _dow_field(cron_weekday, expr)
+    month = _month_numbers(month, expr)
     try:
-        if day != "*" and weekday != "*":
+        # crontab(5): when both day fields are restricted (neither starts with *), either
+        # may match; otherwise both must (a field starting with * matches every day)
+        if not day.startswith("*") and not cron_weekday.startswith("*"):
             return OrTrigger([
                 CronTrigger(minute=minute, hour=hour, day=day, month=month, timezone=UTC),
                 CronTrigger(minute=minute, hour=hour, month=month, day_of_week=weekday,

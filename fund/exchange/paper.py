@@ -6,12 +6,13 @@ and the terms (fee rate, slippage), so ``fund verify`` re-derives every paper fi
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
 from fund.exchange.base import Adapter, Event, PlacedOrder
 from fund.ledger import PortfolioView
 from fund.messages import FILL, ORDER_ACK, ORDER_REJECTED
+from fund.money import EXACT
 
 _BPS = Decimal(10_000)
 
@@ -39,7 +40,9 @@ class PaperAdapter(Adapter):
         if price is None:
             return [_reject(coid, "no observed price for " + intent.symbol)]
         slip = price * self.slippage_bps / _BPS
-        fill_price = market.round_price(price + slip if intent.side == "buy" else price - slip)
+        # to the tick against the trader: a simulated fill is never better than observed
+        fill_price = (market.round_price(price + slip, ROUND_CEILING) if intent.side == "buy"
+                      else market.round_price(price - slip, ROUND_FLOOR))
         if intent.order_type == "limit" and intent.limit_price is not None and (
             (intent.side == "buy" and fill_price > intent.limit_price)
             or (intent.side == "sell" and fill_price < intent.limit_price)
@@ -48,29 +51,36 @@ class PaperAdapter(Adapter):
         amount = market.round_amount(intent.amount)
         if intent.side == "sell":
             amount = min(amount, market.round_amount(portfolio.holding(intent.symbol)))
-        else:
-            if amount * fill_price * (1 + self.fee_rate) > portfolio.cash:
-                amount = market.round_amount(self._affordable(portfolio.cash, fill_price))
+        elif self._cost(amount, fill_price) > portfolio.cash:
+            amount = market.round_amount(self._affordable(portfolio.cash, fill_price))
         problem = market.violation(amount, fill_price)
         if problem:
             return [_reject(coid, problem)]
-        notional = amount * fill_price
+        with localcontext(EXACT):
+            notional = amount * fill_price
+            fee = notional * self.fee_rate
         fill: dict[str, Any] = {
             "client_order_id": coid, "fill_id": coid + "-1", "symbol": intent.symbol,
             "side": intent.side, "amount": amount, "price": fill_price,
-            "fee": notional * self.fee_rate, "fee_currency": portfolio.quote,
+            "fee": fee, "fee_currency": portfolio.quote,
         }
         ack = {"client_order_id": coid, "exchange_order_id": "paper-" + coid[3:],
                "status": "filled"}
         return [(ORDER_ACK, ack), (FILL, fill)]
 
 
+    def _cost(self, amount: Decimal, price: Decimal) -> Decimal:
+        """Exact cash a buy takes: notional plus fee, as the ledger debits it."""
+        with localcontext(EXACT):
+            notional = amount * price
+            return notional + notional * self.fee_rate
+
     def _affordable(self, cash: Decimal, price: Decimal) -> Decimal:
-        """Largest amount whose notional plus fee, as the ledger computes it, fits in cash."""
+        """Largest 28-digit amount whose exact cost fits in the cash."""
         with localcontext() as ctx:
             ctx.rounding = ROUND_DOWN
             amount = cash / (price * (1 + self.fee_rate))
-        while amount > 0 and amount * price + amount * price * self.fee_rate > cash:
+        while amount > 0 and self._cost(amount, price) > cash:
             amount = amount.next_minus()
         return max(amount, Decimal(0))
 

@@ -144,6 +144,8 @@ def check_batch(batch: Batch, head: Entry | None) -> None:
     for entry in batch.entries:
         if entry.process_id != process_id:
             raise JournalError("a batch must hold the entries of one process")
+        if len(entry.kind) > 40 or len(entry.ts) > 32:
+            raise JournalError(f"{process_id}: entry {entry.seq}: kind or ts too long")
         if entry.seq != expected_seq or entry.prev_hash != expected_prev:
             raise ConflictError(
                 f"{process_id}: entry {entry.seq} does not follow the stored head "

@@ -37,7 +37,7 @@ class MemoryJournal(Journal):
     def read(self, process_id: str, where: EntryFilter = ALL) -> Iterator[Entry]:
         stream = self._streams.get(process_id, [])
         first = max(where.first_seq, 1) - 1
-        last = len(stream) if where.last_seq is None else min(where.last_seq, len(stream))
+        last = len(stream) if where.last_seq is None else max(0, min(where.last_seq, len(stream)))
         picked = stream[first:last]
         if where.descending:
             picked = picked[::-1]

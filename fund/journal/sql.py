@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,9 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # appends take the write lock up front; reads take a snapshot and never block it
+        writing = conn.get_execution_options().get("journal_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
     return engine
 
@@ -122,7 +125,8 @@ class SqlJournal(Journal):
         rows = [(e.process_id, e.seq, e.kind, e.ts, e.payload, e.prev_hash, e.hash)
                 for e in batch.entries]
         try:
-            with self._engine.begin() as conn:
+            with self._engine.connect() as conn, \
+                    conn.execution_options(journal_write=True).begin():
                 check_batch(batch, self._head(conn, process_id))
                 if batch.blobs:
                     conn.execute(self._insert_blob,
@@ -162,8 +166,16 @@ class SqlJournal(Journal):
         except (OperationalError, DBAPIError) as exc:
             raise JournalError(_describe(self.url, exc)) from None
 
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn driver errors into JournalError naming this journal."""
+        try:
+            yield
+        except (OperationalError, DBAPIError) as exc:
+            raise JournalError(_describe(self.url, exc)) from None
+
     def head(self, process_id: str) -> Entry | None:
-        with self._engine.connect() as conn:
+        with self._errors(), self._engine.connect() as conn:
             return self._head(conn, process_id)
 
     def _head(self, conn: Connection, process_id: str) -> Entry | None:
@@ -178,7 +190,7 @@ class SqlJournal(Journal):
                      prev_hash=row[5], hash=row[6])
 
     def processes(self) -> list[str]:
-        with self._engine.connect() as conn:
+        with self._errors(), self._engine.connect() as conn:
             rows = conn.execute(sa_select(ENTRIES.c.process_id).distinct()).all()
         return sorted(row[0] for row in rows)
 
@@ -187,18 +199,18 @@ class SqlJournal(Journal):
             ENTRIES.c.process_id == process_id)
         if kinds:
             stmt = stmt.where(ENTRIES.c.kind.in_(kinds))
-        with self._engine.connect() as conn:
+        with self._errors(), self._engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
     def get_blob(self, digest: str) -> bytes:
-        with self._engine.connect() as conn:
+        with self._errors(), self._engine.connect() as conn:
             row = conn.execute(sa_select(BLOBS.c.data).where(BLOBS.c.digest == digest)).first()
         if row is None:
             raise BlobMissingError(f"{self.url}: blob {digest} is missing")
         return bytes(row[0])
 
     def has_blob(self, digest: str) -> bool:
-        with self._engine.connect() as conn:
+        with self._errors(), self._engine.connect() as conn:
             row = conn.execute(sa_select(BLOBS.c.digest).where(BLOBS.c.digest == digest)).first()
         return row is not None
 

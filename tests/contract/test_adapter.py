@@ -25,6 +25,8 @@ from fund.markets import Market
 from fund.messages import FILL, ORDER_ACK, ORDER_REJECTED, OrderIntent
 
 D = Decimal
+FEE_RATE = D("0.001")
+NO_SLIPPAGE = D("0")
 SYMBOL = "BTC/USDT"
 COID = "af-0123456789abcdef0123456789abc"
 
@@ -96,8 +98,8 @@ ticks = st.sampled_from([None, "0.01", "0.00001"])
 class AdapterContract:
     """Behaviour every exchange adapter must show; subclass and implement the hook."""
 
-    def create_adapter(self, fee_rate: Decimal = D("0.001"),
-                       slippage_bps: Decimal = D("0")) -> Adapter:
+    def create_adapter(self, fee_rate: Decimal = FEE_RATE,
+                       slippage_bps: Decimal = NO_SLIPPAGE) -> Adapter:
         """Return an adapter charging ``fee_rate`` and slipping ``slippage_bps``."""
         raise NotImplementedError
 
@@ -189,8 +191,8 @@ class AdapterContract:
         ("buy", "0", None, "100"),
         ("buy", "1.5", None, "100.015"),
         ("sell", "100", None, "99"),
-        ("buy", "7", "0.05", "100.05"),  # 100.07 to the nearest 0.05 tick
-        ("sell", "7", "0.05", "99.95"),  # 99.93 to the nearest 0.05 tick
+        ("buy", "7", "0.05", "100.10"),  # 100.07 up to a 0.05 tick: never better than seen
+        ("sell", "7", "0.05", "99.90"),  # 99.93 down to a 0.05 tick
     ])
     def test_slippage_moves_the_price_against_the_order(self, side: str, bps: str,
                                                         tick: str | None, expected: str) -> None:
@@ -253,9 +255,9 @@ class AdapterContract:
 
     def test_below_min_amount_is_rejected_naming_the_limit(self) -> None:
         adapter = self.create_adapter()
+        placed = order("buy", "0.0005", mkt=market(min_amount="0.001"))
 
-        reason = the_rejection(adapter.submit(order("buy", "0.0005", mkt=market(min_amount="0.001")),
-                                              portfolio(price="100")))
+        reason = the_rejection(adapter.submit(placed, portfolio(price="100")))
 
         assert "amount" in reason
         assert "0.001" in reason
@@ -365,10 +367,50 @@ class AdapterContract:
 
         check()
 
+    def test_submit_never_raises_and_fills_respect_the_limits(self) -> None:
+        @settings(max_examples=300, deadline=None)
+        @given(side=st.sampled_from(["buy", "sell"]),
+               amount=st.decimals(min_value=-10, max_value=D("10000"), places=8),
+               price=prices | st.just(D(0)) | st.none(),
+               cash=cash_amounts | st.just(D(0)), held=amounts | st.just(D(0)),
+               limit=st.none() | prices, step=steps, tick=ticks,
+               min_amount=st.sampled_from([None, "0.001", "1"]),
+               min_notional=st.sampled_from([None, "5", "100"]),
+               fee_rate=fee_rates, slippage=slippages)
+        def check(side: str, amount: Decimal, price: Decimal | None, cash: Decimal,
+                  held: Decimal, limit: Decimal | None, step: str | None, tick: str | None,
+                  min_amount: str | None, min_notional: str | None, fee_rate: Decimal,
+                  slippage: Decimal) -> None:
+            adapter = self.create_adapter(fee_rate=fee_rate, slippage_bps=slippage)
+            mkt = market(amount_step=step, price_step=tick, min_amount=min_amount,
+                         min_notional=min_notional)
+            placed = order(side, amount, mkt=mkt, limit=None if limit is None else str(limit))
+
+            events = adapter.submit(placed, portfolio(cash=cash, held=held, price=price))
+
+            if events and events[0][0] == ORDER_REJECTED:
+                the_rejection(events)
+                return
+            fill = the_fill(events)
+            assert price is not None
+            assert 0 < fill["amount"] <= amount
+            if min_amount is not None:
+                assert fill["amount"] >= D(min_amount)
+            if min_notional is not None:
+                assert exact_cost(fill["amount"], fill["price"], D(0)) >= D(min_notional)
+            if limit is not None:
+                assert fill["price"] <= limit if side == "buy" else fill["price"] >= limit
+            if side == "sell":
+                assert fill["amount"] <= held
+            else:
+                assert exact_cost(fill["amount"], fill["price"], fill["fee"]) <= cash
+
+        check()
+
 
 class TestPaperAdapter(AdapterContract):
     """The paper adapter: fills at once at the observed price."""
 
-    def create_adapter(self, fee_rate: Decimal = D("0.001"),
-                       slippage_bps: Decimal = D("0")) -> Adapter:
+    def create_adapter(self, fee_rate: Decimal = FEE_RATE,
+                       slippage_bps: Decimal = NO_SLIPPAGE) -> Adapter:
         return PaperAdapter(fee_rate=fee_rate, slippage_bps=slippage_bps)

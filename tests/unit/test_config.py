@@ -477,3 +477,46 @@ def test_missing_fund_table(tmp_path: Path) -> None:
     # Assert
     assert_names(message, path, "fund")
     assert "missing" in message
+
+
+def test_bad_start_names_the_key_not_the_union_member(tmp_path: Path) -> None:
+    # Arrange: a TOML time is neither a date nor a datetime
+    path = edited(tmp_path, "start = 2024-01-01", "start = 10:00:00")
+
+    # Act
+    message = config_error(path)
+
+    # Assert: "backtest.start", not "backtest.start.date" (no such key)
+    assert_names(message, path, "backtest.start: ")
+
+
+def test_unknown_market_limit_names_its_dotted_key(tmp_path: Path) -> None:
+    # Arrange
+    text = example_text().replace("[backtest]", '[fund.markets."BTC/USDT"]\ntick = 1\n\n'
+                                  "[backtest]", 1)
+    path = write(tmp_path, text)
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert message.startswith(f"{path}: ")
+    assert "fund.markets.BTC/USDT" in message
+    assert "tick" in message
+
+
+@pytest.mark.parametrize("timeframe", ["0m", "0d", "99999999999d"])
+def test_unusable_timeframe_is_a_config_error(tmp_path: Path, timeframe: str) -> None:
+    # Arrange: a zero-length bar, or one no timedelta can hold
+    path = edited(tmp_path, 'timeframe = "5m"', f'timeframe = "{timeframe}"')
+
+    # Act / Assert
+    assert_names(config_error(path), path, "backtest.timeframe")
+
+
+def test_strategy_class_without_params_is_a_config_error(tmp_path: Path) -> None:
+    # Arrange: an importable Strategy subclass that declares no Params (the abstract base)
+    path = edited(tmp_path, 'strategy = "rebalance"', 'strategy = "fund.strategy:Strategy"')
+
+    # Act / Assert
+    assert_names(config_error(path), path, "actors.rebalancer.strategy")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -151,14 +150,11 @@ def test_flat_nav_no_allocation_no_benchmark_no_fills(tmp_path: Path) -> None:
     assert "nan" not in page.lower() and "inf" not in page.lower().replace("info", "")
 
 
-def test_large_series_is_small_and_fast(tmp_path: Path) -> None:
+def test_a_large_series_is_downsampled_to_a_small_page(tmp_path: Path) -> None:
     series = make_series(52_000, symbols=5, fills=167, step=300)
     path = tmp_path / "big.html"
-    began = time.perf_counter()
     write_report(path, "W1 5-min", SUMMARY, [series])
-    elapsed = time.perf_counter() - began
     assert path.stat().st_size < 400_000
-    assert elapsed < 1.0  # typically a few tens of ms; loose bound for slow CI machines
     page = path.read_text(encoding="utf-8")
     assert page.count("<svg") == 3
     assert len(markers(page)) == 167
