@@ -29,7 +29,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 pytest: install
-	$(PY) -m pytest -q
+	bash scripts/with-postgres.sh $(PY) -m pytest -q
 
 test: system-deps lint pytest
 
