@@ -43,7 +43,7 @@ TARGET_WEIGHT = Decimal("0.18")
 BAND = Decimal("0.01")
 FEE_RATE = Decimal("0.001")
 CANDLE = timedelta(minutes=5)
-DEFAULT_DIR = pathlib.Path("/work/shared/data/ohlcv/binance_spot_2024")
+DEFAULT_DIR = pathlib.Path(__file__).resolve().parents[2] / "data" / "sample" / "binance_spot_2024"
 
 
 def _load(prices_dir: pathlib.Path) -> tuple[list[datetime], dict[str, list[float]]]:
