@@ -114,11 +114,11 @@ def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping
               period: Period, progress: Progress | None = None) -> ActorRun:
     """Backtest one actor into its own stream of the journal."""
     writer = JournalWriter(journal, spec.actor_id)
+    if writer.last_seq:
+        raise BacktestError(f"{journal.url} already holds a stream for actor "
+                            f"{spec.actor_id}; write to a new --journal")
+    wakes = fire_times_ahead(cron_trigger(spec.cron), period.start, period.end)
     try:
-        if writer.last_seq:
-            raise BacktestError(f"{journal.url} already holds a stream for actor "
-                                f"{spec.actor_id}; write to a new --journal")
-        wakes = fire_times_ahead(cron_trigger(spec.cron), period.start, period.end)
         first = next(wakes, None)
         if first is None:
             raise BacktestError(
@@ -135,7 +135,8 @@ def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping
         clock.set_time(max(period.end, clock.now()))
         end = runtime.finish(period.end)
     finally:
-        writer.flush()
+        wakes.close()  # stops the fire-time worker if the run ended early
+        writer.flush()  # whatever was recorded is kept, whole
     ledger = runtime.core.ledger
     moment = int(period.end.timestamp())
     if run.times[-1] != moment:

@@ -88,6 +88,7 @@ class ActorCore:
         self.wake_seq = 0
         self.wake_time: datetime | None = None
         self.observations: dict[str, Observation] = {}
+        self.purity_error: str | None = None
 
     def apply(self, seq: int, kind: str, payload: Mapping[str, Any]) -> None:
         """Consume one decoded journal payload."""
@@ -110,16 +111,16 @@ class ActorCore:
         """Run the handler for the current wake; return the decision and its payload text.
 
         A handler that raises, returns an invalid decision or an unencodable reason gives
-        an ``error`` decision with no orders and keeps its previous state. One that does
-        I/O gives an ``error`` decision and HandlerPurityError is raised after it is
-        returned through ``self.purity_error``.
+        an ``error`` decision with no orders and keeps its previous state. One that tries
+        I/O gives the same, and ``purity_error`` says what it tried: the runtime records
+        that decision and then stops the actor.
         """
         if self.wake_time is None:
             raise RuntimeError("decide() before any wake")
         ctx = Context(actor_id=self.spec.actor_id, time=self.wake_time, wake_seq=self.wake_seq,
                       observations=self.observations, portfolio=self.ledger.view(),
                       markets=self.spec.markets, terms=self.spec.terms)
-        self.purity_error: str | None = None
+        self.purity_error = None
         try:
             with pure():
                 state, decision = self.strategy.on_wake(self.state, ctx)

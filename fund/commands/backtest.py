@@ -103,11 +103,13 @@ def _print_table(name: str, summary: Mapping[str, Any]) -> None:
 
     table = Table(title=f"Backtest: {name}", show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column(justify="right", overflow="fold")
+    table.add_column(justify="right")
     for label, value in display_rows(summary):
-        table.add_row(label, value)
+        if label != "Head hash":  # printed whole below, to be copied
+            table.add_row(label, value)
     console = Console()
     console.print(table)
+    console.print(f"head:    {summary['head_hash']}", highlight=False)
     console.print(f"journal: {summary['journal']}")
     if summary["report"]:
         console.print(f"report:  {summary['report']}")
