@@ -77,10 +77,12 @@ class ActorRuntime:
 
     def wake(self, scheduled: datetime) -> None:
         """Run one wake: Wake, Observations, Decision, OrderIntents, then the orders."""
-        ts = format_ts(self.clock.now())
-        self._record(WAKE, ts, {"scheduled": format_ts(scheduled)})
+        now = self.clock.now()
+        ts = format_ts(now)
+        at = ts if scheduled == now else format_ts(scheduled)
+        self._record(WAKE, ts, {"scheduled": at})
         for name, oracle in self.oracles.items():
-            self._record(OBSERVATION, ts, self._observe(name, oracle, scheduled))
+            self._record(OBSERVATION, ts, self._observe(name, oracle, scheduled, at))
         decision, text = self.core.decide()
         decision_entry = self.writer.append_text(DECISION, ts, text)
         if self.core.purity_error:
@@ -106,7 +108,7 @@ class ActorRuntime:
         """Mark the books at ``at`` with a last observation and append the End entry."""
         ts = format_ts(self.clock.now())
         for name, oracle in self.oracles.items():
-            payload = self._observe(name, oracle, at)
+            payload = self._observe(name, oracle, at, format_ts(at))
             if payload.get("data", {}).get("prices"):
                 self._record(OBSERVATION, ts, payload)
         ledger = self.core.ledger
@@ -118,8 +120,7 @@ class ActorRuntime:
         self.writer.flush()
         return end
 
-    def _observe(self, name: str, oracle: Oracle, at: datetime) -> dict[str, Any]:
-        as_of = format_ts(at)
+    def _observe(self, name: str, oracle: Oracle, at: datetime, as_of: str) -> dict[str, Any]:
         try:
             return {"oracle": name, "as_of": as_of, "data": oracle.observe(at, self.writer)}
         except Exception as exc:  # noqa: BLE001 - any oracle failure is recorded, not raised

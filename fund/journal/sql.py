@@ -61,7 +61,7 @@ class BlobRow(SQLModel, table=True):
 
 ENTRIES = EntryRow.__table__  # type: ignore[attr-defined]
 BLOBS = BlobRow.__table__  # type: ignore[attr-defined]
-_COLUMNS = ("process_id", "seq", "kind", "ts", "payload", "prev_hash", "hash")
+_COLUMNS = Entry._fields  # ("process_id", "seq", "kind", "ts", "payload", "prev_hash", "hash")
 
 
 def _describe(url: str, exc: BaseException) -> str:
@@ -122,8 +122,7 @@ class SqlJournal(Journal):
         if not batch.entries:
             return
         process_id = batch.entries[0].process_id
-        rows = [(e.process_id, e.seq, e.kind, e.ts, e.payload, e.prev_hash, e.hash)
-                for e in batch.entries]
+        rows = batch.entries  # Entry is a NamedTuple in _COLUMNS order: rows as they are
         try:
             with self._engine.connect() as conn, \
                     conn.execution_options(journal_write=True).begin():
