@@ -17,6 +17,12 @@ from fund import __version__
 from fund.errors import RunFailed, UsageError
 
 
+def _until(text: str | None) -> datetime | None:
+    """Parse a filter's upper bound: a date means up to the end of that day, exclusive."""
+    moment = _moment(text, end=True)
+    return moment - timedelta(microseconds=1) if moment and len(text or "") == 10 else moment
+
+
 def _moment(text: str | None, *, end: bool = False) -> datetime | None:
     """Parse a date or an ISO time (UTC if naive); a date as an end means the whole day."""
     if text is None:
@@ -90,14 +96,14 @@ def _journal_show(args: argparse.Namespace) -> int:
     from fund.commands.inspect import show
 
     return show(args.journal, actors=args.actor, kinds=args.kind, since=_moment(args.since),
-                until=_moment(args.until, end=True), limit=args.limit, last=args.last)
+                until=_until(args.until), limit=args.limit, last=args.last)
 
 
 def _journal_export(args: argparse.Namespace) -> int:
     from fund.commands.inspect import export
 
     return export(args.journal, actors=args.actor, kinds=args.kind, since=_moment(args.since),
-                  until=_moment(args.until, end=True), out=args.out)
+                  until=_until(args.until), out=args.out)
 
 
 def _known_errors() -> tuple[type[Exception], ...]:

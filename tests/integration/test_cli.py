@@ -197,6 +197,8 @@ def test_journal_show_and_export(tmp_path: Path) -> None:
     fills = run_fund("journal", "export", journal, "--kind", "Fill")
     shown = run_fund("journal", "show", journal, "--kind", "Fill", "--limit", "3")
     late = run_fund("journal", "export", journal, "--since", "2024-03-02T12:00:00")
+    one_day = run_fund("journal", "export", journal, "--kind", "Decision", "--since",
+                       "2024-03-01", "--until", "2024-03-01")
 
     records = [json.loads(line) for line in exported.stdout.splitlines()]
     assert [r["seq"] for r in records] == list(range(1, summary["entries"] + 1))
@@ -207,6 +209,8 @@ def test_journal_show_and_export(tmp_path: Path) -> None:
     assert {r["kind"] for r in fill_records} == {"Fill"}
     assert shown.stdout.count(" Fill ") == 3
     assert all(json.loads(line)["ts"] >= "2024-03-02T12:00:00" for line in late.stdout.splitlines())
+    day = [json.loads(line)["ts"] for line in one_day.stdout.splitlines()]
+    assert len(day) == 24 and day[0][:13] == "2024-03-01T00" and day[-1][:13] == "2024-03-01T23"
 
 
 def test_verify_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
