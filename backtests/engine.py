@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from itertools import chain
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from backtests.data import Candles, DataError, load_candles
+from backtests.news import HistoricalNews, load_news
 from backtests.oracle import HistoricalPrices
 from fund.actor import ActorSpec
 from fund.canonical import loads, parse_ts
@@ -30,6 +32,7 @@ from fund.runtime import ActorRuntime
 from fund.schedule import cron_trigger, fire_times_ahead
 from fund.strategy import strategy_class
 from oracles.base import Oracle
+from oracles.scorers import sentiment_oracle
 
 Progress = Callable[[str, float, int], None]
 """Called as (actor id, fraction of the period's time done, wakes so far)."""
@@ -92,26 +95,35 @@ def actor_period(spec: ActorSpec, candles: Mapping[str, Candles], settings: Back
     return Period(start=lo, end=hi)
 
 
-def build_oracles(spec: ActorSpec, candles: Mapping[str, Candles]) -> dict[str, Oracle]:
-    """Build the historical oracles an actor's strategy declares."""
+def build_oracles(spec: ActorSpec, candles: Mapping[str, Candles],
+                  news: list[tuple[int, dict[str, Any]]] | None,
+                  since: datetime) -> dict[str, Oracle]:
+    """Build the historical oracles an actor's strategy declares, in its order."""
     strategy = strategy_class(spec.strategy)(spec.params)
     oracles: dict[str, Oracle] = {}
     for oracle in strategy.oracles():
-        if oracle.kind != "prices":
-            raise BacktestError(f"actors.{spec.actor_id}: no historical source for oracle "
-                                f"kind {oracle.kind!r}")
-        unknown = set(oracle.options) - {"symbols"}
-        if unknown:
-            raise BacktestError(f"actors.{spec.actor_id}: oracle {oracle.name!r}: unsupported "
-                                f"option(s) {', '.join(sorted(unknown))} (history is only ever "
-                                "served up to the wake time)")
-        symbols = oracle.options.get("symbols", tuple(spec.markets))
-        oracles[oracle.name] = HistoricalPrices(oracle.name, {s: candles[s] for s in symbols})
+        where = f"actors.{spec.actor_id}: oracle {oracle.name!r}"
+        if oracle.kind == "prices":
+            unknown = set(oracle.options) - {"symbols"}
+            if unknown:
+                raise BacktestError(f"{where}: unsupported option(s) {', '.join(sorted(unknown))}"
+                                    " (history is only ever served up to the wake time)")
+            symbols = oracle.options.get("symbols", tuple(spec.markets))
+            oracles[oracle.name] = HistoricalPrices(oracle.name, {s: candles[s] for s in symbols})
+        elif oracle.kind == "news":
+            if news is None:
+                raise BacktestError(f"{where}: the strategy reads news; set backtest.news")
+            oracles[oracle.name] = HistoricalNews(oracle.name, news, since)
+        elif oracle.kind == "sentiment":
+            oracles[oracle.name] = sentiment_oracle(oracle)
+        else:
+            raise BacktestError(f"{where}: no historical source for kind {oracle.kind!r}")
     return oracles
 
 
 def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping[str, Candles],
-              period: Period, progress: Progress | None = None) -> ActorRun:
+              period: Period, progress: Progress | None = None,
+              news: list[tuple[int, dict[str, Any]]] | None = None) -> ActorRun:
     """Backtest one actor into its own stream of the journal."""
     writer = JournalWriter(journal, spec.actor_id)
     if writer.last_seq:
@@ -127,8 +139,9 @@ def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping
         clock = SimulatedClock(first)
         adapter = PaperAdapter(fee_rate=spec.terms.fee_rate,
                                slippage_bps=spec.terms.slippage_bps)
-        runtime = ActorRuntime(spec=spec, writer=writer, oracles=build_oracles(spec, candles),
-                               adapter=adapter, clock=clock)
+        oracles = build_oracles(spec, candles, news, period.start)
+        runtime = ActorRuntime(spec=spec, writer=writer, oracles=oracles, adapter=adapter,
+                               clock=clock)
         runtime.open(cash)
         run = ActorRun(actor_id=spec.actor_id, quote=spec.terms.quote, initial_cash=cash)
         holdings = _drive(runtime, clock, run, chain([first], wakes), period, progress)
@@ -221,9 +234,15 @@ def run_backtest(config: FundConfig, journal: Journal, *, start: datetime | None
     """Backtest every actor of a fund into the journal; return each actor's run."""
     if config.backtest is None:
         raise BacktestError(f"{config.source}: no [backtest] section")
-    candles = load_history(config.backtest, config.actors)
-    periods = [actor_period(spec, candles, config.backtest, start, end) for spec in config.actors]
+    settings = config.backtest
+    candles = load_history(settings, config.actors)
+    try:
+        news = load_news(settings.news, settings.news_fields) if settings.news else None
+    except DataError as exc:
+        raise BacktestError(f"backtest.news: {exc}") from None
+    periods = [actor_period(spec, candles, settings, start, end) for spec in config.actors]
     return [
-        run_actor(spec, journal, config.initial_cash[spec.actor_id], candles, period, progress)
+        run_actor(spec, journal, config.initial_cash[spec.actor_id], candles, period, progress,
+                  news)
         for spec, period in zip(config.actors, periods, strict=True)
     ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from backtests.data import Candles
 from fund.canonical import float_price, format_ts
-from oracles.base import BlobSink, Oracle, OracleError
+from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
 
 
 class HistoricalPrices(Oracle):
@@ -25,7 +25,8 @@ class HistoricalPrices(Oracle):
         self._series = [(s, c.close_times.tolist(), c.closes) for s, c in candles.items()]
         self._ts_cache: dict[int, str] = {}
 
-    def observe(self, at: datetime, blobs: BlobSink) -> dict[str, Any]:
+    def observe(self, at: datetime, blobs: BlobSink,
+                recorded: Recorded = NOTHING_RECORDED) -> dict[str, Any]:
         now = int(at.timestamp())
         prices: dict[str, dict[str, Any]] = {}
         for symbol, times, closes in self._series:

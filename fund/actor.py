@@ -14,12 +14,24 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from fund import __version__
 from fund.canonical import dumps, parse_ts
 from fund.ledger import Ledger
 from fund.markets import Market
-from fund.messages import OBSERVATION, WAKE, Decision, Observation, parse_prices
+from fund.messages import (
+    CONTROL,
+    HALT,
+    OBSERVATION,
+    WAKE,
+    Decision,
+    Observation,
+    OrderIntent,
+    parse_prices,
+)
 from fund.purity import PurityError, pure
+from fund.risk import NO_LIMITS, RiskLimits, RiskState, assess, check
 from fund.strategy import (
     Context,
     FundTerms,
@@ -46,6 +58,7 @@ class ActorSpec:
     terms: FundTerms
     markets: Mapping[str, Market]
     mode: str
+    risk: RiskLimits = NO_LIMITS
 
     def start_payload(self) -> dict[str, Any]:
         """Return the Start entry: everything a replay needs to rebuild this actor."""
@@ -56,6 +69,9 @@ class ActorSpec:
             "quote": self.terms.quote, "fee_rate": self.terms.fee_rate,
             "slippage_bps": self.terms.slippage_bps,
             "markets": [m.to_payload() for m in self.markets.values()],
+            "risk": self.risk.to_payload(),
+            "oracles": [{"name": o.name, "kind": o.kind, "options": dict(o.options)}
+                        for o in cls(self.params).oracles()],
             "code": {"agentfund": __version__, "strategy_source": source_hash(cls)},
         }
 
@@ -74,6 +90,7 @@ class ActorSpec:
             terms=FundTerms(quote=payload["quote"], fee_rate=Decimal(payload["fee_rate"]),
                             slippage_bps=Decimal(payload["slippage_bps"])),
             markets=markets, mode=payload["mode"],
+            risk=TypeAdapter(RiskLimits).validate_python(payload.get("risk") or {}),
         )
 
 
@@ -85,9 +102,11 @@ class ActorCore:
         self.strategy: Strategy[Any, Any] = strategy_class(spec.strategy)(spec.params)
         self.state: Any = self.strategy.initial_state()
         self.ledger = Ledger(quote=spec.terms.quote)
+        self.risk = RiskState()
         self.wake_seq = 0
         self.wake_time: datetime | None = None
         self.observations: dict[str, Observation] = {}
+        self.last_observations: dict[str, Observation] = {}
         self.purity_error: str | None = None
 
     def apply(self, seq: int, kind: str, payload: Mapping[str, Any]) -> None:
@@ -95,7 +114,12 @@ class ActorCore:
         if kind == WAKE:
             self.wake_seq = seq
             self.wake_time = parse_ts(payload["scheduled"])
+            self.last_observations.update(self.observations)
             self.observations = {}
+        elif kind == HALT:
+            self.risk.halted = True
+        elif kind == CONTROL:
+            self.risk.killed = payload["command"] == "kill"
         elif kind == OBSERVATION:
             data = payload.get("data")
             prices = parse_prices(data)
@@ -106,6 +130,19 @@ class ActorCore:
                 self.ledger.prices.update(prices)
             return
         self.ledger.apply(kind, payload)
+
+    def assess_risk(self) -> dict[str, Any] | None:
+        """After a wake's observations: track the NAV peak; a Halt payload if one is due."""
+        return assess(self.spec.risk, self.risk, self.ledger.nav())
+
+    def risk_rejection(self, intent: OrderIntent, index: int,
+                       client_order_id: str) -> dict[str, Any] | None:
+        """The OrderRejected payload for an order a risk limit stops, else None."""
+        fired = check(self.spec.risk, self.risk, self.ledger, intent, index)
+        if fired is None:
+            return None
+        return {"client_order_id": client_order_id, "limit": fired[0], "reason": fired[1],
+                "source": "risk"}
 
     def decide(self) -> tuple[Decision, str]:
         """Run the handler for the current wake; return the decision and its payload text.

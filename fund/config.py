@@ -12,15 +12,25 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 
+from backtests.news import NewsFields
 from fund.actor import ActorSpec
+from fund.risk import RiskLimits
 from fund.markets import Market
 from fund.schedule import CronError, cron_trigger
 from fund.strategy import FundTerms, StrategyError, parse_params, strategy_class
@@ -59,8 +69,19 @@ def _date_or_time(value: Any) -> date | datetime | None:
     raise ValueError(f"{value!r} is not a date (2024-01-31) or a date-time")
 
 
+class NewsSection(_Model):
+    path: Path
+    time: str = "timestamp"
+    title: str = "title"
+    text: str = ""
+    link: str = "link"
+    id: str = ""
+    source: str = "domain"
+
+
 class BacktestSection(_Model):
     prices: Path
+    news: NewsSection | None = None
     timeframe: Annotated[str, BeforeValidator(_timeframe)]
     start: Annotated[Any, AfterValidator(_date_or_time)] = None
     end: Annotated[Any, AfterValidator(_date_or_time)] = None
@@ -71,11 +92,13 @@ class ActorSection(_Model):
     strategy: str
     params: dict[str, Any] = {}
     initial_cash: Decimal | None = Field(default=None, gt=0)
+    risk: dict[str, Any] = {}
 
 
 class ConfigFile(_Model):
     fund: FundSection
     backtest: BacktestSection | None = None
+    risk: dict[str, Any] = {}
     actors: dict[str, ActorSection] = Field(min_length=1)
 
 
@@ -87,6 +110,8 @@ class BacktestSettings:
     timeframe: timedelta
     start: datetime | None
     end: datetime | None
+    news: Path | None = None
+    news_fields: NewsFields = NewsFields()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,7 +204,8 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
     actors: list[ActorSpec] = []
     cash: dict[str, Decimal] = {}
     for actor_id, section in model.actors.items():
-        actors.append(_actor(actor_id, section, terms, fund.markets, path))
+        spec = _actor(actor_id, section, terms, fund.markets, path)
+        actors.append(replace(spec, risk=_risk(model.risk, section.risk, actor_id, path)))
         cash[actor_id] = section.initial_cash or fund.initial_cash
     traded = {symbol for spec in actors for symbol in spec.markets}
     for symbol in fund.markets:
@@ -192,16 +218,35 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
                       initial_cash=cash, backtest=backtest)
 
 
+def _relative(target: Path, config: Path) -> Path:
+    return (target if target.is_absolute() else config.parent / target).resolve()
+
+
 def _backtest(section: BacktestSection, path: Path) -> BacktestSettings:
-    prices = section.prices if section.prices.is_absolute() else path.parent / section.prices
-    settings = BacktestSettings(prices=prices.resolve(),
-                                timeframe=parse_timeframe(section.timeframe),
-                                start=_moment(section.start, end=False),
-                                end=_moment(section.end, end=True))
+    news = section.news
+    settings = BacktestSettings(
+        prices=_relative(section.prices, path),
+        timeframe=parse_timeframe(section.timeframe),
+        start=_moment(section.start, end=False), end=_moment(section.end, end=True),
+        news=_relative(news.path, path) if news else None,
+        news_fields=NewsFields(**news.model_dump(exclude={"path"})) if news else NewsFields())
     if settings.start and settings.end and settings.end <= settings.start:
         raise ConfigError(f"{path}: backtest.end: {section.end} is not after "
                           f"backtest.start {section.start}")
     return settings
+
+
+def _risk(fund_wide: Mapping[str, Any], own: Mapping[str, Any], actor_id: str,
+          path: Path) -> RiskLimits:
+    """The actor's limits: the fund-wide [risk] table, overridden key by key by its own."""
+    try:
+        TypeAdapter(RiskLimits).validate_python(dict(fund_wide))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_error(exc, 'risk')}") from None
+    try:
+        return TypeAdapter(RiskLimits).validate_python({**fund_wide, **own})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_error(exc, f'actors.{actor_id}.risk')}") from None
 
 
 def _actor(actor_id: str, section: ActorSection, terms: FundTerms,

@@ -18,10 +18,12 @@ from fund.clock import Clock
 from fund.exchange.base import Adapter, PlacedOrder
 from fund.journal import Entry, JournalWriter
 from fund.messages import (
+    CONTROL,
     DECISION,
     DEPOSIT,
     END,
     FILL,
+    HALT,
     OBSERVATION,
     ORDER_ACK,
     ORDER_INTENT,
@@ -30,9 +32,10 @@ from fund.messages import (
     WAKE,
     client_order_id,
 )
-from oracles.base import Oracle
+from oracles.base import Oracle, Recorded
 
-_CORE_KINDS = frozenset({START, DEPOSIT, WAKE, OBSERVATION, FILL, ORDER_ACK, ORDER_REJECTED})
+_CORE_KINDS = frozenset({START, DEPOSIT, WAKE, OBSERVATION, FILL, ORDER_ACK, ORDER_REJECTED,
+                         HALT, CONTROL})
 
 
 class ActorRuntime:
@@ -83,6 +86,9 @@ class ActorRuntime:
         self._record(WAKE, ts, {"scheduled": at})
         for name, oracle in self.oracles.items():
             self._record(OBSERVATION, ts, self._observe(name, oracle, scheduled, at))
+        halt = self.core.assess_risk()
+        if halt is not None:
+            self._record(HALT, ts, halt)
         decision, text = self.core.decide()
         decision_entry = self.writer.append_text(DECISION, ts, text)
         if self.core.purity_error:
@@ -100,9 +106,21 @@ class ActorRuntime:
                                       market=self.core.spec.markets[intent.symbol]))
         if orders and self.adapter.durable_intents:
             self.writer.flush()
-        for order in orders:
-            for kind, event in self.adapter.submit(order, self.core.ledger.view()):
+        for index, order in enumerate(orders):
+            rejection = self.core.risk_rejection(order.intent, index, order.client_order_id)
+            events = ([(ORDER_REJECTED, rejection)] if rejection is not None
+                      else self.adapter.submit(order, self.core.ledger.view()))
+            for kind, event in events:
                 self._record(kind, format_ts(self.clock.now()), event)
+
+    def control(self, command: str, reason: str) -> Entry:
+        """Record an operator command: ``kill`` (reject every order) or ``resume``."""
+        if command not in ("kill", "resume"):
+            raise ValueError(f"unknown control command {command!r} (kill or resume)")
+        entry = self._record(CONTROL, format_ts(self.clock.now()),
+                             {"command": command, "reason": reason})
+        self.writer.flush()
+        return entry
 
     def finish(self, at: datetime) -> Entry:
         """Mark the books at ``at`` with a last observation and append the End entry."""
@@ -121,8 +139,10 @@ class ActorRuntime:
         return end
 
     def _observe(self, name: str, oracle: Oracle, at: datetime, as_of: str) -> dict[str, Any]:
+        recorded = Recorded(this_wake=self.core.observations, last=self.core.last_observations)
         try:
-            return {"oracle": name, "as_of": as_of, "data": oracle.observe(at, self.writer)}
+            return {"oracle": name, "as_of": as_of,
+                    "data": oracle.observe(at, self.writer, recorded)}
         except Exception as exc:  # noqa: BLE001 - any oracle failure is recorded, not raised
             return {"oracle": name, "as_of": as_of, "error": f"{type(exc).__name__}: {exc}"}
 

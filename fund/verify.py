@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fund.actor import ActorCore, ActorSpec
-from fund.canonical import dumps, loads
+from fund.canonical import dumps, loads, parse_ts
 from fund.exchange.base import Event, PlacedOrder
 from fund.exchange.paper import PaperAdapter
 from fund.journal import GENESIS_HASH, BlobMissingError, Entry, Journal
@@ -25,6 +25,7 @@ from fund.messages import (
     DECISION,
     END,
     FILL,
+    HALT,
     OBSERVATION,
     ORDER_ACK,
     ORDER_INTENT,
@@ -34,8 +35,20 @@ from fund.messages import (
     OrderIntent,
     client_order_id,
 )
+from fund.strategy import OracleSpec
+from oracles.base import Recorded
 
 _EVENTS = (ORDER_ACK, FILL, ORDER_REJECTED)
+
+
+class _NoBlobs:
+    """A blob sink for re-scoring: scorers store nothing."""
+
+    def put_blob(self, data: bytes) -> str:
+        raise RuntimeError("a derived oracle tried to store a blob during verification")
+
+
+_NO_BLOBS = _NoBlobs()
 
 
 class Divergence(Exception):
@@ -70,8 +83,11 @@ class _Replay:
         self.core: ActorCore | None = None
         self.adapter: PaperAdapter | None = None
         self.intents: deque[str] = deque()
-        self.orders: deque[PlacedOrder] = deque()
+        self.orders: deque[tuple[int, PlacedOrder]] = deque()
         self.events: deque[Event] = deque()
+        self.assessed = False
+        self.derived: dict[str, Mapping[str, Any]] = {}
+        self.scorers: dict[str, Any] = {}
 
     def start(self, entry: Entry, payload: Mapping[str, Any]) -> None:
         if entry.seq != 1:
@@ -81,6 +97,8 @@ class _Replay:
             raise Divergence(entry.seq, f"Start names actor {spec.actor_id!r}, stream is "
                                         f"{entry.process_id!r}")
         self.core = ActorCore(spec)
+        self.derived = {o["name"]: o for o in payload.get("oracles", ())
+                        if o["kind"] == "sentiment"}
         if spec.mode in ("backtest", "paper"):
             self.adapter = PaperAdapter(fee_rate=spec.terms.fee_rate,
                                         slippage_bps=spec.terms.slippage_bps)
@@ -93,6 +111,10 @@ class _Replay:
         if kind in (WAKE, DECISION, END) and (self.intents or self.orders or self.events):
             raise Divergence(entry.seq, f"{kind} where the replay expects "
                                         f"{self._expected()}")
+        if kind == WAKE:
+            self.assessed = False
+        elif kind in (HALT, DECISION) and not self.assessed:
+            self._assess(core, entry)
         if kind == DECISION:
             self._decision(core, entry)
         elif kind == ORDER_INTENT:
@@ -106,9 +128,24 @@ class _Replay:
             self._event(core, entry)
         elif kind == OBSERVATION:
             self._observation(entry, payload)
+            if payload["oracle"] in self.derived:
+                self._rescore(core, entry, payload)
         elif kind == END:
             self._end(core, entry, payload)
         core.apply(entry.seq, kind, payload)
+
+    def _assess(self, core: ActorCore, entry: Entry) -> None:
+        """At the first entry after a wake's observations: was a Halt due here?"""
+        self.assessed = True
+        halt = core.assess_risk()
+        if entry.kind == HALT and halt is None:
+            raise Divergence(entry.seq, "a Halt no risk limit calls for")
+        if entry.kind == HALT and dumps(halt) != entry.payload:
+            raise Divergence(entry.seq, f"Halt differs from replay: recorded {entry.payload}, "
+                                        f"replay {dumps(halt)}")
+        if entry.kind == DECISION and halt is not None:
+            raise Divergence(entry.seq, f"the drawdown limit called for a Halt before this "
+                                        f"decision ({dumps(halt)})")
 
     def _decision(self, core: ActorCore, entry: Entry) -> None:
         decision, text = core.decide()
@@ -118,14 +155,17 @@ class _Replay:
         for offset, intent in enumerate(decision.intents, 1):
             coid = client_order_id(core.spec.actor_id, entry.seq + offset)
             self.intents.append(_intent_text(intent, coid, entry.seq))
-            self.orders.append(PlacedOrder(client_order_id=coid, intent=intent,
-                                           market=core.spec.markets[intent.symbol]))
+            self.orders.append((offset - 1, PlacedOrder(
+                client_order_id=coid, intent=intent, market=core.spec.markets[intent.symbol])))
 
     def _event(self, core: ActorCore, entry: Entry) -> None:
         if self.intents:
             raise Divergence(entry.seq, f"{entry.kind} before all intents were recorded")
         if not self.events and self.orders and self.adapter is not None:
-            self.events.extend(self.adapter.submit(self.orders.popleft(), core.ledger.view()))
+            index, order = self.orders.popleft()
+            rejection = core.risk_rejection(order.intent, index, order.client_order_id)
+            self.events.extend([(ORDER_REJECTED, rejection)] if rejection is not None
+                               else self.adapter.submit(order, core.ledger.view()))
         if not self.events:
             raise Divergence(entry.seq, f"an {entry.kind} no order explains")
         kind, event = self.events.popleft()
@@ -148,6 +188,33 @@ class _Replay:
                 raise Divergence(entry.seq, f"blob {digest} is missing") from None
             if blob_digest(body) != digest:
                 raise Divergence(entry.seq, f"blob {digest} was altered")
+
+    def _rescore(self, core: ActorCore, entry: Entry, payload: Mapping[str, Any]) -> None:
+        """Score the recorded news again with the installed scorer; it must agree."""
+        from oracles.scorers import sentiment_oracle
+
+        name = payload["oracle"]
+        if name not in self.scorers:
+            spec = self.derived[name]
+            self.scorers[name] = sentiment_oracle(OracleSpec(name=name, kind=spec["kind"],
+                                                             options=spec["options"]))
+        oracle = self.scorers[name]
+        if not oracle.scorer.deterministic:
+            return  # a model whose outputs vary: its recorded scores are the input
+        recorded = Recorded(this_wake=core.observations, last=core.last_observations)
+        expected: dict[str, Any] = {"oracle": name, "as_of": payload["as_of"]}
+        try:
+            expected["data"] = oracle.observe(parse_ts(payload["as_of"]), _NO_BLOBS, recorded)
+        except Exception as exc:  # noqa: BLE001 - the runtime records failures the same way
+            expected["error"] = f"{type(exc).__name__}: {exc}"
+        if dumps(expected) == entry.payload:
+            return
+        was = (payload.get("data") or {}).get("scorer")
+        now = oracle.scorer.identity.to_payload()
+        if was is not None and was != now:
+            raise Divergence(entry.seq, f"scored by {dumps(was)}, but the installed scorer is "
+                                        f"{dumps(now)}: the replay would differ")
+        raise Divergence(entry.seq, "sentiment differs from scoring the recorded news again")
 
     def _end(self, core: ActorCore, entry: Entry, payload: Mapping[str, Any]) -> None:
         ledger = core.ledger

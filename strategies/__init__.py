@@ -1,5 +1,5 @@
 """Built-in strategies; importing this package registers them."""
 
-from strategies import rebalance, template
+from strategies import mention_sentiment, rebalance, template
 
-__all__ = ["rebalance", "template"]
+__all__ = ["mention_sentiment", "rebalance", "template"]

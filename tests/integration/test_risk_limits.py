@@ -1,0 +1,86 @@
+"""Risk limits enforced by the runtime on a real backtest, journaled, and re-derived by verify."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fund.canonical import loads
+from fund.journal import open_journal
+from fund.verify import verify_stream
+from tests.conftest import EXAMPLES, run_fund
+
+W1 = EXAMPLES / "rebalance.toml"
+MARCH = ("--start", "2024-03-01", "--end", "2024-03-31", "--json", "--no-report")
+
+
+def backtest(out: Path, *sets: str) -> dict[str, Any]:
+    args = [arg for item in sets for arg in ("--set", item)]
+    result = run_fund("backtest", str(W1), "--out", str(out), *MARCH, *args)
+    assert result.returncode == 0, result.stderr
+    summary: dict[str, Any] = json.loads(result.stdout)
+    return summary
+
+
+def entries(journal: str, kind: str) -> list[tuple[int, dict[str, Any]]]:
+    with open_journal(journal) as store:
+        return [(e.seq, loads(e.payload)) for e in store.read("rebalancer") if e.kind == kind]
+
+
+def test_limits_reject_orders_with_the_limit_that_fired(tmp_path: Path) -> None:
+    summary = backtest(tmp_path, "risk.max_order_notional=1000", "risk.max_orders_per_wake=3")
+
+    rejections = entries(summary["journal"], "OrderRejected")
+    intents = {p["client_order_id"]: p for _, p in entries(summary["journal"], "OrderIntent")}
+    limits = Counter(p["limit"] for _, p in rejections)
+    assert set(limits) == {"max_order_notional", "max_orders_per_wake"}
+    for _, rejection in rejections:
+        assert rejection["source"] == "risk"
+        intent = intents[rejection["client_order_id"]]
+        notional = Decimal(intent["amount"]) * Decimal(intent["reference_price"])
+        if rejection["limit"] == "max_order_notional":
+            assert notional > 1000
+    fills = {p["client_order_id"] for _, p in entries(summary["journal"], "Fill")}
+    assert not fills & {p["client_order_id"] for _, p in rejections}
+    assert run_fund("verify", summary["journal"]).returncode == 0
+
+
+def test_the_drawdown_limit_halts_buying_and_is_recorded(tmp_path: Path) -> None:
+    free = backtest(tmp_path / "free")
+    halted = backtest(tmp_path / "halted", "risk.max_drawdown=0.03")
+
+    halts = entries(halted["journal"], "Halt")
+    assert len(halts) == 1
+    seq, halt = halts[0]
+    assert Decimal(halt["drawdown"]) >= Decimal("0.03")
+    assert Decimal(halt["nav"]) == Decimal(halt["peak"]) * (1 - Decimal(halt["drawdown"]))
+    after = [p for s, p in entries(halted["journal"], "OrderRejected") if s > seq]
+    assert after and {p["limit"] for p in after} == {"max_drawdown"}
+    buys_after = [p for s, p in entries(halted["journal"], "Fill") if s > seq and
+                  p["side"] == "buy"]
+    assert buys_after == []
+    assert halted["head_hash"] != free["head_hash"]
+    assert run_fund("verify", halted["journal"]).returncode == 0
+
+
+def test_a_removed_halt_is_caught_by_verify(tmp_path: Path) -> None:
+    summary = backtest(tmp_path, "risk.max_drawdown=0.03")
+    (seq, _), = entries(summary["journal"], "Halt")
+    db = summary["journal"].removeprefix("sqlite:///")
+    with sqlite3.connect(db) as conn:  # turn the Halt into a harmless-looking kind
+        conn.execute("UPDATE journal_entries SET kind = 'Deposit', payload = "
+                     "'{\"amount\":\"0\",\"currency\":\"USDT\",\"reason\":\"x\"}' WHERE seq = ?",
+                     (seq,))
+        from tests.integration.test_verify_tamper import rehash_from
+        rehash_from(conn, seq)
+
+    with open_journal(summary["journal"]) as store:
+        report = verify_stream(store, "rebalancer")
+
+    assert not report.ok
+    assert report.seq == seq + 1  # the decision that should have followed a Halt
+    assert "called for a Halt" in (report.error or "")
