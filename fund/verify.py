@@ -181,6 +181,11 @@ class _Replay:
             if quote.get("time", "") > as_of:
                 raise Divergence(entry.seq, f"look-ahead: {symbol} price from {quote['time']} "
                                             f"observed at {as_of}")
+        items = data.get("items")
+        for item in items if isinstance(items, list) else ():
+            if (item.get("published") or "") > as_of:
+                raise Divergence(entry.seq, f"look-ahead: item {item.get('id')} published "
+                                            f"{item['published']}, observed at {as_of}")
         for digest in data.get("blobs", ()):
             try:
                 body = self.journal.get_blob(digest)

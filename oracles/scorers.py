@@ -8,7 +8,7 @@ from typing import Any
 
 from oracles.base import OracleError
 from oracles.mentions import Keyword
-from oracles.scoring import CachedScorer, Scorer, ScoreCache, VaderScorer, default_cache_path
+from oracles.scoring import CachedScorer, ScoreCache, Scorer, VaderScorer, default_cache_path
 from oracles.sentiment import SentimentOracle
 
 

@@ -8,7 +8,7 @@ import os
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from functools import partial
 from importlib.metadata import version
@@ -127,7 +127,8 @@ class ScoreCache:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with suppress(OSError):  # an unwritable place only means nothing is cached
+            self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def get_many(self, keys: Iterable[CacheKey]) -> dict[CacheKey, float]:
         """Return the cached score of each key that has one."""
@@ -161,14 +162,18 @@ class ScoreCache:
             except OSError:
                 return default
             except sqlite3.DatabaseError as exc:
-                if attempt == 2 or exc.sqlite_errorcode & 0xFF not in _CORRUPT:
+                code = getattr(exc, "sqlite_errorcode", None) or 0
+                if attempt == 2 or code & 0xFF not in _CORRUPT or not self._discard():
                     return default
-                self._discard()
         return default
 
-    def _discard(self) -> None:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+    def _discard(self) -> bool:
+        try:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        except OSError:
+            return False
+        return True
 
 
 class CachedScorer(Scorer):
@@ -191,7 +196,7 @@ class CachedScorer(Scorer):
             if len(scores) != len(missing):
                 raise ValueError(f"scorer {self.identity.name} returned {len(scores)} scores"
                                  f" for {len(missing)} texts")
-            new = dict(zip(missing, scores, strict=True))
+            new = {key: float(score) for key, score in zip(missing, scores, strict=True)}
             self.cache.put_many(new)
             known.update(new)
         return [known[key] for key in keys]

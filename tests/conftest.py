@@ -17,6 +17,19 @@ SHARED = ROOT.parent / "shared" / "data"
 EXAMPLES = ROOT / "examples"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def score_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep the tests' sentiment-score cache out of the user's home directory."""
+    path = tmp_path_factory.mktemp("score-cache")
+    previous = os.environ.get("AGENTFUND_CACHE")
+    os.environ["AGENTFUND_CACHE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("AGENTFUND_CACHE", None)
+    else:
+        os.environ["AGENTFUND_CACHE"] = previous
+
+
 def needs_shared(path: str = "") -> pytest.MarkDecorator:
     """Skip (with the reason) when ../shared/data (or a file in it) is absent."""
     target = SHARED / path
