@@ -25,7 +25,6 @@ from backtests.data import DataError
 from fund.canonical import format_ts
 from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, Recorded
 
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

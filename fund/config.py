@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,8 +30,8 @@ from pydantic import (
 
 from backtests.news import NewsFields
 from fund.actor import ActorSpec
-from fund.risk import RiskLimits
 from fund.markets import Market
+from fund.risk import RiskLimits
 from fund.schedule import CronError, cron_trigger
 from fund.strategy import FundTerms, StrategyError, parse_params, strategy_class
 
@@ -111,7 +111,7 @@ class BacktestSettings:
     start: datetime | None
     end: datetime | None
     news: Path | None = None
-    news_fields: NewsFields = NewsFields()
+    news_fields: NewsFields = field(default_factory=NewsFields)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

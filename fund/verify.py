@@ -11,9 +11,9 @@ blobs must match their hashes, and an End entry must agree with the books.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from fund.actor import ActorCore, ActorSpec
 from fund.canonical import dumps, loads, parse_ts
@@ -37,8 +37,6 @@ from fund.messages import (
 )
 from fund.strategy import OracleSpec
 from oracles.base import Recorded
-
-_EVENTS = (ORDER_ACK, FILL, ORDER_REJECTED)
 
 
 class _NoBlobs:
@@ -73,6 +71,9 @@ class StreamReport:
     def ok(self) -> bool:
         """Tell whether the stream verified."""
         return self.error is None
+
+
+_Check = Callable[["_Replay", ActorCore, Entry, Mapping[str, Any]], None]
 
 
 class _Replay:
@@ -115,24 +116,23 @@ class _Replay:
             self.assessed = False
         elif kind in (HALT, DECISION) and not self.assessed:
             self._assess(core, entry)
-        if kind == DECISION:
-            self._decision(core, entry)
-        elif kind == ORDER_INTENT:
-            if not self.intents:
-                raise Divergence(entry.seq, "an OrderIntent the decision did not produce")
-            expected = self.intents.popleft()
-            if entry.payload != expected:
-                raise Divergence(entry.seq, f"intent differs from replay: recorded "
-                                            f"{entry.payload}, replay {expected}")
-        elif kind in _EVENTS and self.adapter is not None:
-            self._event(core, entry)
-        elif kind == OBSERVATION:
-            self._observation(entry, payload)
-            if payload["oracle"] in self.derived:
-                self._rescore(core, entry, payload)
-        elif kind == END:
-            self._end(core, entry, payload)
+        check = self._checks.get(kind)
+        if check is not None:
+            check(self, core, entry, payload)
         core.apply(entry.seq, kind, payload)
+
+    def _intent(self, core: ActorCore, entry: Entry, payload: Mapping[str, Any]) -> None:
+        if not self.intents:
+            raise Divergence(entry.seq, "an OrderIntent the decision did not produce")
+        expected = self.intents.popleft()
+        if entry.payload != expected:
+            raise Divergence(entry.seq, f"intent differs from replay: recorded "
+                                        f"{entry.payload}, replay {expected}")
+
+    def _observed(self, core: ActorCore, entry: Entry, payload: Mapping[str, Any]) -> None:
+        self._observation(entry, payload)
+        if payload["oracle"] in self.derived:
+            self._rescore(core, entry, payload)
 
     def _assess(self, core: ActorCore, entry: Entry) -> None:
         """At the first entry after a wake's observations: was a Halt due here?"""
@@ -147,7 +147,7 @@ class _Replay:
             raise Divergence(entry.seq, f"the drawdown limit called for a Halt before this "
                                         f"decision ({dumps(halt)})")
 
-    def _decision(self, core: ActorCore, entry: Entry) -> None:
+    def _decision(self, core: ActorCore, entry: Entry, payload: Mapping[str, Any]) -> None:
         decision, text = core.decide()
         if text != entry.payload:
             raise Divergence(entry.seq, f"decision differs from replay: recorded "
@@ -158,7 +158,9 @@ class _Replay:
             self.orders.append((offset - 1, PlacedOrder(
                 client_order_id=coid, intent=intent, market=core.spec.markets[intent.symbol])))
 
-    def _event(self, core: ActorCore, entry: Entry) -> None:
+    def _event(self, core: ActorCore, entry: Entry, payload: Mapping[str, Any]) -> None:
+        if self.adapter is None:
+            return  # a live venue's events are inputs: folded, not re-derived
         if self.intents:
             raise Divergence(entry.seq, f"{entry.kind} before all intents were recorded")
         if not self.events and self.orders and self.adapter is not None:
@@ -235,6 +237,11 @@ class _Replay:
         if self.intents:
             return f"{len(self.intents)} more OrderIntent(s)"
         return "the exchange's events for the orders just placed"
+
+    _checks: ClassVar[dict[str, _Check]] = {
+        DECISION: _decision, ORDER_INTENT: _intent, OBSERVATION: _observed, END: _end,
+        ORDER_ACK: _event, FILL: _event, ORDER_REJECTED: _event,
+    }
 
     def finish(self, last_seq: int) -> None:
         if self.intents or self.events:

@@ -146,7 +146,10 @@ class Fetcher:
 
     def _wait_turn(self, url: str) -> None:
         """Sleep until ``min_interval`` has passed since the last request to the URL's host."""
-        host = (urlsplit(url).hostname or "").lower()
+        try:
+            host = (urlsplit(url).hostname or "").lower()
+        except ValueError as exc:
+            raise _Failure(f"invalid URL ({exc})", retry=False) from None
         last = self._last_request.get(host)
         if last is not None:
             wait = self.min_interval - (self._clock() - last)

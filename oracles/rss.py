@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
-import feedparser  # type: ignore[import-untyped]
+import feedparser
 
 from fund.canonical import format_ts
 from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded

@@ -15,7 +15,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TypeVar
 
-from vaderSentiment import vaderSentiment as _vader  # type: ignore[import-untyped]
+from vaderSentiment import vaderSentiment as _vader
 
 VADER_LEXICON = Path(_vader.__file__).resolve().parent / "vader_lexicon.txt"
 

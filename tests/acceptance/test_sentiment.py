@@ -44,6 +44,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     return summaries
 
 
+def headlines_file() -> list[dict[str, Any]]:
+    with gzip.open(HEADLINES, "rt", encoding="utf-8") as handle:
+        records: list[dict[str, Any]] = json.load(handle)
+    return records
+
+
 def stream(journal: str) -> list[tuple[int, str, dict[str, Any]]]:
     with open_journal(journal) as store:
         return [(e.seq, e.kind, loads(e.payload)) for e in store.read("mentions")]
@@ -62,7 +68,7 @@ def test_two_runs_give_byte_identical_journals_that_verify(runs: list[dict[str, 
 
 def test_each_wake_saw_exactly_the_headlines_published_since_the_last(
         runs: list[dict[str, Any]]) -> None:
-    records = json.load(gzip.open(HEADLINES, "rt", encoding="utf-8"))
+    records = headlines_file()
     observed = [p for _, kind, p in stream(runs[0]["journal"])
                 if kind == "Observation" and p["oracle"] == "news"]
     seen: list[str] = []
@@ -106,7 +112,7 @@ def test_mentions_and_scores_agree_with_a_direct_computation(runs: list[dict[str
             headlines[keyword] += len(titles)
             checked += len(titles)
     assert checked > 30
-    records = json.load(gzip.open(HEADLINES, "rt", encoding="utf-8"))
+    records = headlines_file()
     for keyword, pattern in patterns.items():  # every headline of the file, counted once
         assert headlines[keyword] == sum(bool(pattern.search(r["title"])) for r in records)
     assert headlines["Trump"] == 19 and headlines["Biden"] == 13  # the data README's counts
