@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import chain
 from typing import Any
@@ -34,6 +34,7 @@ from fund.strategy import strategy_class
 from oracles.base import Oracle
 from oracles.scorers import sentiment_oracle
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Progress = Callable[[str, float, int], None]
 """Called as (actor id, fraction of the period's time done, wakes so far)."""
 
@@ -81,11 +82,16 @@ def load_history(settings: BacktestSettings, specs: tuple[ActorSpec, ...]) -> di
 
 
 def actor_period(spec: ActorSpec, candles: Mapping[str, Candles], settings: BacktestSettings,
-                 start: datetime | None, end: datetime | None) -> Period:
-    """Clip the requested period to the actor's data: from the first close to the last."""
+                 start: datetime | None, end: datetime | None,
+                 news: list[tuple[int, dict[str, Any]]] | None = None) -> Period:
+    """Clip the requested period to the actor's data (prices, and news if it reads news)."""
     series = [candles[s] for s in spec.markets]
     first = min(c.first_close for c in series)
     last = max(c.last_close for c in series)
+    reads_news = any(o.kind == "news" for o in strategy_class(spec.strategy)(spec.params).oracles())
+    if news and reads_news:
+        first = min(first, _EPOCH + timedelta(microseconds=news[0][0]))
+        last = max(last, _EPOCH + timedelta(microseconds=news[-1][0]))
     lo = max(first, start or settings.start or first)
     hi = min(last, end or settings.end or last)
     if hi < lo:
@@ -96,8 +102,8 @@ def actor_period(spec: ActorSpec, candles: Mapping[str, Candles], settings: Back
 
 
 def build_oracles(spec: ActorSpec, candles: Mapping[str, Candles],
-                  news: list[tuple[int, dict[str, Any]]] | None,
-                  since: datetime) -> dict[str, Oracle]:
+                  news: list[tuple[int, dict[str, Any]]] | None, since: datetime,
+                  max_age: timedelta | None = None) -> dict[str, Oracle]:
     """Build the historical oracles an actor's strategy declares, in its order."""
     strategy = strategy_class(spec.strategy)(spec.params)
     oracles: dict[str, Oracle] = {}
@@ -109,7 +115,8 @@ def build_oracles(spec: ActorSpec, candles: Mapping[str, Candles],
                 raise BacktestError(f"{where}: unsupported option(s) {', '.join(sorted(unknown))}"
                                     " (history is only ever served up to the wake time)")
             symbols = oracle.options.get("symbols", tuple(spec.markets))
-            oracles[oracle.name] = HistoricalPrices(oracle.name, {s: candles[s] for s in symbols})
+            oracles[oracle.name] = HistoricalPrices(oracle.name, {s: candles[s] for s in symbols},
+                                                    max_age)
         elif oracle.kind == "news":
             if news is None:
                 raise BacktestError(f"{where}: the strategy reads news; set backtest.news")
@@ -123,7 +130,8 @@ def build_oracles(spec: ActorSpec, candles: Mapping[str, Candles],
 
 def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping[str, Candles],
               period: Period, progress: Progress | None = None,
-              news: list[tuple[int, dict[str, Any]]] | None = None) -> ActorRun:
+              news: list[tuple[int, dict[str, Any]]] | None = None,
+              max_age: timedelta | None = None) -> ActorRun:
     """Backtest one actor into its own stream of the journal."""
     writer = JournalWriter(journal, spec.actor_id)
     if writer.last_seq:
@@ -139,7 +147,7 @@ def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping
         clock = SimulatedClock(first)
         adapter = PaperAdapter(fee_rate=spec.terms.fee_rate,
                                slippage_bps=spec.terms.slippage_bps)
-        oracles = build_oracles(spec, candles, news, period.start)
+        oracles = build_oracles(spec, candles, news, period.start, max_age)
         runtime = ActorRuntime(spec=spec, writer=writer, oracles=oracles, adapter=adapter,
                                clock=clock)
         runtime.open(cash)
@@ -240,9 +248,9 @@ def run_backtest(config: FundConfig, journal: Journal, *, start: datetime | None
         news = load_news(settings.news, settings.news_fields) if settings.news else None
     except DataError as exc:
         raise BacktestError(f"backtest.news: {exc}") from None
-    periods = [actor_period(spec, candles, settings, start, end) for spec in config.actors]
+    periods = [actor_period(spec, candles, settings, start, end, news) for spec in config.actors]
     return [
         run_actor(spec, journal, config.initial_cash[spec.actor_id], candles, period, progress,
-                  news)
+                  news, settings.max_price_age)
         for spec, period in zip(config.actors, periods, strict=True)
     ]

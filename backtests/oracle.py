@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backtests.data import Candles
@@ -15,14 +15,19 @@ from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Record
 class HistoricalPrices(Oracle):
     """Last completed candle's close per market: the candle must have *closed* by T.
 
+    A price older than ``max_age`` is not served (the market is treated as unpriced), so
+    a backtest running past the end of its price data does not trade on a stale close.
+
     A candle that opened at T − timeframe closes at T and is visible at T; the candle
     that opens at T is not. There is no other way into the data, so a strategy cannot
     look ahead.
     """
 
-    def __init__(self, name: str, candles: Mapping[str, Candles]) -> None:
+    def __init__(self, name: str, candles: Mapping[str, Candles],
+                 max_age: timedelta | None = None) -> None:
         self.name = name
         self._series = [(s, c.close_times.tolist(), c.closes) for s, c in candles.items()]
+        self._max_age = int(max_age.total_seconds()) if max_age is not None else None
         self._ts_cache: dict[int, str] = {}
 
     def observe(self, at: datetime, blobs: BlobSink,
@@ -31,11 +36,13 @@ class HistoricalPrices(Oracle):
         prices: dict[str, dict[str, Any]] = {}
         for symbol, times, closes in self._series:
             index = bisect_right(times, now) - 1
-            if index >= 0:
+            if index >= 0 and (self._max_age is None or now - times[index] <= self._max_age):
                 prices[symbol] = {"price": float_price(closes[index]),
                                   "time": self._format(times[index])}
         if not prices:
-            raise OracleError(f"no completed candle at or before {format_ts(at)}")
+            raise OracleError(f"no completed candle at or before {format_ts(at)}"
+                              + (f" within {timedelta(seconds=self._max_age)}"
+                                 if self._max_age is not None else ""))
         return {"prices": prices}
 
     def _format(self, seconds: int) -> str:

@@ -114,7 +114,8 @@ class ActorCore:
         if kind == WAKE:
             self.wake_seq = seq
             self.wake_time = parse_ts(payload["scheduled"])
-            self.last_observations.update(self.observations)
+            # "since the last wake" means since the last one that got data
+            self.last_observations.update((k, v) for k, v in self.observations.items() if v.ok)
             self.observations = {}
         elif kind == HALT:
             self.risk.halted = True

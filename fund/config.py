@@ -83,6 +83,7 @@ class BacktestSection(_Model):
     prices: Path
     news: NewsSection | None = None
     timeframe: Annotated[str, BeforeValidator(_timeframe)]
+    max_price_age: Annotated[str, BeforeValidator(_timeframe)] = "1d"
     start: Annotated[Any, AfterValidator(_date_or_time)] = None
     end: Annotated[Any, AfterValidator(_date_or_time)] = None
 
@@ -112,6 +113,7 @@ class BacktestSettings:
     end: datetime | None
     news: Path | None = None
     news_fields: NewsFields = field(default_factory=NewsFields)
+    max_price_age: timedelta = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,6 +231,7 @@ def _backtest(section: BacktestSection, path: Path) -> BacktestSettings:
         timeframe=parse_timeframe(section.timeframe),
         start=_moment(section.start, end=False), end=_moment(section.end, end=True),
         news=_relative(news.path, path) if news else None,
+        max_price_age=parse_timeframe(section.max_price_age),
         news_fields=NewsFields(**news.model_dump(exclude={"path"})) if news else NewsFields())
     if settings.start and settings.end and settings.end <= settings.start:
         raise ConfigError(f"{path}: backtest.end: {section.end} is not after "

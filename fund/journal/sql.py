@@ -206,7 +206,9 @@ class SqlJournal(Journal):
             row = conn.execute(sa_select(BLOBS.c.data).where(BLOBS.c.digest == digest)).first()
         if row is None:
             raise BlobMissingError(f"{self.url}: blob {digest} is missing")
-        return bytes(row[0])
+        data = row[0]
+        # a row edited by hand may hold TEXT; its bytes must still be checkable
+        return data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
 
     def has_blob(self, digest: str) -> bool:
         with self._errors(), self._engine.connect() as conn:
