@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,12 +27,20 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "examples" / "rebalance.toml"
 
 
+SHARED_NEWS = (ROOT.parent / "shared" / "data" / "news"
+               / "reddit_news_headlines_2021-11_2022-06.json.gz")
+SENTIMENT = ROOT / "benchmarks" / "sentiment_full.toml"
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
     description: str
     backtest_args: tuple[str, ...]
     target_seconds: float
+    config: Path = CONFIG
+    cold_cache: bool = True  # a fresh, empty score cache for every run
+    needs: Path | None = None
 
 
 WORKLOADS = (
@@ -39,6 +48,10 @@ WORKLOADS = (
              (), 2.0),
     Workload("w1-5m", "W1 rebalance, wakes every 5 minutes (52,416)",
              ("--set", 'actors.rebalancer.cron="*/5 * * * *"'), 5.0),
+    Workload("news", "sentiment fund, all 7,404 shared headlines, 5-minute wakes (65,303), "
+             "empty score cache", (), 10.0, SENTIMENT, True, SHARED_NEWS),
+    Workload("news-rerun", "the same, scores already cached", (), 5.0, SENTIMENT, False,
+             SHARED_NEWS),
 )
 
 
@@ -61,17 +74,19 @@ def measure(args: list[str]) -> Sample:
     return Sample(elapsed, usage.ru_maxrss / 1024)
 
 
-def run_workload(workload: Workload, runs: int) -> dict[str, object]:
+def run_workload(workload: Workload, runs: int, cache: Path) -> dict[str, object]:
     """Run a workload ``runs`` times (plus verify); return the median figures."""
     fund = [sys.executable, "-m", "fund"]
     backtests: list[Sample] = []
     verifies: list[Sample] = []
     entries = 0
     for _ in range(runs):
+        if workload.cold_cache:
+            shutil.rmtree(cache, ignore_errors=True)
         with tempfile.TemporaryDirectory(prefix="agentfund-bench-") as tmp:
             out = Path(tmp)
-            backtests.append(measure([*fund, "backtest", str(CONFIG), "--out", str(out),
-                                      *workload.backtest_args]))
+            backtests.append(measure([*fund, "backtest", str(workload.config), "--out",
+                                      str(out), *workload.backtest_args]))
             verifies.append(measure([*fund, "verify", str(out / "journal.db")]))
             entries = json.loads((out / "summary.json").read_text())["entries"]
     return {
@@ -95,9 +110,19 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     chosen = [w for w in WORKLOADS if not args.only or w.name in args.only]
-    results = [run_workload(w, args.runs) for w in chosen]
+    missing = [w for w in chosen if w.needs is not None and not w.needs.exists()]
+    for workload in missing:
+        print(f"skipping {workload.name}: needs {workload.needs} (shared data), absent here")
+    chosen = [w for w in chosen if w not in missing]
+    cache = Path(tempfile.mkdtemp(prefix="agentfund-bench-cache-"))
+    os.environ["AGENTFUND_CACHE"] = str(cache)
+    try:
+        results = [run_workload(w, args.runs, cache) for w in chosen]
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    scoring = scoring_rate() if SHARED_NEWS.exists() else None
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"workloads": results, "scoring": scoring}, indent=2))
         return 0
     print(f"agentfund benchmarks — {os.cpu_count()} cores, median of {args.runs} runs, "
           "whole processes (start-up, data, full journal on SQLite, report)")
@@ -108,7 +133,33 @@ def main() -> int:
         print(f"{r['workload']:<8} {r['entries']:>9,} {r['backtest_s']:>11.2f} "
               f"{r['backtest_min_s']:>7.2f} {r['backtest_peak_mib']:>9.0f} {r['verify_s']:>9.2f} "
               f"{r['target_s']:>9.1f}  {met}")
+    if scoring:
+        print(f"VADER scoring: {scoring['headlines']:,} headlines in {scoring['seconds']:.2f} s "
+              f"= {scoring['per_second']:,.0f} headlines/s uncached; "
+              f"{scoring['cached_per_second']:,.0f}/s from the cache")
     return 0
+
+
+def scoring_rate() -> dict[str, float]:
+    """Score every shared headline with VADER, uncached and then from a warm cache."""
+    import gzip
+
+    from oracles.scoring import CachedScorer, ScoreCache, VaderScorer
+
+    with gzip.open(SHARED_NEWS, "rt", encoding="utf-8") as handle:
+        titles = [record["title"] for record in json.load(handle)]
+    scorer = VaderScorer()
+    started = time.perf_counter()
+    scorer.score(titles)
+    seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        cached = CachedScorer(scorer, ScoreCache(Path(tmp) / "scores.sqlite"))
+        cached.score(titles)
+        started = time.perf_counter()
+        cached.score(titles)
+        warm = time.perf_counter() - started
+    return {"headlines": len(titles), "seconds": seconds, "per_second": len(titles) / seconds,
+            "cached_per_second": len(titles) / warm}
 
 
 if __name__ == "__main__":

@@ -157,6 +157,9 @@ class ScoreCache:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with closing(sqlite3.connect(self.path, timeout=10)) as db, db:
+                    # a connection per call survives the file being replaced underneath; no
+                    # fsync, as losing the newest entries of a cache only costs recomputation
+                    db.execute("PRAGMA synchronous=OFF")
                     db.execute(_SCHEMA)
                     return action(db)
             except OSError:

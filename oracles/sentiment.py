@@ -42,15 +42,19 @@ class SentimentOracle(Oracle):
         self.source = source
         self.keywords = tuple(keywords)
         self.scorer = scorer
+        self._quiet = {keyword.name: _aggregate([], {}) for keyword in self.keywords}
 
     def observe(self, at: datetime, blobs: BlobSink,
                 recorded: Recorded = NOTHING_RECORDED) -> dict[str, Any]:
         """Return the mentions and sentiment per keyword of the source's items."""
         items = self._items(recorded)
         hits = [hit for item in items for hit in self._find(item)]
-        scores = self._score(list(dict.fromkeys(hit.sentence for hit in hits)))
-        keywords = {keyword.name: _aggregate([h for h in hits if h.keyword == index], scores)
-                    for index, keyword in enumerate(self.keywords)}
+        if hits:
+            scores = self._score(list(dict.fromkeys(hit.sentence for hit in hits)))
+            keywords = {keyword.name: _aggregate([h for h in hits if h.keyword == index], scores)
+                        for index, keyword in enumerate(self.keywords)}
+        else:
+            keywords = self._quiet  # the same figures _aggregate gives for no hits
         return {"scorer": self.scorer.identity.to_payload(), "source": self.source,
                 "items": len(items), "keywords": keywords}
 

@@ -32,6 +32,9 @@ ZERO = Decimal(0)
 Window = tuple[dict[str, tuple[int, int, float]], ...]
 """Per past wake: symbol → (mentions, mentioning sentences, score sum)."""
 
+_QUIET: dict[str, tuple[int, int, float]] = {}
+"""The tally of a wake in which no keyword was mentioned (shared, never mutated)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class KeywordRule:
@@ -101,8 +104,11 @@ class MentionSentiment(Strategy[MentionSentimentParams, Window]):
             reason = sentiment.error if sentiment is not None else "no sentiment observation"
             return state, Decision(rule="hold: no news", reasons={"error": reason})
         window = (*state, self._tally(sentiment.data["keywords"]))[-self.params.lookback:]
-        prices = ctx.prices()
         reasons: dict[str, Any] = {"sentiment_seq": sentiment.seq, "lookback": len(window)}
+        if all(wake is _QUIET for wake in window) and not any(ctx.portfolio.positions.values()):
+            reasons["quiet"] = "no mentions in the window, nothing held"
+            return window, Decision(rule="hold", reasons=reasons)
+        prices = ctx.prices()
         intents: list[OrderIntent] = []
         for symbol in self.symbols():
             figures = self._signal(window, symbol)
@@ -115,6 +121,8 @@ class MentionSentiment(Strategy[MentionSentimentParams, Window]):
         return window, Decision(rule=rule, reasons=reasons, intents=tuple(intents))
 
     def _tally(self, keywords: dict[str, Any]) -> dict[str, tuple[int, int, float]]:
+        if not any((keywords.get(name) or {}).get("mentions") for name, _ in self.params.keywords):
+            return _QUIET
         tally: dict[str, tuple[int, int, float]] = {}
         for name, rule in self.params.keywords:
             found = keywords.get(name) or {}
