@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,48 @@ def test_a_removed_halt_is_caught_by_verify(tmp_path: Path) -> None:
     assert not report.ok
     assert report.seq == seq + 1  # the decision that should have followed a Halt
     assert "called for a Halt" in (report.error or "")
+
+
+def test_the_kill_switch_stops_every_order_until_resumed(tmp_path: Path) -> None:
+    from backtests.engine import build_oracles, load_history
+    from fund.clock import SimulatedClock
+    from fund.config import load_config
+    from fund.exchange.paper import PaperAdapter
+    from fund.journal import JournalWriter
+    from fund.runtime import ActorRuntime
+    from fund.schedule import cron_trigger, fire_times
+
+    config = load_config(W1, ["actors.rebalancer.params.band=0.0001"])
+    spec = config.actors[0]
+    assert config.backtest is not None
+    candles = load_history(config.backtest, config.actors)
+    wakes = list(fire_times(cron_trigger(spec.cron), datetime(2024, 3, 1, tzinfo=UTC),
+                            datetime(2024, 3, 1, 8, tzinfo=UTC)))
+    store = open_journal(str(tmp_path / "journal.db"))
+    writer = JournalWriter(store, spec.actor_id)
+    clock = SimulatedClock(wakes[0])
+    runtime = ActorRuntime(spec=spec, writer=writer, clock=clock,
+                           oracles=build_oracles(spec, candles, None, wakes[0]),
+                           adapter=PaperAdapter(fee_rate=spec.terms.fee_rate,
+                                                slippage_bps=spec.terms.slippage_bps))
+    runtime.open(Decimal(10_000))
+    for number, moment in enumerate(wakes):
+        clock.set_time(moment)
+        if number == 3:
+            runtime.control("kill", "operator: exchange outage")
+        if number == 6:
+            runtime.control("resume", "operator: all clear")
+        runtime.wake(moment)
+    writer.flush()
+
+    kinds = [(e.seq, e.kind, loads(e.payload)) for e in store.read(spec.actor_id)]
+    controls = [seq for seq, kind, _ in kinds if kind == "Control"]
+    killed = [p for seq, kind, p in kinds if kind == "OrderRejected"
+              and controls[0] < seq < controls[1]]
+    fills_killed = [p for seq, kind, p in kinds if kind == "Fill"
+                    and controls[0] < seq < controls[1]]
+    fills_after = [p for seq, kind, p in kinds if kind == "Fill" and seq > controls[1]]
+    assert killed and {p["limit"] for p in killed} == {"kill_switch"}
+    assert fills_killed == [] and fills_after
+    assert verify_stream(store, spec.actor_id).ok
+    store.close()
