@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict
+
 from backtests.data import DataError
 from fund.canonical import format_ts
 from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, Recorded
@@ -31,6 +33,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewsFields:
     """Which dataset field holds what; ``text``/``id``/``source`` may be absent."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
 
     time: str = "timestamp"
     title: str = "title"

@@ -69,19 +69,9 @@ def _date_or_time(value: Any) -> date | datetime | None:
     raise ValueError(f"{value!r} is not a date (2024-01-31) or a date-time")
 
 
-class NewsSection(_Model):
-    path: Path
-    time: str = "timestamp"
-    title: str = "title"
-    text: str = ""
-    link: str = "link"
-    id: str = ""
-    source: str = "domain"
-
-
 class BacktestSection(_Model):
     prices: Path
-    news: NewsSection | None = None
+    news: dict[str, Any] | None = None  # path, and the NewsFields of backtests/news.py
     timeframe: Annotated[str, BeforeValidator(_timeframe)]
     max_price_age: Annotated[str, BeforeValidator(_timeframe)] = "1d"
     start: Annotated[Any, AfterValidator(_date_or_time)] = None
@@ -224,15 +214,26 @@ def _relative(target: Path, config: Path) -> Path:
     return (target if target.is_absolute() else config.parent / target).resolve()
 
 
+def _news(raw: Mapping[str, Any] | None, path: Path) -> tuple[Path | None, NewsFields]:
+    if raw is None:
+        return None, NewsFields()
+    fields = dict(raw)
+    if not isinstance(fields.get("path"), str):
+        raise ConfigError(f"{path}: backtest.news.path: missing required key (the dataset file)")
+    dataset = _relative(Path(fields.pop("path")), path)
+    try:
+        return dataset, TypeAdapter(NewsFields).validate_python(fields)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_error(exc, 'backtest.news')}") from None
+
+
 def _backtest(section: BacktestSection, path: Path) -> BacktestSettings:
-    news = section.news
+    news, fields = _news(section.news, path)
     settings = BacktestSettings(
         prices=_relative(section.prices, path),
         timeframe=parse_timeframe(section.timeframe),
         start=_moment(section.start, end=False), end=_moment(section.end, end=True),
-        news=_relative(news.path, path) if news else None,
-        max_price_age=parse_timeframe(section.max_price_age),
-        news_fields=NewsFields(**news.model_dump(exclude={"path"})) if news else NewsFields())
+        news=news, news_fields=fields, max_price_age=parse_timeframe(section.max_price_age))
     if settings.start and settings.end and settings.end <= settings.start:
         raise ConfigError(f"{path}: backtest.end: {section.end} is not after "
                           f"backtest.start {section.start}")

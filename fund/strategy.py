@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import inspect
 import random
 from abc import ABC, abstractmethod
@@ -27,6 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from fund.ledger import PortfolioView
 from fund.markets import Market
 from fund.messages import Decision, Observation
+from fund.plugins import PluginError, import_object
 
 P = TypeVar("P")
 S = TypeVar("S")
@@ -143,11 +143,10 @@ def strategy_class(name: str) -> type[Strategy[Any, Any]]:
     if name in _REGISTRY:
         return _REGISTRY[name]
     if ":" in name:
-        module_name, _, attr = name.partition(":")
         try:
-            cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise StrategyError(f"cannot import strategy {name!r}: {exc}") from None
+            cls = import_object(name)
+        except PluginError as exc:
+            raise StrategyError(f"strategy: {exc}") from None
         if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
             raise StrategyError(f"{name!r} is not a Strategy subclass")
         return cls

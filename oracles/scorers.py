@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
+from fund.plugins import PluginError, import_object
 from oracles.base import OracleError
 from oracles.mentions import Keyword
 from oracles.scoring import CachedScorer, ScoreCache, Scorer, VaderScorer, default_cache_path
@@ -17,12 +17,10 @@ def make_scorer(name: str) -> Scorer:
     if name == "vader":
         return CachedScorer(VaderScorer(), ScoreCache(default_cache_path()))
     if ":" in name:
-        module_name, _, attr = name.partition(":")
         try:
-            cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise OracleError(f"cannot import scorer {name!r}: {exc}") from None
-        scorer = cls()
+            scorer = import_object(name)()
+        except PluginError as exc:
+            raise OracleError(f"scorer: {exc}") from None
         if not isinstance(scorer, Scorer):
             raise OracleError(f"{name!r} is not a Scorer")
         return scorer

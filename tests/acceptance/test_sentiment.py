@@ -12,6 +12,7 @@ import json
 import re
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # type: ig
 
 from fund.canonical import loads
 from fund.journal import open_journal
-from fund.verify import verify_stream
+from fund.verify import StreamReport, verify_stream
 from tests.conftest import EXAMPLES, SAMPLE, run_fund
 from tests.integration.test_verify_tamper import rehash_from
 
@@ -137,36 +138,35 @@ def sentiment_seq(journal: str) -> tuple[int, str]:
             "ORDER BY seq LIMIT 1").fetchone()
 
 
-def test_a_replay_with_another_scorer_is_detected(runs: list[dict[str, Any]],
-                                                  tmp_path: Path) -> None:
-    db = tmp_path / "other-scorer.db"
-    db.write_bytes(Path(runs[0]["journal"].removeprefix("sqlite:///")).read_bytes())
+def forge_first_scored_observation(journal: str, tmp_path: Path,
+                                   forge: Callable[[str], str]) -> tuple[int, StreamReport]:
+    """Copy the journal, rewrite one sentiment observation and the chain after it, verify."""
+    db = tmp_path / "forged.db"
+    db.write_bytes(Path(journal.removeprefix("sqlite:///")).read_bytes())
     seq, payload = sentiment_seq(f"sqlite:///{db}")
-    forged = payload.replace('"version":"3.3.2"', '"version":"3.3.1"')
+    forged = forge(payload)
     assert forged != payload
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE journal_entries SET payload = ? WHERE seq = ?", (forged, seq))
         rehash_from(conn, seq)
-
     with open_journal(f"sqlite:///{db}") as store:
-        report = verify_stream(store, "mentions")
+        return seq, verify_stream(store, "mentions")
+
+
+def test_a_replay_with_another_scorer_is_detected(runs: list[dict[str, Any]],
+                                                  tmp_path: Path) -> None:
+    seq, report = forge_first_scored_observation(
+        runs[0]["journal"], tmp_path,
+        lambda text: text.replace('"version":"3.3.2"', '"version":"3.3.1"'))
 
     assert not report.ok and report.seq == seq
     assert "installed scorer" in (report.error or "") and "3.3.1" in (report.error or "")
 
 
 def test_an_altered_score_is_detected(runs: list[dict[str, Any]], tmp_path: Path) -> None:
-    db = tmp_path / "altered.db"
-    db.write_bytes(Path(runs[0]["journal"].removeprefix("sqlite:///")).read_bytes())
-    seq, payload = sentiment_seq(f"sqlite:///{db}")
-    forged = re.sub(r'"score":(-?[0-9.]+)', '"score":0.9999', payload, count=1)
-    assert forged != payload
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE journal_entries SET payload = ? WHERE seq = ?", (forged, seq))
-        rehash_from(conn, seq)
-
-    with open_journal(f"sqlite:///{db}") as store:
-        report = verify_stream(store, "mentions")
+    seq, report = forge_first_scored_observation(
+        runs[0]["journal"], tmp_path,
+        lambda text: re.sub(r'"score":(-?[0-9.]+)', '"score":0.9999', text, count=1))
 
     assert not report.ok and report.seq == seq
     assert "scoring the recorded news again" in (report.error or "")

@@ -57,8 +57,15 @@ def config_with(tmp_path: Path, strategy: str = "rebalance",
     (("--start", "2030-01-01"), "empty period"),
     (("--start", "yesterday"), "'yesterday' is not a date"),
     (("--set", "nonsense"), "--set 'nonsense': expected dotted.key=value"),
+    (("--set", "backtest.news.time='t'"), "backtest.news.path: missing required key"),
+    (("--set", "backtest.news.path='x.json'", "--set", "backtest.news.colour=1"),
+     "backtest.news.colour: unknown key"),
+    (("--set", "risk.max_drawdown=2"), "risk: max_drawdown must be in (0, 1]"),
+    (("--set", "actors.rebalancer.risk.max_orders_per_wake='many'"),
+     "actors.rebalancer.risk.max_orders_per_wake: Input should be a valid integer"),
 ], ids=["empty-quote", "wrong-type", "unknown-strategy", "bad-param", "bad-cron",
-        "unknown-key", "empty-period", "bad-date", "bad-set"])
+        "unknown-key", "empty-period", "bad-date", "bad-set", "news-without-path",
+        "news-unknown-field", "risk-range", "actor-risk-type"])
 def test_bad_input_is_one_line_exit_2(tmp_path: Path, overrides: tuple[str, ...],
                                       expected: str) -> None:
     result = run_fund("backtest", str(CONFIG), "--out", str(tmp_path), *overrides)
