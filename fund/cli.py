@@ -73,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--limit", type=int, default=50, help="at most N entries (default 50)")
     show.add_argument("--last", action="store_true", help="the last N entries, not the first")
     show.set_defaults(handler=_journal_show)
+    oracle = sub.add_parser("oracle", help="run a live news oracle once and show its data")
+    oracle.add_argument("kind", choices=["page", "feed"], help="web page(s) or RSS/Atom feed(s)")
+    oracle.add_argument("urls", nargs="+", metavar="URL")
+    oracle.add_argument("--keyword", action="append", default=[], metavar="NAME[=ALIASES]",
+                        help="count and score mentions, e.g. --keyword 'Trump=Donald Trump'")
+    oracle.add_argument("--json", action="store_true", help="print the data as JSON")
+    oracle.set_defaults(handler=_oracle)
+
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
     export.add_argument("--out", type=Path, help="file to write (default: stdout)")
     export.set_defaults(handler=_journal_export)
@@ -105,6 +113,12 @@ def _journal_export(args: argparse.Namespace) -> int:
 
     return export(args.journal, actors=args.actor, kinds=args.kind, since=_moment(args.since),
                   until=_until(args.until), out=args.out)
+
+
+def _oracle(args: argparse.Namespace) -> int:
+    from fund.commands.oracle import run_oracle
+
+    return run_oracle(args.kind, args.urls, args.keyword, args.json)
 
 
 def _known_errors() -> tuple[type[Exception], ...]:
