@@ -152,7 +152,7 @@ def _peak_memory() -> Iterator[list[int]]:
 
 @pytest.fixture
 def server() -> Iterator[NewsServer]:
-    with NewsServer(slow_s=1.0) as news:
+    with NewsServer(slow_s=4.0) as news:
         news.add("/article", ARTICLE)
         news.add("/cafe", LATIN1_PAGE.encode("iso-8859-1"), content_type="text/html")
         news.add("/empty", EMPTY_PAGE)
@@ -167,7 +167,7 @@ def fake_time() -> FakeTime:
 @pytest.fixture
 def fetcher(fake_time: FakeTime) -> Iterator[Fetcher]:
     """Short timeouts, a 1 MB cap, no politeness wait, sleeps recorded instead of slept."""
-    with Fetcher(connect_timeout=1.0, read_timeout=0.3, max_bytes=CAP, min_interval=0.0,
+    with Fetcher(connect_timeout=2.0, read_timeout=1.5, max_bytes=CAP, min_interval=0.0,
                  sleep=fake_time.sleep) as client:
         yield client
 
@@ -241,7 +241,7 @@ FAULTS = [
     ("/empty", "no article text"),
     ("/badenc", "bad encoding: unknown charset 'x-unknown-charset'"),
     ("/badutf8", "bad encoding: invalid start byte for utf-8 at byte "),
-    ("/slow", "timeout after 0.3 s (read) after 3 attempts"),
+    ("/slow", "timeout after 1.5 s (read) after 3 attempts"),
     ("/loop", "more than 5 redirects (last to "),
     ("/huge", f"body larger than {CAP} bytes"),
     ("refused", "connection refused after 3 attempts"),
