@@ -414,3 +414,82 @@ class TestPaperAdapter(AdapterContract):
     def create_adapter(self, fee_rate: Decimal = FEE_RATE,
                        slippage_bps: Decimal = NO_SLIPPAGE) -> Adapter:
         return PaperAdapter(fee_rate=fee_rate, slippage_bps=slippage_bps)
+
+
+# --- the ccxt adapter, with the real ccxt binance client, against a local fake exchange --
+
+_NO_CASH_SCALING = ("a live adapter does not scale a buy down to the cash: it cannot know the "
+                    "fill price before the fill, so the exchange refuses an unaffordable order")
+_NO_SLIPPAGE_PARAMETER = ("slippage is whatever the live venue's book gives, not a parameter the "
+                          "caller sets")
+
+
+class _VenueMirror(Adapter):
+    """Set the fake venue to the portfolio (price, balances) and the fee rate, then submit.
+
+    The contract assumes a venue that fills at the observed price and charges ``fee_rate``;
+    this makes the fake exchange that venue before each order, so that the real adapter and
+    the real ccxt client are what is under test.
+    """
+
+    def __init__(self, venue: Any, live: Adapter, fee_rate: Decimal) -> None:
+        self.venue, self.live, self.fee_rate = venue, live, fee_rate
+
+    def submit(self, order: PlacedOrder, portfolio: PortfolioView) -> list[Event]:
+        self.venue.reset(prices={"BTCUSDT": portfolio.prices.get(SYMBOL)},
+                         balances={"USDT": portfolio.cash, "BTC": portfolio.holding(SYMBOL)},
+                         fee_rate=self.fee_rate)
+        return self.live.submit(order, portfolio)
+
+
+class TestCcxtAdapter(AdapterContract):
+    """The ccxt adapter: the binance client against a fake exchange with the finest steps.
+
+    The fake's BTCUSDT has 1e-8 lot and tick sizes and no minimum notional, so the limits
+    under test are the configured market's, which the adapter applies on top of the venue's.
+    """
+
+    venue: Any = None
+    live: Adapter | None = None
+
+    @pytest.fixture(autouse=True, scope="class")
+    @classmethod
+    def _fake_exchange(cls) -> Any:  # a generator: the fake runs for the whole class
+        from fund.exchange.ccxt_adapter import CcxtAdapter
+        from tests.integration.fake_exchange import FakeExchange, Symbol
+
+        fine = D("0.00000001")
+        symbols = {"BTCUSDT": Symbol("BTC", "USDT", step=fine, tick=fine, min_qty=fine,
+                                     min_notional=D(0))}
+        with FakeExchange(symbols) as venue:
+            cls.venue = venue
+            cls.live = CcxtAdapter(exchange_id="binance", api_key="contract-key",
+                                   secret="contract-secret", urls={"api": venue.url},
+                                   enable_rate_limit=False, retries=0)
+            yield
+            cls.venue = cls.live = None
+
+    def create_adapter(self, fee_rate: Decimal = FEE_RATE,
+                       slippage_bps: Decimal = NO_SLIPPAGE) -> Adapter:
+        assert self.live is not None
+        return _VenueMirror(self.venue, self.live, fee_rate)
+
+    @pytest.mark.skip(reason=_NO_CASH_SCALING)
+    def test_buy_beyond_cash_is_scaled_down_to_what_cash_pays(self) -> None: ...
+
+    @pytest.mark.skip(reason=_NO_CASH_SCALING)
+    def test_buy_at_the_edge_of_the_cash_is_exact(self) -> None: ...
+
+    @pytest.mark.skip(reason=_NO_CASH_SCALING)
+    def test_scaled_down_buy_below_min_notional_is_rejected(self) -> None: ...
+
+    @pytest.mark.skip(reason=_NO_SLIPPAGE_PARAMETER)
+    def test_slippage_moves_the_price_against_the_order(self) -> None: ...
+
+    @pytest.mark.skip(reason=_NO_SLIPPAGE_PARAMETER)
+    def test_limit_buy_counts_the_slippage(self) -> None: ...
+
+    @pytest.mark.skip(reason="a live venue prices a market order itself; with no observed "
+                      "price the order is still sent (the fake refuses it for lack of "
+                      "liquidity, see test_refused_order_is_an_event_never_an_exception)")
+    def test_no_observed_price_is_rejected(self) -> None: ...

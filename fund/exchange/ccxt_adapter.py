@@ -1,0 +1,347 @@
+"""Live trading through ccxt: orders placed on a real (or test) exchange.
+
+Numbers cross the ccxt boundary as strings (``exchange.number = str``) and become
+``Decimal`` here, so amounts, prices and fees are exactly what the exchange reported.
+A client order id is never placed twice: after a timeout the order is looked up by that id
+before it is sent again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt  # type: ignore[import-untyped]
+
+from fund.exchange.base import Adapter, Event, PlacedOrder
+from fund.ledger import PortfolioView
+from fund.markets import Market
+from fund.messages import FILL, ORDER_ACK, ORDER_REJECTED
+
+DEFAULT_OPTIONS: Mapping[str, Mapping[str, Any]] = {
+    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
+                "fetchMargins": False},
+}
+"""ccxt options per exchange id, so that loading markets asks for spot markets only."""
+
+CLIENT_ID_PARAM: Mapping[str, str] = {"binance": "origClientOrderId"}
+"""The ``fetch_order`` parameter that looks an order up by client order id."""
+
+_THROTTLED = (ccxt.RateLimitExceeded, ccxt.DDoSProtection)  # refused before any processing
+_TIME_IN_FORCE = "IOC"  # limit orders fill at once or not at all, as paper trading's do
+
+
+class VenueUnreachable(Exception):
+    """The exchange did not answer within the retries."""
+
+
+class CcxtAdapter(Adapter):
+    """Place orders on an exchange through a ccxt client; report acks, fills, rejections.
+
+    Market orders take what the book gives; limit orders are immediate-or-cancel, like the
+    paper adapter's. Sells are capped at the amount held; amounts and prices are rounded to
+    both the exchange's and the configured market's steps, and minimums are checked before
+    anything is sent. The API key and secret are handed to ccxt and nowhere else.
+    """
+
+    durable_intents = True
+    replayable = False
+
+    def __init__(self, *, exchange_id: str, api_key: str, secret: str,
+                 urls: Mapping[str, str] | None = None,
+                 options: Mapping[str, Any] | None = None, retries: int = 3,
+                 backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+                 timeout_ms: int = 10_000, enable_rate_limit: bool = True) -> None:
+        merged = {**DEFAULT_OPTIONS.get(exchange_id, {}), **(options or {})}
+        self.exchange_id = exchange_id
+        self._exchange: Any = getattr(ccxt, exchange_id)({
+            "apiKey": api_key, "secret": secret, "timeout": timeout_ms,
+            "enableRateLimit": enable_rate_limit, "options": merged})
+        self._exchange.number = str  # exact decimals from the wire, never floats
+        self._redact = tuple(s for s in (api_key, secret) if s)
+        self._urls = dict(urls or {})
+        if self._urls:
+            rewrite_urls(self._exchange.urls, self._urls)
+        self.retries, self.backoff, self._sleep = retries, backoff, sleep
+        self._markets: dict[str, Market] | None = None
+
+    def __repr__(self) -> str:
+        return f"CcxtAdapter(exchange_id={self.exchange_id!r}, urls={self._urls!r})"
+
+    # --- markets --------------------------------------------------------------------------
+
+    def markets(self) -> dict[str, Market]:
+        """Load the exchange's markets once; return them by symbol with their steps and limits."""
+        if self._markets is None:
+            raw = self._call(lambda: self._exchange.load_markets())
+            self._markets = {sym: to_market(m, self._exchange.precisionMode)
+                             for sym, m in raw.items()}
+        return self._markets
+
+    # --- orders ---------------------------------------------------------------------------
+
+    def submit(self, order: PlacedOrder, portfolio: PortfolioView) -> list[Event]:
+        coid = order.client_order_id
+        try:
+            prepared = self._prepare(order, portfolio)
+        except VenueUnreachable as exc:
+            return [self._reject(coid, f"exchange unreachable: {exc}", "adapter")]
+        except ccxt.BaseError as exc:
+            return [self._reject(coid, self._say(exc), "adapter")]
+        if isinstance(prepared, str):
+            return [self._reject(coid, prepared, "adapter")]
+        amount, price = prepared
+        return self._place(order, amount, price)
+
+    def order_events(self, symbol: str, client_order_id: str,
+                     known_fill_ids: Collection[str]) -> list[Event]:
+        """Return the order's current ack and its fills not in ``known_fill_ids``.
+
+        Empty when the exchange has no order with this client id; raises
+        :class:`VenueUnreachable` when it cannot be asked.
+        """
+        found = self._call(lambda: self._find(symbol, client_order_id))
+        if found is None:
+            return []
+        trades = self._call(lambda: self._trades(found))
+        events = self._events(client_order_id, found, trades)
+        return [e for e in events if e[0] != FILL or e[1]["fill_id"] not in known_fill_ids]
+
+    def _prepare(self, order: PlacedOrder,
+                 portfolio: PortfolioView) -> tuple[Decimal, Decimal | None] | str:
+        """Round the order to both markets and check the limits; a reason if it breaks one."""
+        intent, local = order.intent, order.market
+        venue = self.markets().get(intent.symbol)
+        if venue is None:
+            return f"{intent.symbol} is not traded on {self.exchange_id}"
+        amount = intent.amount
+        if intent.side == "sell":
+            amount = min(amount, portfolio.holding(intent.symbol))
+        if amount <= 0:
+            return f"amount {amount} is not positive" + (
+                " (nothing held)" if intent.side == "sell" else "")
+        amount = local.round_amount(Decimal(self._exchange.amount_to_precision(
+            intent.symbol, _num(amount))))
+        price = None
+        if intent.order_type == "limit":
+            if intent.limit_price is None or intent.limit_price <= 0:
+                return "limit order without a positive limit price"
+            price = Decimal(self._exchange.price_to_precision(intent.symbol,
+                                                              _num(intent.limit_price)))
+        observed = portfolio.prices.get(intent.symbol) or intent.reference_price
+        check = _notional_price(intent.side, price, observed)
+        for mkt in (local, venue):
+            problem = (mkt.violation(amount, check) if check is not None
+                       else replace(mkt, min_notional=None).violation(amount, Decimal(0)))
+            if problem:
+                return problem
+        return amount, price
+
+    def _place(self, order: PlacedOrder, amount: Decimal,
+               price: Decimal | None) -> list[Event]:
+        """Send the order, retrying what may be retried, never placing its id twice."""
+        intent, coid = order.intent, order.client_order_id
+        params: dict[str, Any] = {"clientOrderId": coid}
+        if price is not None:
+            params["timeInForce"] = _TIME_IN_FORCE
+        unsure, last = False, ""  # unsure: an earlier attempt may have placed the order
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                if unsure:
+                    found = self._find(intent.symbol, coid)
+                    if found is not None:
+                        return self._placed_events(order, found, self._trades(found))
+                    unsure = False
+                response = self._exchange.create_order(
+                    intent.symbol, intent.order_type, intent.side, _num(amount),
+                    None if price is None else _num(price), params)
+                return self._placed_events(order, response, response.get("trades") or [])
+            except _THROTTLED as exc:
+                last = self._say(exc)
+            except ccxt.NetworkError as exc:  # timeout, 5xx, reset: the order may exist
+                last, unsure = self._say(exc), True
+            except ccxt.BaseError as exc:
+                return [self._reject(coid, self._say(exc), "exchange", ambiguous=unsure)]
+        return [self._reject(coid, f"exchange unreachable: {last}", "adapter", ambiguous=unsure)]
+
+    def _placed_events(self, order: PlacedOrder, response: Mapping[str, Any],
+                       trades: list[Mapping[str, Any]]) -> list[Event]:
+        """Events of a placed order; one that ended with nothing filled is a rejection."""
+        filled = _dec(response.get("filled")) or Decimal(0)
+        status = response.get("status")
+        if filled == 0 and status in ("canceled", "expired", "rejected"):
+            intent = order.intent
+            what = (f"limit {intent.limit_price} not marketable: {_TIME_IN_FORCE} order"
+                    if intent.order_type == "limit" else "market order")
+            reason = f"{what} {response.get('id')} {status} unfilled"
+            return [self._reject(order.client_order_id, reason, "exchange")]
+        return self._events(order.client_order_id, response, trades)
+
+    def _events(self, coid: str, response: Mapping[str, Any],
+                trades: list[Mapping[str, Any]]) -> list[Event]:
+        """Map a ccxt order (and its trades) to an OrderAck and one Fill per trade."""
+        oid = str(response.get("id"))
+        amount = _dec(response.get("amount"))
+        filled = _dec(response.get("filled")) or Decimal(0)
+        ack = {"client_order_id": coid, "exchange_order_id": oid,
+               "status": _status(response.get("status"), filled, amount)}
+        events: list[Event] = [(ORDER_ACK, ack)]
+        symbol, side = str(response.get("symbol")), str(response.get("side"))
+        quote = symbol.partition("/")[2]
+        for t in trades:
+            events.append((FILL, _fill(coid, symbol, side, str(t.get("id")), t.get("amount"),
+                                       t.get("price"), t.get("fee"), quote)))
+        if not trades and filled > 0:
+            fee = response.get("fee")
+            events.append((FILL, _fill(coid, symbol, side, f"{oid}-filled-{filled}", filled,
+                                       response.get("average") or response.get("price"),
+                                       fee, quote)))
+        return events
+
+    def _find(self, symbol: str, coid: str) -> Mapping[str, Any] | None:
+        """Look an order up by client order id; None when the exchange has none."""
+        ex = self._exchange
+        if ex.has.get("fetchOrder"):
+            key = CLIENT_ID_PARAM.get(self.exchange_id, "clientOrderId")
+            try:
+                found: Mapping[str, Any] = ex.fetch_order(None, symbol, {key: coid})
+                return found
+            except ccxt.OrderNotFound:
+                return None
+        orders = list(ex.fetch_open_orders(symbol))
+        if ex.has.get("fetchClosedOrders"):
+            orders += ex.fetch_closed_orders(symbol)
+        return next((o for o in orders if o.get("clientOrderId") == coid), None)
+
+    def _trades(self, found: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """Return the trades of an order that was looked up (its own, if it carries them)."""
+        if found.get("trades"):
+            return list(found["trades"])
+        if not _dec(found.get("filled")):
+            return []
+        ex, oid, symbol = self._exchange, found.get("id"), found.get("symbol")
+        if ex.has.get("fetchOrderTrades"):
+            return list(ex.fetch_order_trades(oid, symbol))
+        if ex.has.get("fetchMyTrades"):
+            return [t for t in ex.fetch_my_trades(symbol) if str(t.get("order")) == str(oid)]
+        return []
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """Run a read-only request, retrying network errors with backoff."""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                return fn()
+            except ccxt.NetworkError as exc:
+                last = self._say(exc)
+        raise VenueUnreachable(last)
+
+    def _say(self, exc: BaseException) -> str:
+        """One line about an error, with any credential blanked out."""
+        text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(
+            exc).__name__
+        for secret in self._redact:
+            text = text.replace(secret, "***")
+        return text[:300]
+
+    def _reject(self, coid: str, reason: str, source: str, *, ambiguous: bool = False) -> Event:
+        payload: dict[str, Any] = {"client_order_id": coid, "reason": reason, "source": source}
+        if ambiguous:  # the order may exist on the exchange: reconcile with order_events
+            payload["ambiguous"] = True
+        return ORDER_REJECTED, payload
+
+
+def rewrite_urls(urls: dict[str, Any], overrides: Mapping[str, str]) -> None:
+    """Point a ccxt client's API URLs at other hosts, keeping their paths.
+
+    ``overrides`` maps a host to replace to its new base: the key ``"api"`` stands for
+    the host of the client's main (public) API, any other key is an origin such as
+    ``"https://api.binance.com"``. A testnet is ``{"api": "https://testnet.binance.vision"}``.
+    """
+    api = urls["api"]
+    hosts = {_origin(_main_api(api)) if key == "api" else _origin(key): base.rstrip("/")
+             for key, base in overrides.items()}
+
+    def walk(node: dict[str, Any]) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value)
+            elif isinstance(value, str) and _origin(value) in hosts:
+                node[key] = hosts[_origin(value)] + value[len(_origin(value)):]
+
+    if isinstance(api, str):
+        urls["api"] = hosts.get(_origin(api), _origin(api)) + api[len(_origin(api)):]
+    else:
+        walk(api)
+
+
+def to_market(raw: Mapping[str, Any], precision_mode: int) -> Market:
+    """Build an agentfund Market from a ccxt market (steps under TICK_SIZE precision)."""
+    precision, limits = raw.get("precision") or {}, raw.get("limits") or {}
+
+    def step(value: Any) -> Decimal | None:
+        number = _dec(value)
+        if number is None or precision_mode == ccxt.TICK_SIZE:
+            return number
+        return Decimal(1).scaleb(-int(number))  # DECIMAL_PLACES: a count of digits
+
+    return Market(symbol=raw["symbol"], base=raw["base"], quote=raw["quote"],
+                  amount_step=step(precision.get("amount")),
+                  price_step=step(precision.get("price")),
+                  min_amount=_dec((limits.get("amount") or {}).get("min")),
+                  min_notional=_dec((limits.get("cost") or {}).get("min")))
+
+
+def _main_api(api: Mapping[str, Any]) -> str:
+    for value in ([api.get("public")] if "public" in api else []) + list(api.values()):
+        if isinstance(value, str):
+            return value
+    raise ValueError("the client has no API URL to override")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _notional_price(side: str, limit: Decimal | None,
+                    observed: Decimal | None) -> Decimal | None:
+    """The lowest price the order may plausibly fill at, to check the minimum notional."""
+    if limit is None:
+        return observed
+    return min(limit, observed) if side == "buy" and observed else limit
+
+
+def _status(status: Any, filled: Decimal, amount: Decimal | None) -> str:
+    if status == "closed" or (amount is not None and 0 < amount <= filled):
+        return "filled"
+    if filled > 0:
+        return "partially_filled"
+    return "open" if status == "open" else "canceled"
+
+
+def _fill(coid: str, symbol: str, side: str, fill_id: str, amount: Any, price: Any,
+          fee: Mapping[str, Any] | None, quote: str) -> dict[str, Any]:
+    fee = fee or {}
+    return {"client_order_id": coid, "fill_id": fill_id, "symbol": symbol, "side": side,
+            "amount": _dec(amount), "price": _dec(price), "fee": _dec(fee.get("cost")) or
+            Decimal(0), "fee_currency": fee.get("currency") or quote}
+
+
+def _dec(value: Any) -> Decimal | None:
+    """A ccxt number (string, or float from a client left at floats) as a Decimal."""
+    return None if value is None or value == "" else Decimal(str(value))
+
+
+def _num(value: Decimal) -> str:
+    """A Decimal as ccxt takes an amount or price without going through a float."""
+    return format(value, "f")
