@@ -178,7 +178,8 @@ class _Replay:
 
     def _observation(self, entry: Entry, payload: Mapping[str, Any]) -> None:
         data = payload.get("data") or {}
-        as_of = payload.get("as_of", "")
+        # nothing may be dated after the moment it was recorded (in a backtest, the wake)
+        as_of = max(entry.ts, payload.get("as_of", ""))
         for symbol, quote in (data.get("prices") or {}).items():
             if quote.get("time", "") > as_of:
                 raise Divergence(entry.seq, f"look-ahead: {symbol} price from {quote['time']} "
