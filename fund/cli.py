@@ -54,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--no-report", action="store_true", help="skip the HTML report")
     bt.set_defaults(handler=_backtest)
 
+    run = sub.add_parser("run", help="run a fund's actors on their cron schedules (paper)")
+    run.add_argument("config", type=Path, help="fund config (TOML)")
+    run.add_argument("--journal", help="journal URL or file (default: [daemon] journal, or "
+                                       "runs/NAME/journal.db)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key")
+    run.add_argument("--once", action="store_true", help="wake every actor once and exit")
+    run.add_argument("--live", action="store_true", help="trade for real (not available yet)")
+    run.set_defaults(handler=_run)
+
     ve = sub.add_parser("verify", help="check a journal's chain and replay its decisions")
     ve.add_argument("journal", help="journal URL or SQLite file")
     ve.add_argument("--actor", action="append", default=[], help="only this actor (repeatable)")
@@ -95,6 +105,13 @@ def _backtest(args: argparse.Namespace) -> int:
                     as_json=args.json, report=not args.no_report)
 
 
+def _run(args: argparse.Namespace) -> int:
+    from fund.commands.run import run
+
+    return run(config=args.config, journal=args.journal, overrides=args.set, once=args.once,
+               live=args.live)
+
+
 def _verify(args: argparse.Namespace) -> int:
     from fund.commands.inspect import verify
 
@@ -125,9 +142,12 @@ def _known_errors() -> tuple[type[Exception], ...]:
     from backtests.data import DataError
     from backtests.engine import BacktestError
     from fund.config import ConfigError
+    from fund.daemon import DaemonError
     from fund.journal import JournalError
+    from oracles.base import OracleError
 
-    return (UsageError, ConfigError, DataError, BacktestError, JournalError)
+    return (UsageError, ConfigError, DataError, BacktestError, JournalError, DaemonError,
+            OracleError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

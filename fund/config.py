@@ -86,9 +86,21 @@ class ActorSection(_Model):
     risk: dict[str, Any] = {}
 
 
+class ExchangeSection(_Model):
+    id: str = "binance"
+    urls: dict[str, str] = {}  # e.g. {api = "https://testnet.binance.vision"}
+
+
+class DaemonSection(_Model):
+    journal: str | None = None
+    misfire_grace_s: float = Field(default=30.0, ge=0)
+
+
 class ConfigFile(_Model):
     fund: FundSection
     backtest: BacktestSection | None = None
+    exchange: ExchangeSection = ExchangeSection()
+    daemon: DaemonSection = DaemonSection()
     risk: dict[str, Any] = {}
     actors: dict[str, ActorSection] = Field(min_length=1)
 
@@ -107,6 +119,16 @@ class BacktestSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonSettings:
+    """How ``fund run`` schedules and where its live data comes from."""
+
+    misfire_grace: timedelta = timedelta(seconds=30)
+    exchange_id: str = "binance"
+    exchange_urls: Mapping[str, str] | None = None
+    journal: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FundConfig:
     """A validated fund: its name, actors (with their cash) and backtest settings."""
 
@@ -115,6 +137,7 @@ class FundConfig:
     actors: tuple[ActorSpec, ...]
     initial_cash: Mapping[str, Decimal]
     backtest: BacktestSettings | None
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
 
 
 def parse_timeframe(text: str) -> timedelta:
@@ -206,8 +229,12 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
     backtest = None
     if model.backtest is not None:
         backtest = _backtest(model.backtest, path)
+    daemon = DaemonSettings(misfire_grace=timedelta(seconds=model.daemon.misfire_grace_s),
+                            exchange_id=model.exchange.id,
+                            exchange_urls=dict(model.exchange.urls) or None,
+                            journal=model.daemon.journal)
     return FundConfig(name=fund.name, source=str(path), actors=tuple(actors),
-                      initial_cash=cash, backtest=backtest)
+                      initial_cash=cash, backtest=backtest, daemon=daemon)
 
 
 def _relative(target: Path, config: Path) -> Path:

@@ -91,10 +91,16 @@ def _dow_field(field: str, expr: str) -> str:
 
 
 def cron_trigger(expr: str) -> BaseTrigger:
-    """Build the APScheduler trigger (UTC) for a standard 5-field cron expression."""
+    """Build the APScheduler trigger (UTC) for a cron expression.
+
+    Five fields are standard cron (minute hour day month weekday); a sixth field in front
+    gives seconds, for schedules finer than a minute (``*/1 * * * * *``: every second).
+    """
     fields = expr.split()
-    if len(fields) != 5:
-        raise CronError(f"cron {expr!r}: expected 5 fields (minute hour day month weekday)")
+    if len(fields) not in (5, 6):
+        raise CronError(f"cron {expr!r}: expected 5 fields (minute hour day month weekday), "
+                        "or 6 with seconds first")
+    second = fields.pop(0) if len(fields) == 6 else "0"
     minute, hour, day, month, cron_weekday = fields
     weekday = _dow_field(cron_weekday, expr)
     month = _month_numbers(month, expr)
@@ -103,11 +109,12 @@ def cron_trigger(expr: str) -> BaseTrigger:
         # may match; otherwise both must (a field starting with * matches every day)
         if not day.startswith("*") and not cron_weekday.startswith("*"):
             return OrTrigger([
-                CronTrigger(minute=minute, hour=hour, day=day, month=month, timezone=UTC),
-                CronTrigger(minute=minute, hour=hour, month=month, day_of_week=weekday,
+                CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
                             timezone=UTC),
+                CronTrigger(second=second, minute=minute, hour=hour, month=month,
+                            day_of_week=weekday, timezone=UTC),
             ])
-        return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
                            day_of_week=weekday, timezone=UTC)
     except ValueError as exc:
         raise CronError(f"cron {expr!r}: {exc}") from None

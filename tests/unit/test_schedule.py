@@ -320,7 +320,7 @@ def test_fire_times_ahead_can_be_abandoned_without_leaving_a_child() -> None:
 @pytest.mark.parametrize("expr", [
     "",
     "* * * *",
-    "* * * * * *",
+    "* * * * * * *",
     "0 9 * * 8",
     "0 9 * * funday",
     "0 9 * * 5-1",
@@ -525,3 +525,14 @@ def test_fire_times_match_brute_force_vixie_cron(case: tuple[str, datetime, date
 
     # Assert
     assert actual == expected, f"{expr!r} from {start} to {end}"
+
+
+def test_a_sixth_field_in_front_gives_seconds() -> None:
+    start = datetime(2024, 1, 1, 0, 0, 0, tzinfo=UTC)
+    every_second = list(fire_times(cron_trigger("* * * * * *"), start,
+                                   start + timedelta(seconds=3)))
+    every_fifteen = list(fire_times(cron_trigger("*/15 * * * * *"), start,
+                                    start + timedelta(minutes=1)))
+
+    assert every_second == [start + timedelta(seconds=s) for s in range(4)]
+    assert [t.second for t in every_fifteen] == [0, 15, 30, 45, 0]

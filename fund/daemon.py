@@ -1,0 +1,172 @@
+"""The daemon: actors woken on their cron schedules by APScheduler, on the wall clock.
+
+Every actor runs in its own journal stream and resumes from it after a restart. Missed
+wakes follow one explicit policy, recorded in the journal: when an actor's job fires, the
+wakes due since its last recorded wake are worked out from the journal and its cron; the
+latest runs if it is no later than ``misfire_grace`` (APScheduler's coalescing), and every
+other due wake is recorded in a ``MissedWake`` entry — never silently skipped, never run
+twice. SIGINT and SIGTERM let the current wake finish, flush, and exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from fund.canonical import format_ts, loads, parse_ts
+from fund.clock import Clock, WallClock
+from fund.config import DaemonSettings, FundConfig
+from fund.exchange.paper import PaperAdapter
+from fund.journal import EntryFilter, Journal, JournalWriter
+from fund.messages import WAKE
+from fund.runtime import ActorRuntime
+from fund.schedule import cron_trigger, fire_times
+from fund.strategy import strategy_class
+from oracles.base import Oracle
+
+MISSED_WAKE = "MissedWake"
+log = logging.getLogger("agentfund.daemon")
+
+
+class DaemonError(Exception):
+    """The daemon cannot start as configured; the message says why."""
+
+
+def json_log(event: str, **fields: Any) -> None:
+    """Write one structured log line (JSON) to stderr."""
+    print(json.dumps({"event": event, **fields}, default=str), file=sys.stderr, flush=True)
+
+
+class Daemon:
+    """Owns one ActorRuntime per actor and wakes each on its cron schedule."""
+
+    def __init__(self, config: FundConfig, journal: Journal, settings: DaemonSettings,
+                 oracle_factory: Callable[[Any, Any], dict[str, Oracle]],
+                 clock: Clock | None = None) -> None:
+        self.config = config
+        self.journal = journal
+        self.settings = settings
+        self.clock = clock or WallClock()
+        self.lock = threading.Lock()  # one wake at a time: a clean stop finishes it
+        self.runtimes: dict[str, ActorRuntime] = {}
+        for spec in config.actors:
+            spec = replace(spec, mode="paper")
+            writer = JournalWriter(self.journal, spec.actor_id)
+            runtime = ActorRuntime(
+                spec=spec, writer=writer, oracles=oracle_factory(spec, self.settings),
+                adapter=PaperAdapter(fee_rate=spec.terms.fee_rate,
+                                     slippage_bps=spec.terms.slippage_bps, durable_intents=True),
+                clock=self.clock)
+            runtime.open(config.initial_cash[spec.actor_id])
+            writer.flush()
+            self._check_same_actor(runtime)
+            self.runtimes[spec.actor_id] = runtime
+
+    def _check_same_actor(self, runtime: ActorRuntime) -> None:
+        """Refuse to resume a stream that was started with a different configuration."""
+        recorded, configured = runtime.core.spec, runtime.spec
+        if (recorded.strategy, recorded.cron) != (configured.strategy, configured.cron) or \
+                recorded.params != configured.params:
+            raise DaemonError(f"actor {configured.actor_id}: the journal {self.journal.url} was "
+                              "started with another strategy, schedule or parameters; use a new "
+                              "journal or a new actor name")
+
+    def last_wake(self, actor_id: str) -> datetime | None:
+        """The scheduled time of the actor's last recorded wake (or missed wake)."""
+        last = list(self.journal.read(actor_id, EntryFilter(kinds=(WAKE, MISSED_WAKE),
+                                                           limit=1, descending=True)))
+        if not last:
+            return None
+        payload = loads(last[0].payload)
+        return parse_ts(payload.get("scheduled") or payload["last"])
+
+    def due(self, actor_id: str, now: datetime) -> tuple[datetime | None, list[datetime]]:
+        """The wake to run now (or None) and the wakes that were missed before it."""
+        runtime = self.runtimes[actor_id]
+        grace = self.settings.misfire_grace
+        since = self.last_wake(actor_id) or (now - grace)
+        due = list(fire_times(cron_trigger(runtime.spec.cron), since + timedelta(microseconds=1),
+                              now))
+        if not due:
+            return None, []
+        if now - due[-1] <= grace:
+            return due[-1], due[:-1]
+        return None, due
+
+    def tick(self, actor_id: str) -> None:
+        """Run an actor's due wake now (APScheduler's job); record what it missed."""
+        with self.lock:
+            runtime = self.runtimes[actor_id]
+            now = self.clock.now()
+            run, missed = self.due(actor_id, now)
+            if missed:
+                runtime.writer.append(MISSED_WAKE, format_ts(now), {
+                    "first": format_ts(missed[0]), "last": format_ts(missed[-1]),
+                    "count": len(missed),
+                    "policy": f"run the latest due wake within {self.settings.misfire_grace}, "
+                              "record the others as missed"})
+                json_log("missed", actor=actor_id, count=len(missed), first=missed[0])
+            if run is not None:
+                runtime.wake(run)
+                json_log("wake", actor=actor_id, scheduled=run,
+                         nav=str(runtime.core.ledger.nav()), seq=runtime.writer.last_seq)
+            runtime.writer.flush()
+
+    def run_once(self) -> None:
+        """Wake every actor once, now (``fund run --once``), whatever its schedule."""
+        for actor_id, runtime in self.runtimes.items():
+            with self.lock:
+                now = self.clock.now()
+                runtime.wake(now)
+                runtime.writer.flush()
+                json_log("wake", actor=actor_id, scheduled=now, once=True,
+                         nav=str(runtime.core.ledger.nav()), seq=runtime.writer.last_seq)
+
+    def serve(self) -> None:
+        """Run the APScheduler loop until SIGINT or SIGTERM; finish the current wake first."""
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        scheduler = BlockingScheduler(timezone="UTC")
+        for actor_id, runtime in self.runtimes.items():
+            scheduler.add_job(self.tick, cron_trigger(runtime.spec.cron), args=[actor_id],
+                              id=actor_id, coalesce=True, max_instances=1,
+                              misfire_grace_time=None)  # lateness is judged in tick()
+            self.tick(actor_id)  # record wakes missed while the daemon was down
+
+        def stop(signum: int, _frame: Any) -> None:
+            json_log("stopping", signal=signal.Signals(signum).name)
+            scheduler.shutdown(wait=True)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        json_log("started", actors=list(self.runtimes), journal=self.journal.url)
+        scheduler.start()
+        with self.lock:
+            for runtime in self.runtimes.values():
+                runtime.writer.flush()
+        json_log("stopped")
+
+
+def live_oracles(spec: Any, settings: DaemonSettings) -> dict[str, Oracle]:
+    """Live oracles for the kinds a strategy declares (prices from the exchange's tickers)."""
+    from oracles.exchange_prices import ExchangePrices, public_client
+
+    strategy = strategy_class(spec.strategy)(spec.params)
+    oracles: dict[str, Oracle] = {}
+    client = None
+    for oracle in strategy.oracles():
+        if oracle.kind != "prices":
+            raise DaemonError(f"actors.{spec.actor_id}: oracle kind {oracle.kind!r} has no live "
+                              "source in the daemon yet (prices only)")
+        if client is None:
+            client = public_client(settings.exchange_id, urls=settings.exchange_urls)
+        symbols = oracle.options.get("symbols", tuple(spec.markets))
+        oracles[oracle.name] = ExchangePrices(oracle.name, list(symbols), client)
+    return oracles

@@ -1,0 +1,167 @@
+"""``fund run``: the daemon as a subprocess, on live prices from the fake exchange."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fund.canonical import loads, parse_ts
+from fund.journal import open_journal
+from fund.verify import verify_stream
+from tests.conftest import ROOT, run_fund
+from tests.integration.fake_exchange import FakeExchange
+
+CONFIG = """
+[fund]
+name = "paper-daemon"
+initial_cash = 10000
+quote = "USDT"
+fee_rate = 0.001
+
+[exchange]
+id = "binance"
+urls = {{api = "{url}"}}
+
+[daemon]
+misfire_grace_s = 0.5
+
+[actors.rebalancer]
+cron = "{cron}"
+strategy = "rebalance"
+[actors.rebalancer.params.weights]
+"BTC/USDT" = 0.5
+"ETH/USDT" = 0.25
+"""
+
+
+@pytest.fixture
+def venue() -> Iterator[FakeExchange]:
+    with FakeExchange() as exchange:
+        exchange.reset(prices={"BTCUSDT": Decimal("40000"), "ETHUSDT": Decimal("2000")})
+        yield exchange
+
+
+def config(tmp_path: Path, venue: FakeExchange, cron: str = "* * * * * *") -> Path:
+    path = tmp_path / "daemon.toml"
+    path.write_text(CONFIG.format(url=venue.url, cron=cron), encoding="utf-8")
+    return path
+
+
+def entries(db: Path) -> list[tuple[int, str, dict[str, Any]]]:
+    with open_journal(str(db)) as store:
+        return [(e.seq, e.kind, loads(e.payload)) for e in store.read("rebalancer")]
+
+
+def verified(db: Path) -> bool:
+    with open_journal(str(db)) as store:
+        report = verify_stream(store, "rebalancer")
+    assert report.ok, report.error
+    return True
+
+
+def test_once_wakes_every_actor_and_a_second_run_resumes_the_stream(
+        tmp_path: Path, venue: FakeExchange) -> None:
+    cfg, db = config(tmp_path, venue), tmp_path / "journal.db"
+
+    first = run_fund("run", str(cfg), "--journal", str(db), "--once")
+    venue.reset(prices={"BTCUSDT": Decimal("44000"), "ETHUSDT": Decimal("1900")})
+    second = run_fund("run", str(cfg), "--journal", str(db), "--once")
+
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    stream = entries(db)
+    kinds = [kind for _, kind, _ in stream]
+    assert kinds.count("Start") == 1 and kinds.count("Deposit") == 1 and kinds.count("Wake") == 2
+    assert [s for s, _, _ in stream] == list(range(1, len(stream) + 1))
+    fills = [p for _, kind, p in stream if kind == "Fill"]
+    assert {f["price"] for f in fills} >= {"40000", "2000", "44000"}  # the live prices
+    assert verified(db)
+    events = [json.loads(line) for line in second.stderr.splitlines()]
+    assert events[-1]["event"] == "wake" and events[-1]["actor"] == "rebalancer"
+
+
+def start(cfg: Path, db: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "fund", "run", str(cfg), "--journal", str(db)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def wait_for_wakes(db: Path, count: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists() and sum(k == "Wake" for _, k, _ in entries(db)) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} wakes after {timeout} s")
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    return process.returncode, stderr
+
+
+def test_sigterm_stops_cleanly_and_a_restart_accounts_for_every_missed_wake(
+        tmp_path: Path, venue: FakeExchange) -> None:
+    cfg, db = config(tmp_path, venue), tmp_path / "journal.db"
+
+    daemon = start(cfg, db)
+    try:
+        wait_for_wakes(db, 3)
+    finally:
+        code, stderr = stop(daemon)
+    assert code == 0, stderr
+    assert json.loads(stderr.splitlines()[-1])["event"] == "stopped"
+    time.sleep(2.5)  # the daemon is down: these wakes are missed
+    restarted = start(cfg, db)
+    try:
+        wait_for_wakes(db, sum(k == "Wake" for _, k, _ in entries(db)) + 2)
+    finally:
+        code, stderr = stop(restarted)
+    assert code == 0, stderr
+
+    stream = entries(db)
+    woke = [parse_ts(p["scheduled"]) for _, k, p in stream if k == "Wake"]
+    missed = [(parse_ts(p["first"]), parse_ts(p["last"]), p["count"])
+              for _, k, p in stream if k == "MissedWake"]
+    assert missed and all(n == (last - first).seconds + 1 for first, last, n in missed)
+    covered = sorted(woke + [first + timedelta(seconds=i) for first, _, n in missed
+                             for i in range(n)])
+    assert covered == [woke[0] + timedelta(seconds=i) for i in range(len(covered))]
+    assert all(t.microsecond == 0 for t in woke)  # wakes are the cron's fire times
+    assert verified(db)
+
+
+def test_a_changed_strategy_cannot_resume_an_existing_stream(tmp_path: Path,
+                                                             venue: FakeExchange) -> None:
+    cfg, db = config(tmp_path, venue), tmp_path / "journal.db"
+    assert run_fund("run", str(cfg), "--journal", str(db), "--once").returncode == 0
+
+    result = run_fund("run", str(cfg), "--journal", str(db), "--once", "--set",
+                      'actors.rebalancer.params.weights={"BTC/USDT"=0.9}')
+
+    assert result.returncode == 2
+    assert "was started with another strategy, schedule or parameters" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_live_trading_is_refused_for_now(tmp_path: Path, venue: FakeExchange) -> None:
+    result = run_fund("run", str(config(tmp_path, venue)), "--live", "--once")
+
+    assert result.returncode == 2
+    assert "--live is not available yet" in result.stderr
+
+
