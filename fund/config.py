@@ -89,6 +89,8 @@ class ActorSection(_Model):
 class ExchangeSection(_Model):
     id: str = "binance"
     urls: dict[str, str] = {}  # e.g. {api = "https://testnet.binance.vision"}
+    api_key_env: str = "AGENTFUND_API_KEY"  # names of environment variables, never the keys
+    secret_env: str = "AGENTFUND_SECRET"
 
 
 class DaemonSection(_Model):
@@ -126,6 +128,8 @@ class DaemonSettings:
     exchange_id: str = "binance"
     exchange_urls: Mapping[str, str] | None = None
     journal: str | None = None
+    api_key_env: str = "AGENTFUND_API_KEY"
+    secret_env: str = "AGENTFUND_SECRET"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -232,7 +236,9 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
     daemon = DaemonSettings(misfire_grace=timedelta(seconds=model.daemon.misfire_grace_s),
                             exchange_id=model.exchange.id,
                             exchange_urls=dict(model.exchange.urls) or None,
-                            journal=model.daemon.journal)
+                            journal=model.daemon.journal,
+                            api_key_env=model.exchange.api_key_env,
+                            secret_env=model.exchange.secret_env)
     return FundConfig(name=fund.name, source=str(path), actors=tuple(actors),
                       initial_cash=cash, backtest=backtest, daemon=daemon)
 

@@ -23,9 +23,11 @@ from typing import Any
 from fund.canonical import format_ts, loads, parse_ts
 from fund.clock import Clock, WallClock
 from fund.config import DaemonSettings, FundConfig
+from fund.exchange.base import Adapter
 from fund.exchange.paper import PaperAdapter
 from fund.journal import EntryFilter, Journal, JournalWriter
 from fund.messages import WAKE
+from fund.reconcile import Venue, reconcile
 from fund.runtime import ActorRuntime
 from fund.schedule import cron_trigger, fire_times
 from fund.strategy import strategy_class
@@ -49,34 +51,49 @@ class Daemon:
 
     def __init__(self, config: FundConfig, journal: Journal, settings: DaemonSettings,
                  oracle_factory: Callable[[Any, Any], dict[str, Oracle]],
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, venue: Adapter | None = None) -> None:
+        """Open (or resume) every actor's stream; with a ``venue``, trade live on it."""
         self.config = config
         self.journal = journal
         self.settings = settings
         self.clock = clock or WallClock()
+        self.venue = venue
         self.lock = threading.Lock()  # one wake at a time: a clean stop finishes it
         self.runtimes: dict[str, ActorRuntime] = {}
         for spec in config.actors:
-            spec = replace(spec, mode="paper")
+            spec = replace(spec, mode="live" if venue is not None else "paper")
             writer = JournalWriter(self.journal, spec.actor_id)
-            runtime = ActorRuntime(
-                spec=spec, writer=writer, oracles=oracle_factory(spec, self.settings),
-                adapter=PaperAdapter(fee_rate=spec.terms.fee_rate,
-                                     slippage_bps=spec.terms.slippage_bps, durable_intents=True),
-                clock=self.clock)
+            adapter = venue or PaperAdapter(fee_rate=spec.terms.fee_rate,
+                                            slippage_bps=spec.terms.slippage_bps,
+                                            durable_intents=True)
+            runtime = ActorRuntime(spec=spec, writer=writer, adapter=adapter, clock=self.clock,
+                                   oracles=oracle_factory(spec, self.settings))
             runtime.open(config.initial_cash[spec.actor_id])
             writer.flush()
             self._check_same_actor(runtime)
             self.runtimes[spec.actor_id] = runtime
+            self.reconcile(spec.actor_id)
+
+    def reconcile(self, actor_id: str) -> None:
+        """Settle the actor's orders of unknown fate with the exchange (live only)."""
+        runtime = self.runtimes[actor_id]
+        if self.venue is None or not isinstance(self.venue, Venue):
+            return
+        counts = reconcile(self.journal.read(actor_id), self.venue, runtime.record,
+                           self.clock.now())
+        runtime.writer.flush()
+        runtime.ambiguous = False
+        json_log("reconciled", actor=actor_id, **counts)
 
     def _check_same_actor(self, runtime: ActorRuntime) -> None:
         """Refuse to resume a stream that was started with a different configuration."""
         recorded, configured = runtime.core.spec, runtime.spec
-        if (recorded.strategy, recorded.cron) != (configured.strategy, configured.cron) or \
+        if (recorded.strategy, recorded.cron, recorded.mode) != \
+                (configured.strategy, configured.cron, configured.mode) or \
                 recorded.params != configured.params:
             raise DaemonError(f"actor {configured.actor_id}: the journal {self.journal.url} was "
-                              "started with another strategy, schedule or parameters; use a new "
-                              "journal or a new actor name")
+                              "started with another strategy, schedule, parameters or mode; "
+                              "use a new journal or a new actor name")
 
     def last_wake(self, actor_id: str) -> datetime | None:
         """The scheduled time of the actor's last recorded wake (or missed wake)."""
@@ -118,6 +135,8 @@ class Daemon:
                 json_log("wake", actor=actor_id, scheduled=run,
                          nav=str(runtime.core.ledger.nav()), seq=runtime.writer.last_seq)
             runtime.writer.flush()
+            if runtime.ambiguous:
+                self.reconcile(actor_id)
 
     def run_once(self) -> None:
         """Wake every actor once, now (``fund run --once``), whatever its schedule."""
@@ -126,6 +145,8 @@ class Daemon:
                 now = self.clock.now()
                 runtime.wake(now)
                 runtime.writer.flush()
+                if runtime.ambiguous:
+                    self.reconcile(actor_id)
                 json_log("wake", actor=actor_id, scheduled=now, once=True,
                          nav=str(runtime.core.ledger.nav()), seq=runtime.writer.last_seq)
 

@@ -49,6 +49,7 @@ class ActorRuntime:
         self.adapter = adapter
         self.clock = clock
         self._core: ActorCore | None = None
+        self.ambiguous = False  # an order's fate is unknown: reconcile before going on
 
     @property
     def core(self) -> ActorCore:
@@ -113,6 +114,10 @@ class ActorRuntime:
             for kind, event in events:
                 self._record(kind, format_ts(self.clock.now()), event)
 
+    def record(self, kind: str, payload: dict[str, Any]) -> Entry:
+        """Journal an event that arrived outside a wake (reconciliation) and fold it in."""
+        return self._record(kind, format_ts(self.clock.now()), payload)
+
     def control(self, command: str, reason: str) -> Entry:
         """Record an operator command: ``kill`` (reject every order) or ``resume``."""
         if command not in ("kill", "resume"):
@@ -147,6 +152,8 @@ class ActorRuntime:
             return {"oracle": name, "as_of": as_of, "error": f"{type(exc).__name__}: {exc}"}
 
     def _record(self, kind: str, ts: str, payload: dict[str, Any]) -> Entry:
+        if kind == ORDER_REJECTED and payload.get("ambiguous"):
+            self.ambiguous = True
         entry = self.writer.append(kind, ts, payload)
         if kind in _CORE_KINDS:
             self.core.apply(entry.seq, kind, loads(entry.payload))

@@ -155,8 +155,10 @@ class _Replay:
         for offset, intent in enumerate(decision.intents, 1):
             coid = client_order_id(core.spec.actor_id, entry.seq + offset)
             self.intents.append(_intent_text(intent, coid, entry.seq))
-            self.orders.append((offset - 1, PlacedOrder(
-                client_order_id=coid, intent=intent, market=core.spec.markets[intent.symbol])))
+            if self.adapter is not None:  # a live venue's events are inputs, not re-derived
+                self.orders.append((offset - 1, PlacedOrder(
+                    client_order_id=coid, intent=intent,
+                    market=core.spec.markets[intent.symbol])))
 
     def _event(self, core: ActorCore, entry: Entry, payload: Mapping[str, Any]) -> None:
         if self.adapter is None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -103,6 +104,7 @@ class FakeExchange:
         self.faults: deque[int] = deque()
         self.hangs: deque[float] = deque()
         self.release = threading.Event()
+        self.walk: tuple[random.Random, Decimal] | None = None
         self._ids = itertools.count(1)
         self.reset()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -136,6 +138,11 @@ class FakeExchange:
             self.placed.clear()
             self.faults.clear()
             self.hangs.clear()
+
+    def random_walk(self, seed: int, bps: int) -> None:
+        """Move every price up to ``bps`` basis points at each ticker request (seeded)."""
+        with self.lock:
+            self.walk = (random.Random(seed), Decimal(bps) / 10_000)
 
     def fail_next(self, status: int, times: int = 1) -> None:
         """Answer the next ``times`` requests with ``status`` (429, 418 or 503)."""
@@ -210,6 +217,15 @@ class FakeExchange:
                                                    for k, s in self.symbols.items()]}
 
     def _ticker(self, params: dict[str, str]) -> Any:
+        if self.walk is not None:
+            rng, size = self.walk
+            for sym, price in self.book.prices.items():
+                if price:
+                    move = Decimal(str(rng.uniform(-1, 1))).quantize(Decimal("0.0001")) * size
+                    tick = self.symbols[sym].tick
+                    self.book.prices[sym] = max(tick, (price * (1 + move) / tick).quantize(
+                        Decimal(1)) * tick)
+
         def one(sym: str) -> dict[str, Any]:
             last = fmt(self.book.prices.get(sym) or D(0))
             return {"symbol": sym, "lastPrice": last, "bidPrice": last, "askPrice": last,

@@ -154,14 +154,50 @@ def test_a_changed_strategy_cannot_resume_an_existing_stream(tmp_path: Path,
                       'actors.rebalancer.params.weights={"BTC/USDT"=0.9}')
 
     assert result.returncode == 2
-    assert "was started with another strategy, schedule or parameters" in result.stderr
+    assert "was started with another strategy, schedule, parameters or mode" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_live_trading_is_refused_for_now(tmp_path: Path, venue: FakeExchange) -> None:
-    result = run_fund("run", str(config(tmp_path, venue)), "--live", "--once")
+def test_live_without_keys_names_the_variables(tmp_path: Path, venue: FakeExchange) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTFUND_")}
+    result = subprocess.run([sys.executable, "-m", "fund", "run", str(config(tmp_path, venue)),
+                             "--live", "--once", "--journal", str(tmp_path / "j.db")],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=60,
+                            check=False)
 
     assert result.returncode == 2
-    assert "--live is not available yet" in result.stderr
+    assert "set AGENTFUND_API_KEY and AGENTFUND_SECRET" in result.stderr
 
 
+KEY, SECRET = "live-key-3f9a8c1e77", "live-secret-b51d0e92aa"
+
+
+def run_live(cfg: Path, db: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AGENTFUND_API_KEY": KEY, "AGENTFUND_SECRET": SECRET}
+    return subprocess.run([sys.executable, "-m", "fund", "run", str(cfg), "--live", "--journal",
+                           str(db), *extra], cwd=ROOT, capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+
+
+def test_live_orders_reach_the_exchange_once_and_secrets_appear_nowhere(
+        tmp_path: Path, venue: FakeExchange) -> None:
+    cfg, db = config(tmp_path, venue), tmp_path / "journal.db"
+
+    first = run_live(cfg, db, "--once")
+    venue.reset(prices={"BTCUSDT": Decimal("36000"), "ETHUSDT": Decimal("2300")},
+                balances={"USDT": Decimal("100000")})
+    second = run_live(cfg, db, "--once")
+
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    stream = entries(db)
+    intents = {p["client_order_id"] for _, k, p in stream if k == "OrderIntent"}
+    fills = [p for _, k, p in stream if k == "Fill"]
+    assert fills and intents >= set(venue.placed)
+    assert {p["client_order_id"] for p in fills} <= intents
+    assert [p for _, k, p in stream if k == "Reconcile"]  # each start-up checked the exchange
+    assert verified(db)
+    exported = run_fund("journal", "export", str(db)).stdout
+    requests = " ".join(f"{r.path} {r.params}" for r in venue.requests)
+    for text in (exported, first.stderr, second.stderr, first.stdout, second.stdout):
+        assert KEY not in text and SECRET not in text
+    assert SECRET not in requests
