@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from fund.canonical import format_ts, loads, parse_ts
+from fund.canonical import dumps, format_ts, loads, parse_ts
 from fund.clock import Clock, WallClock
 from fund.config import DaemonSettings, FundConfig
 from fund.exchange.base import Adapter
 from fund.exchange.paper import PaperAdapter
-from fund.journal import EntryFilter, Journal, JournalWriter
+from fund.journal import EntryFilter, Journal, JournalWriter, Lease
 from fund.messages import WAKE
 from fund.reconcile import Venue, reconcile
 from fund.runtime import ActorRuntime
@@ -34,7 +37,29 @@ from fund.strategy import strategy_class
 from oracles.base import Oracle
 
 MISSED_WAKE = "MissedWake"
+LEASE_TTL = timedelta(seconds=15)  # a lease not renewed for this long may be taken over
+HEARTBEAT_EVERY_S = 5
 log = logging.getLogger("agentfund.daemon")
+
+
+def owner_id() -> str:
+    """This daemon's identity in leases: host, pid and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _dead_here(owner: str) -> bool:
+    """Whether a lease owner is a process on this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class DaemonError(Exception):
@@ -58,9 +83,20 @@ class Daemon:
         self.settings = settings
         self.clock = clock or WallClock()
         self.venue = venue
+        self.owner = owner_id()
         self.lock = threading.Lock()  # one wake at a time: a clean stop finishes it
         self.runtimes: dict[str, ActorRuntime] = {}
-        for spec in config.actors:
+        try:
+            self._open_all(oracle_factory)
+        except BaseException:
+            for spec in config.actors:
+                self.journal.release(spec.actor_id, self.owner)
+            raise
+
+    def _open_all(self, oracle_factory: Callable[[Any, Any], dict[str, Oracle]]) -> None:
+        venue = self.venue
+        for spec in self.config.actors:
+            self._claim(spec.actor_id)
             spec = replace(spec, mode="live" if venue is not None else "paper")
             writer = JournalWriter(self.journal, spec.actor_id)
             adapter = venue or PaperAdapter(fee_rate=spec.terms.fee_rate,
@@ -68,11 +104,47 @@ class Daemon:
                                             durable_intents=True)
             runtime = ActorRuntime(spec=spec, writer=writer, adapter=adapter, clock=self.clock,
                                    oracles=oracle_factory(spec, self.settings))
-            runtime.open(config.initial_cash[spec.actor_id])
+            runtime.open(self.config.initial_cash[spec.actor_id])
             writer.flush()
             self._check_same_actor(runtime)
             self.runtimes[spec.actor_id] = runtime
+            self.journal.claim(self._lease(spec.actor_id), self.owner)  # now with next_wake
             self.reconcile(spec.actor_id)
+
+    def _lease(self, actor_id: str) -> Lease:
+        runtime = self.runtimes.get(actor_id)
+        info: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname()}
+        if runtime is not None:
+            nxt = cron_trigger(runtime.spec.cron).get_next_fire_time(None, self.clock.now())
+            info["next_wake"] = format_ts(nxt) if nxt else None
+            info["last_seq"] = runtime.writer.last_seq
+        return Lease(process_id=actor_id, owner=self.owner, heartbeat=format_ts(self.clock.now()),
+                     info=dumps(info))
+
+    def _claim(self, actor_id: str) -> None:
+        """Become the one writer of the actor's stream, or refuse clearly."""
+        current = self.journal.lease(actor_id)
+        if current is not None and current.owner != self.owner:
+            age = self.clock.now() - parse_ts(current.heartbeat)
+            if age < LEASE_TTL and not _dead_here(current.owner):
+                raise DaemonError(
+                    f"actor {actor_id} is being run by daemon {current.owner} (heartbeat "
+                    f"{age.total_seconds():.0f} s ago); stop it first, or wait "
+                    f"{LEASE_TTL.total_seconds():.0f} s after it died")
+        if not self.journal.claim(self._lease(actor_id), current.owner if current else None):
+            raise DaemonError(f"actor {actor_id}: another daemon claimed it at the same moment")
+
+    def heartbeat(self) -> None:
+        """Renew every lease; an actor whose lease was taken over is stopped here."""
+        for actor_id in list(self.runtimes):
+            if not self.journal.claim(self._lease(actor_id), self.owner):
+                json_log("lease-lost", actor=actor_id)
+                del self.runtimes[actor_id]
+
+    def release(self) -> None:
+        """Give the leases back (a clean stop)."""
+        for actor_id in self.runtimes:
+            self.journal.release(actor_id, self.owner)
 
     def reconcile(self, actor_id: str) -> None:
         """Settle the actor's orders of unknown fate with the exchange (live only)."""
@@ -120,7 +192,9 @@ class Daemon:
     def tick(self, actor_id: str) -> None:
         """Run an actor's due wake now (APScheduler's job); record what it missed."""
         with self.lock:
-            runtime = self.runtimes[actor_id]
+            runtime = self.runtimes.get(actor_id)
+            if runtime is None:
+                return  # its lease was lost
             now = self.clock.now()
             run, missed = self.due(actor_id, now)
             if missed:
@@ -140,6 +214,12 @@ class Daemon:
 
     def run_once(self) -> None:
         """Wake every actor once, now (``fund run --once``), whatever its schedule."""
+        try:
+            self._wake_all()
+        finally:
+            self.release()
+
+    def _wake_all(self) -> None:
         for actor_id, runtime in self.runtimes.items():
             with self.lock:
                 now = self.clock.now()
@@ -160,6 +240,8 @@ class Daemon:
                               id=actor_id, coalesce=True, max_instances=1,
                               misfire_grace_time=None)  # lateness is judged in tick()
             self.tick(actor_id)  # record wakes missed while the daemon was down
+        scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_EVERY_S, id="heartbeat",
+                          coalesce=True, max_instances=1)
 
         def stop(signum: int, _frame: Any) -> None:
             json_log("stopping", signal=signal.Signals(signum).name)
@@ -172,6 +254,7 @@ class Daemon:
         with self.lock:
             for runtime in self.runtimes.values():
                 runtime.writer.flush()
+            self.release()
         json_log("stopped")
 
 

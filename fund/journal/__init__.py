@@ -13,13 +13,15 @@ from fund.journal.base import (
     EntryFilter,
     Journal,
     JournalError,
+    Lease,
 )
 from fund.journal.memory import MemoryJournal
 from fund.journal.writer import JournalWriter
 
 __all__ = [
     "GENESIS_HASH", "Batch", "BlobMissingError", "ConflictError", "Entry", "EntryFilter",
-    "Journal", "JournalError", "JournalWriter", "MemoryJournal", "journal_url", "open_journal",
+    "Journal", "JournalError", "JournalWriter", "Lease", "MemoryJournal", "journal_url",
+    "open_journal",
 ]
 
 _MEMORY: dict[str, MemoryJournal] = {}

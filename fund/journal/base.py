@@ -77,6 +77,15 @@ class EntryFilter:
 ALL = EntryFilter()
 
 
+class Lease(NamedTuple):
+    """Who is writing a process's stream: a daemon's claim, renewed by heartbeats."""
+
+    process_id: str
+    owner: str
+    heartbeat: str
+    info: str  # canonical JSON: host, pid, next wake…
+
+
 @dataclass(slots=True)
 class Batch:
     """Entries of one process and the blobs they reference, appended atomically."""
@@ -121,6 +130,26 @@ class Journal(ABC):
     @abstractmethod
     def has_blob(self, digest: str) -> bool:
         """Tell whether a blob is stored."""
+
+    @abstractmethod
+    def lease(self, process_id: str) -> Lease | None:
+        """Return the current lease on a stream, if any."""
+
+    @abstractmethod
+    def leases(self) -> list[Lease]:
+        """Return every lease, sorted by process id."""
+
+    @abstractmethod
+    def claim(self, lease: Lease, expected_owner: str | None) -> bool:
+        """Take a lease if it is still held by ``expected_owner`` (None: if unheld).
+
+        A compare-and-swap: True when the lease is now ``lease``, False when another
+        writer changed it first. Renewing one's own lease is a claim expecting oneself.
+        """
+
+    @abstractmethod
+    def release(self, process_id: str, owner: str) -> None:
+        """Drop a lease if ``owner`` holds it."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the journal is unusable afterwards."""

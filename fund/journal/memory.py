@@ -12,6 +12,7 @@ from fund.journal.base import (
     Entry,
     EntryFilter,
     Journal,
+    Lease,
     check_batch,
 )
 
@@ -23,6 +24,7 @@ class MemoryJournal(Journal):
         self.url = url
         self._streams: dict[str, list[Entry]] = {}
         self._blobs: dict[str, bytes] = {}
+        self._leases: dict[str, Lease] = {}
         self._lock = threading.Lock()
 
     def append(self, batch: Batch) -> None:
@@ -69,6 +71,26 @@ class MemoryJournal(Journal):
         if not kinds:
             return len(stream)
         return sum(1 for entry in stream if entry.kind in kinds)
+
+    def lease(self, process_id: str) -> Lease | None:
+        return self._leases.get(process_id)
+
+    def leases(self) -> list[Lease]:
+        return [self._leases[k] for k in sorted(self._leases)]
+
+    def claim(self, lease: Lease, expected_owner: str | None) -> bool:
+        with self._lock:
+            current = self._leases.get(lease.process_id)
+            if (current.owner if current else None) != expected_owner:
+                return False
+            self._leases[lease.process_id] = lease
+            return True
+
+    def release(self, process_id: str, owner: str) -> None:
+        with self._lock:
+            current = self._leases.get(process_id)
+            if current is not None and current.owner == owner:
+                del self._leases[process_id]
 
     def get_blob(self, digest: str) -> bytes:
         try:

@@ -31,6 +31,7 @@ from fund.journal.base import (
     EntryFilter,
     Journal,
     JournalError,
+    Lease,
     check_batch,
 )
 
@@ -59,7 +60,18 @@ class BlobRow(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
+class LeaseRow(SQLModel, table=True):
+    """Which daemon writes a stream, and when it last said so."""
+
+    __tablename__ = "journal_leases"
+    process_id: str = Field(sa_column=Column(String(128), primary_key=True))
+    owner: str = Field(sa_column=Column(String(200), nullable=False))
+    heartbeat: str = Field(sa_column=Column(String(32), nullable=False))
+    info: str = Field(sa_column=Column(Text, nullable=False))
+
+
 ENTRIES = EntryRow.__table__  # type: ignore[attr-defined]
+LEASES = LeaseRow.__table__  # type: ignore[attr-defined]
 BLOBS = BlobRow.__table__  # type: ignore[attr-defined]
 _COLUMNS = Entry._fields  # ("process_id", "seq", "kind", "ts", "payload", "prev_hash", "hash")
 
@@ -111,7 +123,7 @@ class SqlJournal(Journal):
             else:
                 self._engine = create_engine(url, pool_pre_ping=True)
                 self._insert_blob = postgresql.insert(BLOBS).on_conflict_do_nothing()
-            SQLModel.metadata.create_all(self._engine, tables=[ENTRIES, BLOBS])
+            SQLModel.metadata.create_all(self._engine, tables=[ENTRIES, BLOBS, LEASES])
         except (DBAPIError, OSError) as exc:
             raise JournalError(_describe(url, exc)) from None
         mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
@@ -200,6 +212,43 @@ class SqlJournal(Journal):
             stmt = stmt.where(ENTRIES.c.kind.in_(kinds))
         with self._errors(), self._engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
+
+    def lease(self, process_id: str) -> Lease | None:
+        with self._errors(), self._engine.connect() as conn:
+            row = conn.execute(sa_select(LEASES.c.process_id, LEASES.c.owner, LEASES.c.heartbeat,
+                                         LEASES.c.info)
+                               .where(LEASES.c.process_id == process_id)).first()
+        return Lease(*row) if row else None
+
+    def leases(self) -> list[Lease]:
+        with self._errors(), self._engine.connect() as conn:
+            rows = conn.execute(sa_select(LEASES.c.process_id, LEASES.c.owner,
+                                          LEASES.c.heartbeat, LEASES.c.info)
+                                .order_by(LEASES.c.process_id)).all()
+        return [Lease(*row) for row in rows]
+
+    def claim(self, lease: Lease, expected_owner: str | None) -> bool:
+        values = {"owner": lease.owner, "heartbeat": lease.heartbeat, "info": lease.info}
+        try:
+            with self._engine.connect() as conn, \
+                    conn.execution_options(journal_write=True).begin():
+                if expected_owner is None:
+                    conn.execute(LEASES.insert().values(process_id=lease.process_id, **values))
+                    return True
+                done = conn.execute(LEASES.update().values(**values).where(
+                    (LEASES.c.process_id == lease.process_id)
+                    & (LEASES.c.owner == expected_owner)))
+                return done.rowcount == 1
+        except IntegrityError:
+            return False
+        except (OperationalError, DBAPIError) as exc:
+            raise JournalError(_describe(self.url, exc)) from None
+
+    def release(self, process_id: str, owner: str) -> None:
+        with self._errors(), self._engine.connect() as conn, \
+                conn.execution_options(journal_write=True).begin():
+            conn.execute(LEASES.delete().where((LEASES.c.process_id == process_id)
+                                               & (LEASES.c.owner == owner)))
 
     def get_blob(self, digest: str) -> bytes:
         with self._errors(), self._engine.connect() as conn:

@@ -39,6 +39,7 @@ from fund.journal import (
     MemoryJournal,
     open_journal,
 )
+from fund.journal import Lease as _Lease
 from fund.journal.base import entry_hash
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -176,6 +177,10 @@ json_values = st.recursive(
 batch_item = st.tuples(st.sampled_from((*KINDS3, "Fill", "OrderIntent")),
                        st.integers(0, 10**6), json_values)
 
+
+
+def lease(owner: str, beat: str = "2026-01-01T00:00:00.000000Z") -> _Lease:
+    return _Lease(process_id="actor-1", owner=owner, heartbeat=beat, info='{"pid":1}')
 
 class JournalContract:
     """Behaviour every Journal backend must show; subclass and implement the hooks."""
@@ -660,6 +665,54 @@ class JournalContract:
         assert_linked(stored)
         assert journal.count("prop") == len(appended)
         assert list(journal.read("prop", EntryFilter(descending=True))) == appended[::-1]
+
+    # --- leases: which writer holds a stream --------------------------------------------
+
+    def test_an_unheld_lease_is_claimed_once(self) -> None:
+        journal = self.create_journal()
+
+        assert journal.lease("actor-1") is None
+        assert journal.claim(lease("a"), None)
+        assert not journal.claim(lease("b"), None)  # already held
+        assert journal.lease("actor-1") == lease("a")
+
+    def test_renewal_and_takeover_are_compare_and_swap(self) -> None:
+        journal = self.create_journal()
+        journal.claim(lease("a"), None)
+        later = "2026-01-01T00:00:05.000000Z"
+
+        assert journal.claim(lease("a", later), "a")  # a renews
+        assert not journal.claim(lease("b", later), "x")  # b guessed the holder wrong
+        assert journal.claim(lease("b", later), "a")  # b takes over from a
+        assert not journal.claim(lease("a", later), "a")  # a's renewal now fails
+        assert journal.leases() == [lease("b", later)]
+
+    def test_release_only_by_the_holder(self) -> None:
+        journal = self.create_journal()
+        journal.claim(lease("a"), None)
+
+        journal.release("actor-1", "b")
+        assert journal.lease("actor-1") is not None
+        journal.release("actor-1", "a")
+        assert journal.lease("actor-1") is None
+
+    def test_racing_claims_have_one_winner(self) -> None:
+        journal = self.create_journal()
+        wins: list[str] = []
+        barrier = threading.Barrier(4)
+
+        def race(owner: str) -> None:
+            barrier.wait()
+            if journal.claim(lease(owner), None):
+                wins.append(owner)
+
+        threads = [threading.Thread(target=race, args=(f"o{i}",)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert len(wins) == 1 and journal.lease("actor-1").owner == wins[0]
 
 
 class TestMemoryJournal(JournalContract):

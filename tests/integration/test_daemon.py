@@ -201,3 +201,25 @@ def test_live_orders_reach_the_exchange_once_and_secrets_appear_nowhere(
     for text in (exported, first.stderr, second.stderr, first.stdout, second.stdout):
         assert KEY not in text and SECRET not in text
     assert SECRET not in requests
+
+
+def test_a_second_daemon_on_a_running_actor_is_refused(tmp_path: Path,
+                                                       venue: FakeExchange) -> None:
+    cfg, db = config(tmp_path, venue), tmp_path / "journal.db"
+    first = start(cfg, db)
+    try:
+        wait_for_wakes(db, 1)
+        second = run_fund("run", str(cfg), "--journal", str(db), "--once")
+        with open_journal(str(db)) as store:
+            held = store.lease("rebalancer")
+    finally:
+        code, _ = stop(first)
+
+    assert second.returncode == 2
+    assert "is being run by daemon" in second.stderr and "stop it first" in second.stderr
+    assert held is not None and f":{first.pid}:" in held.owner
+    assert loads(held.info)["next_wake"] > held.heartbeat
+    assert code == 0
+    with open_journal(str(db)) as store:
+        assert store.lease("rebalancer") is None  # a clean stop gives the lease back
+    assert run_fund("run", str(cfg), "--journal", str(db), "--once").returncode == 0
