@@ -249,8 +249,8 @@ def percentile(ordered: Sequence[float], q: float) -> float:
 
 
 @dataclass
-class Lateness:
-    """Wake lateness (ms), missed wakes and journal counts."""
+class Stats:
+    """Lateness percentiles (ms) of a set of wakes."""
 
     wakes: int = 0
     p50_ms: float = math.nan
@@ -258,30 +258,40 @@ class Lateness:
     p99_ms: float = math.nan
     max_ms: float = math.nan
     mean_ms: float = math.nan
-    startup_wakes: int = 0
-    startup_max_ms: float = math.nan
+
+
+def stats(values: Sequence[float]) -> Stats:
+    """Count, p50, p90, p99, max and mean of lateness values."""
+    ordered = sorted(values)
+    if not ordered:
+        return Stats()
+    return Stats(len(ordered), percentile(ordered, 50), percentile(ordered, 90),
+                 percentile(ordered, 99), ordered[-1], sum(ordered) / len(ordered))
+
+
+@dataclass
+class Journaled:
+    """What the journal holds: every wake's lateness, missed wakes, entry counts."""
+
+    wakes: list[tuple[datetime, str, float]] = field(default_factory=list)  # steady state
+    startup: list[float] = field(default_factory=list)  # catch-up wakes before "started"
     missed_wakes: int = 0
     missed_entries: int = 0
     entries: int = 0
     fills: int = 0
     rejections: int = 0
     observation_errors: int = 0
-    worst_actors: list[tuple[str, float]] = field(default_factory=list)  # by p50
 
 
-def analyse_journal(db: Path, names: Sequence[str],
-                    startup: set[tuple[str, datetime]]) -> Lateness:
-    """Lateness of every steady-state Wake, and the MissedWake counts, from the journal."""
-    out = Lateness()
-    steady: list[float] = []
-    early: list[float] = []
-    by_actor: dict[str, list[float]] = {}
+def read_journal(db: Path, names: Sequence[str],
+                 startup: set[tuple[str, datetime]]) -> Journaled:
+    """Lateness (ms) of every Wake entry (ts − scheduled), and the MissedWake counts."""
+    out = Journaled()
     with open_journal(str(db), must_exist=True) as journal:
         for name in names:
             out.entries += journal.count(name)
             out.fills += journal.count(name, ("Fill",))
             out.rejections += journal.count(name, ("OrderRejected",))
-            mine = by_actor.setdefault(name, [])
             for entry in journal.read(name, EntryFilter(kinds=(WAKE, MISSED, "Observation"))):
                 payload = loads(entry.payload)
                 if entry.kind == "Observation":
@@ -293,20 +303,43 @@ def analyse_journal(db: Path, names: Sequence[str],
                     scheduled = parse_ts(payload["scheduled"])
                     late = (parse_ts(entry.ts) - scheduled).total_seconds() * 1000
                     if (name, scheduled) in startup:
-                        early.append(late)
+                        out.startup.append(late)
                     else:
-                        steady.append(late)
-                        mine.append(late)
-    steady.sort()
-    out.wakes, out.startup_wakes = len(steady), len(early)
-    out.startup_max_ms = max(early, default=math.nan)
-    if steady:
-        out.p50_ms, out.p90_ms = percentile(steady, 50), percentile(steady, 90)
-        out.p99_ms, out.max_ms = percentile(steady, 99), steady[-1]
-        out.mean_ms = sum(steady) / len(steady)
-    medians = [(n, percentile(sorted(v), 50)) for n, v in by_actor.items() if v]
-    out.worst_actors = sorted(medians, key=lambda item: -item[1])[:5]
+                        out.wakes.append((scheduled, name, late))
     return out
+
+
+def lateness(found: Journaled, actors: int) -> dict[str, Any]:
+    """Overall and settled (from minute 1) lateness, per minute, and the wake accounting.
+
+    ``due`` counts every actor's fire times from the first to the last second any actor
+    woke at; ``unaccounted`` are due wakes neither run nor recorded as missed (an actor's
+    wakes before its first ever wake are not recorded as missed by the daemon).
+    """
+    if not found.wakes:
+        return {"overall": asdict(Stats()), "settled": asdict(Stats()), "per_minute": [],
+                "due": 0, "unaccounted": 0}
+    first = min(t for t, _, _ in found.wakes)
+    rounds = int((max(t for t, _, _ in found.wakes) - first).total_seconds()) + 1
+    minutes: dict[int, list[float]] = {}
+    by_actor: dict[str, list[float]] = {}
+    for scheduled, name, late in found.wakes:
+        minutes.setdefault(int((scheduled - first).total_seconds() // 60), []).append(late)
+        by_actor.setdefault(name, []).append(late)
+    medians = sorted(((n, percentile(sorted(v), 50)) for n, v in by_actor.items()),
+                     key=lambda item: -item[1])
+    return {
+        "overall": asdict(stats([late for _, _, late in found.wakes])),
+        "settled": asdict(stats([late for t, _, late in found.wakes
+                                 if (t - first).total_seconds() >= 60])),
+        "per_minute": [{"minute": m, **asdict(stats(v))} for m, v in sorted(minutes.items())],
+        "worst_actors_p50_ms": medians[:5],
+        "due": rounds * actors,
+        "unaccounted": rounds * actors - len(found.wakes) - found.missed_wakes,
+        "startup_wakes": len(found.startup),
+        "startup_max_ms": max(found.startup, default=math.nan),
+        "missed_wakes": found.missed_wakes, "missed_entries": found.missed_entries,
+    }
 
 
 def verify(db: Path) -> dict[str, Any]:
@@ -382,23 +415,33 @@ def fmt_ms(value: float) -> str:
     return "—" if math.isnan(value) else f"{value:,.1f}"
 
 
+def stats_line(label: str, row: dict[str, Any]) -> str:
+    return (f"{label:<22} {row['wakes']:>7,} {fmt_ms(row['p50_ms']):>8} "
+            f"{fmt_ms(row['p90_ms']):>8} {fmt_ms(row['p99_ms']):>8} {fmt_ms(row['max_ms']):>9}")
+
+
 def print_table(figures: dict[str, Any]) -> None:
     """The figures as a small table."""
-    late, res, v = figures["lateness"], figures["resources"], figures["verify"]
+    late, res, v, j = (figures["lateness"], figures["resources"], figures["verify"],
+                       figures["journal"])
     print(f"agentfund soak — {figures['actors']} actors, 1-second wakes, "
-          f"{figures['seconds'] / 60:.1f} min, {os.cpu_count()} cores, "
-          f"grace {GRACE_S * 1000:.0f} ms")
+          f"{figures['seconds'] / 60:.1f} min, {figures['cores']} cores, "
+          f"misfire grace {GRACE_S * 1000:.0f} ms")
     print(f"start-up {figures['startup_s']:.1f} s (spawn to scheduler running), "
           f"stop {figures['stop_s']:.1f} s (SIGTERM, exit {figures['exit_code']})")
-    expected = figures["actors"] * figures["seconds"]
-    print(f"wakes {late['wakes']:,} of ~{expected:,.0f} due "
-          f"({100 * late['wakes'] / max(expected, 1):.1f} %), "
-          f"missed {late['missed_wakes']:,} (in {late['missed_entries']:,} MissedWake entries), "
-          f"start-up catch-up wakes {late['startup_wakes']}")
-    print(f"lateness ms   p50 {fmt_ms(late['p50_ms'])}   p90 {fmt_ms(late['p90_ms'])}   "
-          f"p99 {fmt_ms(late['p99_ms'])}   max {fmt_ms(late['max_ms'])}   "
-          f"(target p99 < {TARGET_P99_MS:.0f})  {'met' if figures['p99_met'] else 'NOT MET'}")
-    print(f"{'window':<14} {'daemon CPU %':>13} {'exchange CPU %':>15} {'RSS MiB':>9}")
+    print(f"wakes run {late['overall']['wakes']:,} of {late['due']:,} due, "
+          f"missed {late['missed_wakes']:,} (in {late['missed_entries']:,} MissedWake "
+          f"entries), unaccounted {late['unaccounted']:,}; "
+          f"start-up catch-up wakes {late['startup_wakes']} (max "
+          f"{fmt_ms(late['startup_max_ms'])} ms, not counted below)")
+    print(f"{'lateness (ms)':<22} {'wakes':>7} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>9}")
+    print(stats_line("all", late["overall"]))
+    print(stats_line("from minute 1", late["settled"]))
+    for row in late["per_minute"]:
+        print(stats_line(f"  minute {row['minute']}", row))
+    print(f"p99 target < {TARGET_P99_MS:.0f} ms: {'met' if figures['p99_met'] else 'NOT MET'}"
+          f" (all wakes)")
+    print(f"{'resources':<14} {'daemon CPU %':>13} {'exchange CPU %':>15} {'RSS MiB':>9}")
     first = figures["samples"][0]
     print(f"{'start-up':<14} {first['cpu_pct']:>13.1f} {first['exchange_cpu_pct']:>15.1f} "
           f"{res['rss_at_start_mib']:>9.1f}")
@@ -409,13 +452,12 @@ def print_table(figures: dict[str, Any]) -> None:
               f"{fmt_ms(w['rss_mib']):>9}")
     print(f"memory growth {res['memory_growth_pct']:+.1f} % from {res['growth_from_s']:.0f} s "
           f"({res['growth_base_mib']:.1f} MiB) to {res['growth_to_s']:.0f} s "
-          f"({res['growth_end_mib']:.1f} MiB), target < {TARGET_GROWTH_PCT:.0f} %  "
+          f"({res['growth_end_mib']:.1f} MiB), target < {TARGET_GROWTH_PCT:.0f} %: "
           f"{'met' if figures['growth_met'] else 'NOT MET'}")
-    print(f"journal {late['entries']:,} entries, {figures['journal_mib']:.1f} MiB, "
-          f"{late['fills']:,} fills, {late['rejections']} rejections, "
-          f"{late['observation_errors']} oracle errors")
+    print(f"journal {j['entries']:,} entries, {j['mib']:.1f} MiB, {j['fills']:,} fills, "
+          f"{j['rejections']} rejections, {j['observation_errors']} oracle errors")
     status = "verified" if v["ok"] else f"FAILED: {v['error']}"
-    print(f"fund verify   {status} ({v['streams']} streams) in {v['seconds']:.1f} s")
+    print(f"fund verify {status} ({v['streams']} streams) in {v['seconds']:.1f} s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -444,16 +486,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"soak: {args.actors} actors for {args.minutes:g} min "
                   f"(journal {db})", file=sys.stderr)
         run = run_daemon(config, db, log, args.minutes * 60, quiet=args.json)
-        late = analyse_journal(db, names, run.startup_wakes)
+        found = read_journal(db, names, run.startup_wakes)
         journal_mib = sum(p.stat().st_size for p in folder.glob("journal.db*")) / 2**20
         checked = verify(db)
     res = resources(run)
+    late = lateness(found, args.actors)
     figures: dict[str, Any] = {
         "actors": args.actors, "seconds": round(run.seconds, 1), "cores": os.cpu_count(),
         "startup_s": round(run.startup_s, 2), "stop_s": round(run.stop_s, 2),
-        "exit_code": run.exit_code, "lateness": asdict(late), "resources": res,
-        "journal_mib": journal_mib, "verify": checked, "log_events": log_counts(run.events),
-        "p99_met": late.p99_ms < TARGET_P99_MS,
+        "exit_code": run.exit_code, "lateness": late, "resources": res,
+        "journal": {"entries": found.entries, "mib": journal_mib, "fills": found.fills,
+                    "rejections": found.rejections,
+                    "observation_errors": found.observation_errors},
+        "verify": checked, "log_events": log_counts(run.events),
+        "p99_met": late["overall"]["p99_ms"] < TARGET_P99_MS,
         "growth_met": res["memory_growth_pct"] < TARGET_GROWTH_PCT,
         "samples": [asdict(s) for s in run.samples],
     }

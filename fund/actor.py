@@ -103,6 +103,7 @@ class ActorCore:
         self.state: Any = self.strategy.initial_state()
         self.ledger = Ledger(quote=spec.terms.quote)
         self.risk = RiskState()
+        self.paused = False
         self.wake_seq = 0
         self.wake_time: datetime | None = None
         self.observations: dict[str, Observation] = {}
@@ -120,7 +121,13 @@ class ActorCore:
         elif kind == HALT:
             self.risk.halted = True
         elif kind == CONTROL:
-            self.risk.killed = payload["command"] == "kill"
+            command = payload["command"]
+            if command == "kill":
+                self.risk.killed = True
+            elif command == "pause":
+                self.paused = True
+            elif command == "resume":
+                self.risk.killed = self.paused = False
         elif kind == OBSERVATION:
             data = payload.get("data")
             prices = parse_prices(data)

@@ -64,6 +64,27 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--live", action="store_true", help="trade for real (not available yet)")
     run.set_defaults(handler=_run)
 
+    st = sub.add_parser("status", help="each actor's state: wakes, NAV, orders, its daemon")
+    st.add_argument("journal", help="journal URL or SQLite file")
+    st.add_argument("--json", action="store_true", help="print the state as JSON")
+    st.set_defaults(handler=_status)
+    for name, text in (("pause", "stop waking the actor (wakes are recorded as missed)"),
+                       ("resume", "undo pause and kill"),
+                       ("kill", "keep waking, but reject every order (kill switch)")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("actor")
+        cmd.add_argument("--journal", required=True, help="the daemon's journal URL or file")
+        cmd.add_argument("--reason", default="", help="recorded with the command")
+        cmd.set_defaults(handler=_command, command=name, amount=None)
+    for name, text in (("deposit", "pay cash into an actor"),
+                       ("withdraw", "take cash out of an actor (refused beyond its cash)")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("actor")
+        cmd.add_argument("amount", help="in the fund's quote currency")
+        cmd.add_argument("--journal", required=True, help="the daemon's journal URL or file")
+        cmd.add_argument("--reason", default="", help="recorded with the command")
+        cmd.set_defaults(handler=_command, command=name)
+
     ve = sub.add_parser("verify", help="check a journal's chain and replay its decisions")
     ve.add_argument("journal", help="journal URL or SQLite file")
     ve.add_argument("--actor", action="append", default=[], help="only this actor (repeatable)")
@@ -110,6 +131,18 @@ def _run(args: argparse.Namespace) -> int:
 
     return run(config=args.config, journal=args.journal, overrides=args.set, once=args.once,
                live=args.live)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from fund.commands.operate import status
+
+    return status(args.journal, as_json=args.json)
+
+
+def _command(args: argparse.Namespace) -> int:
+    from fund.commands.operate import send
+
+    return send(args.journal, args.actor, args.command, amount=args.amount, reason=args.reason)
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from fund.canonical import dumps, format_ts, loads, parse_ts
@@ -29,11 +30,12 @@ from fund.config import DaemonSettings, FundConfig
 from fund.exchange.base import Adapter
 from fund.exchange.paper import PaperAdapter
 from fund.journal import EntryFilter, Journal, JournalWriter, Lease
-from fund.messages import WAKE
+from fund.messages import CONTROL, DEPOSIT, WAKE
 from fund.reconcile import Venue, reconcile
 from fund.runtime import ActorRuntime
 from fund.schedule import cron_trigger, fire_times
 from fund.strategy import strategy_class
+from fund.verify import COMMANDS_SUFFIX
 from oracles.base import Oracle
 
 MISSED_WAKE = "MissedWake"
@@ -86,6 +88,7 @@ class Daemon:
         self.owner = owner_id()
         self.lock = threading.Lock()  # one wake at a time: a clean stop finishes it
         self.runtimes: dict[str, ActorRuntime] = {}
+        self.applied: dict[str, int] = {}  # last operator command applied, per actor
         try:
             self._open_all(oracle_factory)
         except BaseException:
@@ -108,6 +111,7 @@ class Daemon:
             writer.flush()
             self._check_same_actor(runtime)
             self.runtimes[spec.actor_id] = runtime
+            self.applied[spec.actor_id] = self._last_applied(spec.actor_id)
             self.journal.claim(self._lease(spec.actor_id), self.owner)  # now with next_wake
             self.reconcile(spec.actor_id)
 
@@ -135,11 +139,16 @@ class Daemon:
             raise DaemonError(f"actor {actor_id}: another daemon claimed it at the same moment")
 
     def heartbeat(self) -> None:
-        """Renew every lease; an actor whose lease was taken over is stopped here."""
-        for actor_id in list(self.runtimes):
-            if not self.journal.claim(self._lease(actor_id), self.owner):
-                json_log("lease-lost", actor=actor_id)
-                del self.runtimes[actor_id]
+        """Renew every lease and obey queued commands; an actor whose lease was taken over
+        is stopped here."""
+        with self.lock:
+            for actor_id in list(self.runtimes):
+                if not self.journal.claim(self._lease(actor_id), self.owner):
+                    json_log("lease-lost", actor=actor_id)
+                    del self.runtimes[actor_id]
+                    continue
+                self.apply_commands(actor_id)
+                self.runtimes[actor_id].writer.flush()
 
     def release(self) -> None:
         """Give the leases back (a clean stop)."""
@@ -189,18 +198,59 @@ class Daemon:
             return due[-1], due[:-1]
         return None, due
 
+    def _last_applied(self, actor_id: str) -> int:
+        """The sequence number of the last operator command the actor's stream records."""
+        applied = 0
+        for entry in self.journal.read(actor_id, EntryFilter(kinds=(CONTROL, DEPOSIT))):
+            applied = max(applied, loads(entry.payload).get("command_seq", 0))
+        return applied
+
+    def apply_commands(self, actor_id: str) -> None:
+        """Obey the operator commands queued since the last wake, recording each one."""
+        runtime = self.runtimes[actor_id]
+        inbox = EntryFilter(first_seq=self.applied[actor_id] + 1)
+        for entry in self.journal.read(actor_id + COMMANDS_SUFFIX, inbox):
+            command = loads(entry.payload)
+            name, seq = command["command"], entry.seq
+            note = {"command_seq": seq, "by": command.get("by", "")}
+            if name in ("pause", "resume", "kill"):
+                runtime.control(name, command.get("reason", ""), **note)
+            elif name in ("deposit", "withdraw"):
+                self._move_cash(runtime, name, Decimal(command["amount"]),
+                                command.get("reason", ""), note)
+            else:
+                runtime.record(CONTROL, {"command": name, "rejected": "unknown command", **note})
+            self.applied[actor_id] = seq
+            json_log("command", actor=actor_id, command=name, seq=seq)
+
+    @staticmethod
+    def _move_cash(runtime: ActorRuntime, name: str, amount: Decimal, reason: str,
+                   note: dict[str, Any]) -> None:
+        cash = runtime.core.ledger.cash
+        if name == "withdraw" and amount > cash:
+            runtime.record(CONTROL, {"command": name, "amount": amount, **note,
+                                     "rejected": f"only {cash} {runtime.spec.terms.quote} in cash"})
+            return
+        runtime.record(DEPOSIT, {"amount": amount if name == "deposit" else -amount,
+                                 "currency": runtime.spec.terms.quote,
+                                 "reason": reason or name, **note})
+
     def tick(self, actor_id: str) -> None:
         """Run an actor's due wake now (APScheduler's job); record what it missed."""
         with self.lock:
             runtime = self.runtimes.get(actor_id)
             if runtime is None:
                 return  # its lease was lost
+            self.apply_commands(actor_id)
             now = self.clock.now()
             run, missed = self.due(actor_id, now)
+            reason = "the daemon was not running, or the wake came later than the grace"
+            if runtime.core.paused:
+                missed, run, reason = missed + ([run] if run else []), None, "paused"
             if missed:
                 runtime.writer.append(MISSED_WAKE, format_ts(now), {
                     "first": format_ts(missed[0]), "last": format_ts(missed[-1]),
-                    "count": len(missed),
+                    "count": len(missed), "reason": reason,
                     "policy": f"run the latest due wake within {self.settings.misfire_grace}, "
                               "record the others as missed"})
                 json_log("missed", actor=actor_id, count=len(missed), first=missed[0])
@@ -222,6 +272,11 @@ class Daemon:
     def _wake_all(self) -> None:
         for actor_id, runtime in self.runtimes.items():
             with self.lock:
+                self.apply_commands(actor_id)
+                if runtime.core.paused:
+                    runtime.writer.flush()
+                    json_log("paused", actor=actor_id)
+                    continue
                 now = self.clock.now()
                 runtime.wake(now)
                 runtime.writer.flush()

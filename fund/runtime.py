@@ -118,12 +118,13 @@ class ActorRuntime:
         """Journal an event that arrived outside a wake (reconciliation) and fold it in."""
         return self._record(kind, format_ts(self.clock.now()), payload)
 
-    def control(self, command: str, reason: str) -> Entry:
-        """Record an operator command: ``kill`` (reject every order) or ``resume``."""
-        if command not in ("kill", "resume"):
-            raise ValueError(f"unknown control command {command!r} (kill or resume)")
+    def control(self, command: str, reason: str, **extra: Any) -> Entry:
+        """Record an operator command: ``kill`` (reject every order), ``pause`` (skip
+        wakes) or ``resume`` (undo both)."""
+        if command not in ("kill", "pause", "resume"):
+            raise ValueError(f"unknown control command {command!r} (kill, pause or resume)")
         entry = self._record(CONTROL, format_ts(self.clock.now()),
-                             {"command": command, "reason": reason})
+                             {"command": command, "reason": reason, **extra})
         self.writer.flush()
         return entry
 

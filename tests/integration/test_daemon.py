@@ -223,3 +223,64 @@ def test_a_second_daemon_on_a_running_actor_is_refused(tmp_path: Path,
     with open_journal(str(db)) as store:
         assert store.lease("rebalancer") is None  # a clean stop gives the lease back
     assert run_fund("run", str(cfg), "--journal", str(db), "--once").returncode == 0
+
+
+def wait_until(check: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
+
+
+def kinds_after(db: Path, seq: int, kind: str) -> list[dict[str, Any]]:
+    return [p for s, k, p in entries(db) if s > seq and k == kind]
+
+
+def test_operator_commands_reach_a_running_daemon_and_are_journaled(
+        tmp_path: Path, venue: FakeExchange) -> None:
+    venue.random_walk(seed=3, bps=80)
+    cfg, db = config(tmp_path, venue), tmp_path / "journal.db"
+    cfg.write_text(cfg.read_text().replace('strategy = "rebalance"',
+                                           'strategy = "rebalance"\n[actors.rebalancer.params]\n'
+                                           'band = 0.0005'), encoding="utf-8")
+    daemon = start(cfg, db)
+    try:
+        wait_for_wakes(db, 2)
+        assert run_fund("kill", "rebalancer", "--journal", str(db), "--reason", "t").returncode == 0
+        wait_until(lambda: kinds_after(db, 0, "Control"))
+        killed_at = max(s for s, k, _ in entries(db) if k == "Control")
+        wait_until(lambda: kinds_after(db, killed_at, "OrderRejected"))
+        assert run_fund("pause", "rebalancer", "--journal", str(db)).returncode == 0
+        wait_until(lambda: any(p.get("reason") == "paused"
+                               for p in kinds_after(db, killed_at, "MissedWake")))
+        assert run_fund("resume", "rebalancer", "--journal", str(db)).returncode == 0
+        assert run_fund("deposit", "rebalancer", "500", "--journal", str(db)).returncode == 0
+        assert run_fund("withdraw", "rebalancer", "1e9", "--journal", str(db)).returncode == 0
+        wait_until(lambda: len([p for p in kinds_after(db, 0, "Control")
+                                if "command_seq" in p]) >= 4)
+        resumed_at = max(s for s, k, p in entries(db) if k == "Control"
+                         and p["command"] == "resume")
+        wait_for_wakes(db, sum(k == "Wake" for _, k, _ in entries(db)) + 1)
+        shown = run_fund("status", str(db), "--json")
+    finally:
+        code, _ = stop(daemon)
+
+    assert code == 0
+    rejected = kinds_after(db, killed_at, "OrderRejected")
+    assert rejected and {p["limit"] for p in rejected if p["source"] == "risk"} == {"kill_switch"}
+    controls = [p for p in kinds_after(db, 0, "Control") if "command_seq" in p]
+    assert [p["command"] for p in controls] == ["kill", "pause", "resume", "withdraw"]
+    assert controls[-1]["rejected"].startswith("only ")
+    deposits = [p for p in kinds_after(db, 0, "Deposit") if "command_seq" in p]
+    assert [Decimal(p["amount"]) for p in deposits] == [Decimal(500)]
+    assert [p["command_seq"] for p in controls] + [deposits[0]["command_seq"]] == [1, 2, 3, 5, 4]
+    assert kinds_after(db, resumed_at, "Wake")  # waking again after resume
+    [row] = json.loads(shown.stdout)
+    assert row["actor"] == "rebalancer" and row["daemon"] and row["heartbeat_age_s"] < 10
+    assert not row["paused"] and not row["killed"]
+    verified_all = run_fund("verify", str(db))
+    assert verified_all.returncode == 0, verified_all.stderr
+    assert sorted(line.split(":")[0] for line in verified_all.stdout.splitlines()) == [
+        "rebalancer", "rebalancer.commands"]

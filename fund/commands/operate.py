@@ -1,0 +1,122 @@
+"""Operator commands: queue pause/resume/kill/deposit/withdraw, and ``fund status``.
+
+A command is appended to the actor's own command stream (``ACTOR.commands``, hash-chained
+like every stream); the daemon that owns the actor applies it at its next heartbeat or
+wake and records what it did in the actor's stream. Nothing here writes the actor's
+stream itself, so a command never collides with the daemon's writes.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fund.canonical import format_ts, loads, parse_ts
+from fund.errors import UsageError
+from fund.journal import ConflictError, EntryFilter, Journal, JournalWriter, open_journal
+from fund.ledger import Ledger
+from fund.messages import CONTROL, DEPOSIT, FILL, HALT, OBSERVATION, START, WAKE
+from fund.reconcile import order_states, unsettled
+from fund.verify import COMMANDS_SUFFIX
+
+COMMAND = "Command"
+
+
+def actors(journal: Journal) -> list[str]:
+    """The actor streams of a journal (command streams left out)."""
+    return [p for p in journal.processes() if not p.endswith(COMMANDS_SUFFIX)]
+
+
+def send(target: str, actor: str, command: str, *, amount: str | None, reason: str) -> int:
+    """Queue one command for an actor; print where it went."""
+    payload: dict[str, Any] = {"command": command, "reason": reason,
+                               "by": f"{getpass.getuser()}@{socket.gethostname()}"}
+    if amount is not None:
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:
+            raise UsageError(f"{amount!r} is not an amount") from None
+        if not value.is_finite() or value <= 0:
+            raise UsageError(f"{command}: the amount must be positive, not {amount}")
+        payload["amount"] = value
+    with open_journal(target, must_exist=True) as journal:
+        if actor not in actors(journal):
+            raise UsageError(f"{journal.url}: no actor {actor} "
+                             f"(actors: {', '.join(actors(journal)) or 'none'})")
+        for attempt in (1, 2):  # two operators at once: the loser retries on the new head
+            writer = JournalWriter(journal, actor + COMMANDS_SUFFIX)
+            entry = writer.append(COMMAND, format_ts(datetime.now(UTC)), payload)
+            try:
+                writer.flush()
+                break
+            except ConflictError:
+                if attempt == 2:
+                    raise
+    print(f"{actor}: {command} queued as command {entry.seq}; the daemon applies it within "
+          "seconds (at its next heartbeat or wake)")
+    return 0
+
+
+def actor_status(journal: Journal, actor: str, now: datetime) -> dict[str, Any]:
+    """Fold an actor's stream into what an operator needs to see."""
+    ledger, last_wake, halted, control = None, None, False, None
+    for entry in journal.read(actor, EntryFilter(kinds=(START, DEPOSIT, FILL, OBSERVATION, WAKE,
+                                                        HALT, CONTROL))):
+        payload = loads(entry.payload)
+        if entry.kind == START:
+            ledger = Ledger(quote=payload["quote"])
+        elif entry.kind == WAKE:
+            last_wake = payload["scheduled"]
+        elif entry.kind == HALT:
+            halted = True
+        elif entry.kind == CONTROL and payload["command"] in ("pause", "resume", "kill"):
+            control = payload["command"]
+        if ledger is not None:
+            ledger.apply(entry.kind, payload)
+    lease = journal.lease(actor)
+    info = loads(lease.info) if lease else {}
+    open_orders = [coid for coid, _ in unsettled(order_states(journal.read(actor)))]
+    queued = journal.count(actor + COMMANDS_SUFFIX)
+    return {
+        "actor": actor, "last_wake": last_wake, "next_wake": info.get("next_wake"),
+        "nav": str(ledger.nav()) if ledger else None,
+        "cash": str(ledger.cash) if ledger else None,
+        "positions": {s: str(p.amount) for s, p in (ledger.positions if ledger else {}).items()
+                      if p.amount},
+        "open_orders": open_orders, "halted": halted, "killed": control == "kill",
+        "paused": control == "pause",
+        "daemon": lease.owner if lease else None,
+        "heartbeat_age_s": round((now - parse_ts(lease.heartbeat)).total_seconds(), 1)
+        if lease else None,
+        "commands_queued_total": queued,
+    }
+
+
+def status(target: str, *, as_json: bool) -> int:
+    """Print every actor's state: wakes, NAV, positions, open orders, halts, its daemon."""
+    now = datetime.now(UTC)
+    with open_journal(target, must_exist=True) as journal:
+        rows = [actor_status(journal, actor, now) for actor in actors(journal)]
+    if as_json:
+        print(json.dumps(rows))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=target, title_justify="left")
+    for column in ("actor", "last wake", "next wake", "NAV", "positions", "open", "state",
+                   "daemon"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        state = ",".join(k for k in ("halted", "killed", "paused") if row[k]) or "running"
+        daemon = (f"{row['daemon']} ({row['heartbeat_age_s']} s ago)" if row["daemon"]
+                  else "none")
+        table.add_row(row["actor"], row["last_wake"] or "", row["next_wake"] or "",
+                      row["nav"] or "", ", ".join(f"{s} {a}" for s, a in row["positions"].items()),
+                      str(len(row["open_orders"])), state, daemon)
+    Console(width=160).print(table)
+    return 0
