@@ -46,6 +46,33 @@ def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         yield f"sqlite:///{tmp_path / 'journal.db'}"
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A journal URL on the PostgreSQL at DATABASE_URL, in a schema of its own (dropped after).
+
+    Skips, saying why, when no server is configured (``make test`` starts one).
+    """
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith("postgresql"):
+        pytest.skip("needs DATABASE_URL naming a PostgreSQL server (make test starts one)")
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
 def run_fund(*args: str, cwd: Path | None = None, timeout: float = 300
              ) -> subprocess.CompletedProcess[str]:
     """Run the real ``fund`` command in a subprocess; return its result."""

@@ -197,8 +197,9 @@ def test_live_orders_reach_the_exchange_once_and_secrets_appear_nowhere(
     assert [p for _, k, p in stream if k == "Reconcile"]  # each start-up checked the exchange
     assert verified(db)
     exported = run_fund("journal", "export", str(db)).stdout
+    shown = run_fund("status", str(db), "--json").stdout + run_fund("status", str(db)).stdout
     requests = " ".join(f"{r.path} {r.params}" for r in venue.requests)
-    for text in (exported, first.stderr, second.stderr, first.stdout, second.stdout):
+    for text in (exported, shown, first.stderr, second.stderr, first.stdout, second.stdout):
         assert KEY not in text and SECRET not in text
     assert SECRET not in requests
 
