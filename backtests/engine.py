@@ -28,6 +28,7 @@ from fund.config import BacktestSettings, FundConfig
 from fund.exchange.paper import PaperAdapter
 from fund.journal import EntryFilter, Journal, JournalWriter
 from fund.messages import FILL
+from fund.money import standard
 from fund.runtime import ActorRuntime
 from fund.schedule import cron_trigger, fire_times_ahead
 from fund.strategy import strategy_class
@@ -128,6 +129,7 @@ def build_oracles(spec: ActorSpec, candles: Mapping[str, Candles],
     return oracles
 
 
+@standard
 def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping[str, Candles],
               period: Period, progress: Progress | None = None,
               news: list[tuple[int, dict[str, Any]]] | None = None,

@@ -32,6 +32,7 @@ from fund.messages import (
     WAKE,
     client_order_id,
 )
+from fund.money import standard
 from oracles.base import Oracle, Recorded
 
 _CORE_KINDS = frozenset({START, DEPOSIT, WAKE, OBSERVATION, FILL, ORDER_ACK, ORDER_REJECTED,
@@ -58,6 +59,7 @@ class ActorRuntime:
             raise RuntimeError("ActorRuntime.open() must be called first")
         return self._core
 
+    @standard
     def open(self, initial_cash: Decimal) -> None:
         """Start a new stream (Start and Deposit entries) or resume an existing one.
 
@@ -79,6 +81,7 @@ class ActorRuntime:
             elif entry.kind in _CORE_KINDS:
                 self.core.apply(entry.seq, entry.kind, loads(entry.payload))
 
+    @standard
     def wake(self, scheduled: datetime) -> None:
         """Run one wake: Wake, Observations, Decision, OrderIntents, then the orders."""
         now = self.clock.now()
@@ -114,10 +117,12 @@ class ActorRuntime:
             for kind, event in events:
                 self._record(kind, format_ts(self.clock.now()), event)
 
+    @standard
     def record(self, kind: str, payload: dict[str, Any]) -> Entry:
         """Journal an event that arrived outside a wake (reconciliation) and fold it in."""
         return self._record(kind, format_ts(self.clock.now()), payload)
 
+    @standard
     def control(self, command: str, reason: str, **extra: Any) -> Entry:
         """Record an operator command: ``kill`` (reject every order), ``pause`` (skip
         wakes) or ``resume`` (undo both)."""
@@ -128,6 +133,7 @@ class ActorRuntime:
         self.writer.flush()
         return entry
 
+    @standard
     def finish(self, at: datetime) -> Entry:
         """Mark the books at ``at`` with a last observation and append the End entry."""
         ts = format_ts(self.clock.now())

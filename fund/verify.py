@@ -35,6 +35,7 @@ from fund.messages import (
     OrderIntent,
     client_order_id,
 )
+from fund.money import standard
 from fund.strategy import OracleSpec
 from oracles.base import Recorded
 
@@ -274,6 +275,7 @@ def _chain(entries: Iterator[Entry]) -> Iterator[Entry]:
         expected_seq, prev_hash = expected_seq + 1, entry.hash
 
 
+@standard
 def verify_stream(journal: Journal, process_id: str, head: str | None = None) -> StreamReport:
     """Verify one stream; stop at the first problem and report its sequence number."""
     replay = _Replay(journal)

@@ -11,6 +11,7 @@ import ccxt  # type: ignore[import-untyped]
 
 from fund.canonical import format_decimal, format_ts
 from fund.exchange.ccxt_adapter import DEFAULT_OPTIONS, rewrite_urls
+from fund.money import isolated
 from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
 
 
@@ -44,6 +45,7 @@ class ExchangePrices(Oracle):
         self.symbols = tuple(symbols)
         self.client = client
 
+    @isolated  # ccxt rewrites the Decimal context: keep it from leaking
     def observe(self, at: datetime, blobs: BlobSink,
                 recorded: Recorded = NOTHING_RECORDED) -> dict[str, Any]:
         try:

@@ -20,6 +20,7 @@ from fund.errors import UsageError
 from fund.journal import ConflictError, EntryFilter, Journal, JournalWriter, open_journal
 from fund.ledger import Ledger
 from fund.messages import CONTROL, DEPOSIT, FILL, HALT, OBSERVATION, START, WAKE
+from fund.money import standard
 from fund.reconcile import order_states, unsettled
 from fund.verify import COMMANDS_SUFFIX
 
@@ -61,6 +62,7 @@ def send(target: str, actor: str, command: str, *, amount: str | None, reason: s
     return 0
 
 
+@standard
 def actor_status(journal: Journal, actor: str, now: datetime) -> dict[str, Any]:
     """Fold an actor's stream into what an operator needs to see."""
     ledger, last_wake, halted, control = None, None, False, None

@@ -21,6 +21,7 @@ from fund.exchange.base import Adapter, Event, PlacedOrder
 from fund.ledger import PortfolioView
 from fund.markets import Market
 from fund.messages import FILL, ORDER_ACK, ORDER_REJECTED
+from fund.money import isolated
 
 DEFAULT_OPTIONS: Mapping[str, Mapping[str, Any]] = {
     "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
@@ -74,6 +75,7 @@ class CcxtAdapter(Adapter):
 
     # --- markets --------------------------------------------------------------------------
 
+    @isolated  # ccxt rewrites the Decimal context: keep it from leaking
     def markets(self) -> dict[str, Market]:
         """Load the exchange's markets once; return them by symbol with their steps and limits."""
         if self._markets is None:
@@ -84,6 +86,7 @@ class CcxtAdapter(Adapter):
 
     # --- orders ---------------------------------------------------------------------------
 
+    @isolated  # ccxt rewrites the Decimal context: keep it from leaking
     def submit(self, order: PlacedOrder, portfolio: PortfolioView) -> list[Event]:
         coid = order.client_order_id
         try:
@@ -97,6 +100,7 @@ class CcxtAdapter(Adapter):
         amount, price = prepared
         return self._place(order, amount, price)
 
+    @isolated  # ccxt rewrites the Decimal context: keep it from leaking
     def order_events(self, symbol: str, client_order_id: str,
                      known_fill_ids: Collection[str]) -> list[Event]:
         """Return the order's current ack and its fills not in ``known_fill_ids``.

@@ -12,7 +12,7 @@ from typing import Any
 from fund.exchange.base import Adapter, Event, PlacedOrder
 from fund.ledger import PortfolioView
 from fund.messages import FILL, ORDER_ACK, ORDER_REJECTED
-from fund.money import EXACT
+from fund.money import EXACT, standard
 
 _BPS = Decimal(10_000)
 
@@ -34,6 +34,7 @@ class PaperAdapter(Adapter):
         self.slippage_bps = slippage_bps
         self.durable_intents = durable_intents
 
+    @standard
     def submit(self, order: PlacedOrder, portfolio: PortfolioView) -> list[Event]:
         intent, market, coid = order.intent, order.market, order.client_order_id
         price = portfolio.prices.get(intent.symbol)

@@ -1,0 +1,65 @@
+"""Results must not depend on the thread's Decimal context, which libraries change.
+
+ccxt's ``decimal_to_precision`` switches the current context to ROUND_HALF_UP (and traps
+Underflow): a live daemon's arithmetic would change after its first order, and an
+investor's replay in a clean process would then diverge. agentfund computes in a pinned
+context instead; this test runs a backtest and its verification under a hostile one.
+"""
+
+from __future__ import annotations
+
+import decimal
+from decimal import ROUND_HALF_UP
+from pathlib import Path
+
+from backtests.engine import run_backtest
+from fund.config import load_config
+from fund.journal import open_journal
+from fund.verify import verify_stream
+from tests.conftest import EXAMPLES
+
+MARCH = ["backtest.start=2024-03-01", "backtest.end=2024-03-03"]
+
+
+def backtest(name: str) -> str:
+    config = load_config(EXAMPLES / "rebalance.toml", MARCH)
+    journal = open_journal(f"memory://decimal-context-{name}")
+    [run] = run_backtest(config, journal)
+    assert verify_stream(journal, "rebalancer").ok
+    return run.head_hash
+
+
+def test_a_hostile_decimal_context_changes_nothing(tmp_path: Path) -> None:
+    normal = backtest("normal")
+    saved = decimal.getcontext().copy()
+    try:
+        hostile = decimal.getcontext()
+        hostile.prec, hostile.rounding = 12, ROUND_HALF_UP
+        under_hostile = backtest("hostile")
+        assert decimal.getcontext().prec == 12  # the caller's context is left as it was
+    finally:
+        decimal.setcontext(saved)
+
+    assert under_hostile == normal
+
+
+def test_the_live_adapter_leaves_the_callers_context_alone() -> None:
+    from decimal import Decimal
+
+    from fund.exchange.ccxt_adapter import CcxtAdapter
+
+    adapter = CcxtAdapter(exchange_id="binance", api_key="k", secret="s")
+    adapter._exchange.set_markets([{  # a market known without a server
+        "id": "BTCUSDT", "symbol": "BTC/USDT", "base": "BTC", "quote": "USDT", "spot": True,
+        "type": "spot", "active": True, "precision": {"amount": "0.00001", "price": "0.01"},
+        "limits": {"amount": {"min": "0.00001"}, "cost": {"min": "5"}}}])
+    before = decimal.getcontext().copy()
+
+    with decimal.localcontext():
+        adapter._exchange.amount_to_precision("BTC/USDT", "0.123456")  # what ccxt does
+        changed = decimal.getcontext().rounding
+    adapter.markets()
+
+    assert changed == ROUND_HALF_UP  # ccxt really does change the context it runs in
+    assert decimal.getcontext().rounding == before.rounding
+    assert Decimal(1) / Decimal(3) == before.divide(Decimal(1), Decimal(3))
