@@ -10,6 +10,7 @@ twice. SIGINT and SIGTERM let the current wake finish, flush, and exit 0.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -86,7 +87,8 @@ class Daemon:
         self.clock = clock or WallClock()
         self.venue = venue
         self.owner = owner_id()
-        self.lock = threading.Lock()  # one wake at a time: a clean stop finishes it
+        self.locks: dict[str, threading.Lock] = {}  # per actor: wakes of different actors
+        self.since: dict[str, datetime] = {}  # run side by side; a clean stop finishes each
         self.runtimes: dict[str, ActorRuntime] = {}
         self.applied: dict[str, int] = {}  # last operator command applied, per actor
         try:
@@ -111,6 +113,9 @@ class Daemon:
             writer.flush()
             self._check_same_actor(runtime)
             self.runtimes[spec.actor_id] = runtime
+            self.locks[spec.actor_id] = threading.Lock()
+            actor = spec.actor_id
+            self.since[actor] = self.last_wake(actor) or self._started(actor)
             self.applied[spec.actor_id] = self._last_applied(spec.actor_id)
             self.journal.claim(self._lease(spec.actor_id), self.owner)  # now with next_wake
             self.reconcile(spec.actor_id)
@@ -141,8 +146,8 @@ class Daemon:
     def heartbeat(self) -> None:
         """Renew every lease and obey queued commands; an actor whose lease was taken over
         is stopped here."""
-        with self.lock:
-            for actor_id in list(self.runtimes):
+        for actor_id in list(self.runtimes):
+            with self.locks[actor_id]:
                 if not self.journal.claim(self._lease(actor_id), self.owner):
                     json_log("lease-lost", actor=actor_id)
                     del self.runtimes[actor_id]
@@ -176,6 +181,11 @@ class Daemon:
                               "started with another strategy, schedule, parameters or mode; "
                               "use a new journal or a new actor name")
 
+    def _started(self, actor_id: str) -> datetime:
+        """When the actor's stream began (wakes are due from then on)."""
+        first = next(iter(self.journal.read(actor_id, EntryFilter(limit=1))))
+        return parse_ts(first.ts)
+
     def last_wake(self, actor_id: str) -> datetime | None:
         """The scheduled time of the actor's last recorded wake (or missed wake)."""
         last = list(self.journal.read(actor_id, EntryFilter(kinds=(WAKE, MISSED_WAKE),
@@ -189,9 +199,8 @@ class Daemon:
         """The wake to run now (or None) and the wakes that were missed before it."""
         runtime = self.runtimes[actor_id]
         grace = self.settings.misfire_grace
-        since = self.last_wake(actor_id) or (now - grace)
-        due = list(fire_times(cron_trigger(runtime.spec.cron), since + timedelta(microseconds=1),
-                              now))
+        due = list(fire_times(cron_trigger(runtime.spec.cron),
+                              self.since[actor_id] + timedelta(microseconds=1), now))
         if not due:
             return None, []
         if now - due[-1] <= grace:
@@ -237,11 +246,10 @@ class Daemon:
 
     def tick(self, actor_id: str) -> None:
         """Run an actor's due wake now (APScheduler's job); record what it missed."""
-        with self.lock:
+        with self.locks[actor_id]:
             runtime = self.runtimes.get(actor_id)
             if runtime is None:
                 return  # its lease was lost
-            self.apply_commands(actor_id)
             now = self.clock.now()
             run, missed = self.due(actor_id, now)
             reason = "the daemon was not running, or the wake came later than the grace"
@@ -253,9 +261,11 @@ class Daemon:
                     "count": len(missed), "reason": reason,
                     "policy": f"run the latest due wake within {self.settings.misfire_grace}, "
                               "record the others as missed"})
+                self.since[actor_id] = missed[-1]
                 json_log("missed", actor=actor_id, count=len(missed), first=missed[0])
             if run is not None:
                 runtime.wake(run)
+                self.since[actor_id] = run
                 json_log("wake", actor=actor_id, scheduled=run,
                          nav=str(runtime.core.ledger.nav()), seq=runtime.writer.last_seq)
             runtime.writer.flush()
@@ -271,7 +281,7 @@ class Daemon:
 
     def _wake_all(self) -> None:
         for actor_id, runtime in self.runtimes.items():
-            with self.lock:
+            with self.locks[actor_id]:
                 self.apply_commands(actor_id)
                 if runtime.core.paused:
                     runtime.writer.flush()
@@ -287,10 +297,15 @@ class Daemon:
 
     def serve(self) -> None:
         """Run the APScheduler loop until SIGINT or SIGTERM; finish the current wake first."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.blocking import BlockingScheduler
 
-        scheduler = BlockingScheduler(timezone="UTC")
+        workers = min(32, len(self.runtimes) + 2)  # wakes wait on the network, side by side
+        scheduler = BlockingScheduler(timezone="UTC",
+                                      executors={"default": ThreadPoolExecutor(workers)})
         for actor_id, runtime in self.runtimes.items():
+            with self.locks[actor_id]:
+                self.apply_commands(actor_id)
             scheduler.add_job(self.tick, cron_trigger(runtime.spec.cron), args=[actor_id],
                               id=actor_id, coalesce=True, max_instances=1,
                               misfire_grace_time=None)  # lateness is judged in tick()
@@ -306,26 +321,33 @@ class Daemon:
         signal.signal(signal.SIGINT, stop)
         json_log("started", actors=list(self.runtimes), journal=self.journal.url)
         scheduler.start()
-        with self.lock:
-            for runtime in self.runtimes.values():
+        for actor_id, runtime in self.runtimes.items():
+            with self.locks[actor_id]:
                 runtime.writer.flush()
-            self.release()
+        self.release()
         json_log("stopped")
 
 
 def live_oracles(spec: Any, settings: DaemonSettings) -> dict[str, Oracle]:
     """Live oracles for the kinds a strategy declares (prices from the exchange's tickers)."""
-    from oracles.exchange_prices import ExchangePrices, public_client
+    from oracles.exchange_prices import ExchangePrices
 
     strategy = strategy_class(spec.strategy)(spec.params)
     oracles: dict[str, Oracle] = {}
-    client = None
     for oracle in strategy.oracles():
         if oracle.kind != "prices":
             raise DaemonError(f"actors.{spec.actor_id}: oracle kind {oracle.kind!r} has no live "
                               "source in the daemon yet (prices only)")
-        if client is None:
-            client = public_client(settings.exchange_id, urls=settings.exchange_urls)
         symbols = oracle.options.get("symbols", tuple(spec.markets))
-        oracles[oracle.name] = ExchangePrices(oracle.name, list(symbols), client)
+        oracles[oracle.name] = ExchangePrices(oracle.name, list(symbols), shared_tickers(
+            settings.exchange_id, tuple(sorted((settings.exchange_urls or {}).items()))))
     return oracles
+
+
+@functools.cache
+def shared_tickers(exchange_id: str, urls: tuple[tuple[str, str], ...]) -> Any:
+    """One ticker snapshot per exchange for all actors: one request serves every actor
+    that asks within half a second (each still records its own observation)."""
+    from oracles.exchange_prices import SharedTickers, public_client
+
+    return SharedTickers(public_client(exchange_id, urls=dict(urls) or None), max_age=0.5)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -30,6 +32,36 @@ def public_client(exchange_id: str, *, urls: Mapping[str, str] | None = None,
     return client
 
 
+class SharedTickers:
+    """Ticker snapshots of one client, shared: a fetch serves every caller for ``max_age``.
+
+    The union of all symbols asked for is fetched in one request; callers wait on a lock
+    rather than each paying a request (and the client's rate-limit pause) of its own.
+    """
+
+    def __init__(self, client: Any, max_age: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._symbols: set[str] = set()
+        self._snapshot: tuple[float, dict[str, Any]] | None = None
+
+    def get(self, symbols: Sequence[str]) -> dict[str, Any]:
+        """Tickers for at least ``symbols``, fetched now or at most ``max_age`` ago."""
+        with self._lock:
+            self._symbols.update(symbols)
+            now = self._clock()
+            if self._snapshot is not None:
+                taken, tickers = self._snapshot
+                if now - taken <= self.max_age and all(s in tickers for s in symbols):
+                    return tickers
+            tickers = dict(self.client.fetch_tickers(sorted(self._symbols)))
+            self._snapshot = (now, tickers)
+            return tickers
+
+
 class ExchangePrices(Oracle):
     """Last traded price per market, with the exchange's own timestamp for it.
 
@@ -39,17 +71,19 @@ class ExchangePrices(Oracle):
     """
 
     def __init__(self, name: str, symbols: Sequence[str], client: Any) -> None:
+        """``client``: a ccxt client, or a :class:`SharedTickers` shared between oracles."""
         if not symbols:
             raise ValueError(f"oracle {name!r}: no markets to price")
         self.name = name
         self.symbols = tuple(symbols)
-        self.client = client
+        self.tickers = client if isinstance(client, SharedTickers) else SharedTickers(client)
+        self.client = self.tickers.client
 
     @isolated  # ccxt rewrites the Decimal context: keep it from leaking
     def observe(self, at: datetime, blobs: BlobSink,
                 recorded: Recorded = NOTHING_RECORDED) -> dict[str, Any]:
         try:
-            tickers = self.client.fetch_tickers(list(self.symbols))
+            tickers = self.tickers.get(self.symbols)
         except ccxt.BaseError as exc:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise OracleError(f"{self.client.id}: {type(exc).__name__}: {text[:200]}") from None

@@ -101,3 +101,21 @@ def test_a_paper_wake_on_live_prices_fills_at_them_and_verifies(venue: FakeExcha
     assert abs(D(fills[0]["amount"]) * D(fills[0]["price"]) - D(5000)) < D("1e-20")
     assert venue.posts() == []  # paper: nothing was sent to the exchange
     assert verify_stream(journal, spec.actor_id).ok
+
+
+def test_actors_sharing_tickers_make_one_request_per_snapshot(venue: FakeExchange) -> None:
+    from oracles.exchange_prices import SharedTickers
+
+    now = [100.0]
+    shared = SharedTickers(client(venue), max_age=0.5, clock=lambda: now[0])
+    btc = ExchangePrices("prices", ["BTC/USDT"], shared)
+    eth = ExchangePrices("prices", ["ETH/USDT"], shared)
+    btc.observe(AT, NoBlobs())  # first request: BTC only
+    before = sum("ticker" in r.path for r in venue.requests)
+
+    eth.observe(AT, NoBlobs())  # ETH not in the snapshot yet: one more request, both symbols
+    btc.observe(AT, NoBlobs())  # within 0.5 s: served from the snapshot
+    now[0] += 0.6
+    eth.observe(AT, NoBlobs())  # stale: a new request
+
+    assert sum("ticker" in r.path for r in venue.requests) - before == 2
