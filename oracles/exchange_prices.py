@@ -58,7 +58,7 @@ class SharedTickers:
                 if now - taken <= self.max_age and all(s in tickers for s in symbols):
                     return tickers
             tickers = dict(self.client.fetch_tickers(sorted(self._symbols)))
-            self._snapshot = (now, tickers)
+            self._snapshot = (self._clock(), tickers)  # fresh from when it arrived
             return tickers
 
 
