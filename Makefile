@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_OUT ?= runs/demo-w1
 
-.PHONY: demo test install system-deps lint pytest bench clean
+.PHONY: demo test install system-deps lint pytest bench soak clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ test: system-deps lint pytest
 
 bench: install
 	$(PY) benchmarks/run.py
+
+soak: install
+	$(PY) benchmarks/soak.py --actors 50 --minutes 10
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
