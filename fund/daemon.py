@@ -157,7 +157,7 @@ class Daemon:
 
     def release(self) -> None:
         """Give the leases back (a clean stop)."""
-        for actor_id in self.runtimes:
+        for actor_id in list(self.runtimes):  # the heartbeat may drop an actor meanwhile
             self.journal.release(actor_id, self.owner)
 
     def reconcile(self, actor_id: str) -> None:
@@ -321,7 +321,7 @@ class Daemon:
         signal.signal(signal.SIGINT, stop)
         json_log("started", actors=list(self.runtimes), journal=self.journal.url)
         scheduler.start()
-        for actor_id, runtime in self.runtimes.items():
+        for actor_id, runtime in list(self.runtimes.items()):
             with self.locks[actor_id]:
                 runtime.writer.flush()
         self.release()
