@@ -16,32 +16,16 @@ import io
 import json
 from bisect import bisect_right
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict
-
 from backtests.data import DataError
 from fund.canonical import format_ts
+from fund.config import NewsFields
 from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, Recorded
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NewsFields:
-    """Which dataset field holds what; ``text``/``id``/``source`` may be absent."""
-
-    __pydantic_config__ = ConfigDict(extra="forbid")
-
-    time: str = "timestamp"
-    title: str = "title"
-    text: str = ""
-    link: str = "link"
-    id: str = ""
-    source: str = "domain"
 
 
 def _open_text(path: Path) -> str:
@@ -84,7 +68,11 @@ def _item(record: Mapping[str, Any], fields: NewsFields, published: datetime) ->
             "source": str(record.get(fields.source) or "") if fields.source else ""}
 
 
-def load_news(path: Path, fields: NewsFields = NewsFields()) -> list[tuple[int, dict[str, Any]]]:
+_DEFAULT_FIELDS = NewsFields()
+
+
+def load_news(path: Path,
+              fields: NewsFields = _DEFAULT_FIELDS) -> list[tuple[int, dict[str, Any]]]:
     """Load a dataset as (epoch microseconds, item) pairs sorted by publication time."""
     try:
         records = _records(path)

@@ -16,8 +16,6 @@ from typing import Any
 
 import orjson
 
-TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # with the year always four digits
-
 
 def format_ts(moment: datetime) -> str:
     """Return the canonical, fixed-width UTC form of an aware datetime."""

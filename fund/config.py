@@ -28,12 +28,25 @@ from pydantic import (
     ValidationError,
 )
 
-from backtests.news import NewsFields
 from fund.actor import ActorSpec
 from fund.markets import Market
 from fund.risk import RiskLimits
 from fund.schedule import CronError, cron_trigger
 from fund.strategy import FundTerms, StrategyError, parse_params, strategy_class
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewsFields:
+    """Which dataset field holds what; ``text``/``id``/``source`` may be absent."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    time: str = "timestamp"
+    title: str = "title"
+    text: str = ""
+    link: str = "link"
+    id: str = ""
+    source: str = "domain"
 
 
 class ConfigError(Exception):
@@ -71,7 +84,7 @@ def _date_or_time(value: Any) -> date | datetime | None:
 
 class BacktestSection(_Model):
     prices: Path
-    news: dict[str, Any] | None = None  # path, and the NewsFields of backtests/news.py
+    news: dict[str, Any] | None = None  # path, and the NewsFields above
     timeframe: Annotated[str, BeforeValidator(_timeframe)]
     max_price_age: Annotated[str, BeforeValidator(_timeframe)] = "1d"
     start: Annotated[Any, AfterValidator(_date_or_time)] = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 import signal
 import socket
@@ -42,7 +41,6 @@ from oracles.base import Oracle
 MISSED_WAKE = "MissedWake"
 LEASE_TTL = timedelta(seconds=15)  # a lease not renewed for this long may be taken over
 HEARTBEAT_EVERY_S = 5
-log = logging.getLogger("agentfund.daemon")
 
 
 def owner_id() -> str:

@@ -27,8 +27,6 @@ END = "End"  # a backtest's final valuation
 HALT = "Halt"  # a risk limit stopped new buying (max drawdown)
 CONTROL = "Control"  # an operator's command: kill switch on or off
 
-KINDS = (START, DEPOSIT, WAKE, OBSERVATION, DECISION, ORDER_INTENT, ORDER_ACK, FILL,
-         ORDER_REJECTED, END, HALT, CONTROL)
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit"]
