@@ -112,6 +112,15 @@ def _parser() -> argparse.ArgumentParser:
     oracle.add_argument("--json", action="store_true", help="print the data as JSON")
     oracle.set_defaults(handler=_oracle)
 
+    ui = sub.add_parser("ui", help="serve the read-only monitoring UI (Streamlit)")
+    ui.add_argument("journal", nargs="?", help="journal URL or SQLite file to open")
+    ui.add_argument("--runs", type=Path, default=Path("runs"),
+                    help="directory of backtest runs (default: runs)")
+    ui.add_argument("--address", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    ui.set_defaults(handler=_ui)
+
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
     export.add_argument("--out", type=Path, help="file to write (default: stdout)")
     export.set_defaults(handler=_journal_export)
@@ -169,6 +178,12 @@ def _oracle(args: argparse.Namespace) -> int:
     from fund.commands.oracle import run_oracle
 
     return run_oracle(args.kind, args.urls, args.keyword, args.json)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from fund.commands.ui import ui
+
+    return ui(args.journal, args.runs, address=args.address, port=args.port)
 
 
 def _known_errors() -> tuple[type[Exception], ...]:

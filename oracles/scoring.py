@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from vaderSentiment import vaderSentiment as _vader
+
+from fund.cache import cache_root
 
 VADER_LEXICON = Path(_vader.__file__).resolve().parent / "vader_lexicon.txt"
 
@@ -98,9 +99,7 @@ class VaderScorer(Scorer):
 
 def default_cache_path() -> Path:
     """Return ``$AGENTFUND_CACHE/scores.sqlite``, else ``~/.cache/agentfund/scores.sqlite``."""
-    root = os.environ.get("AGENTFUND_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "agentfund"
-    return base / "scores.sqlite"
+    return cache_root() / "scores.sqlite"
 
 
 _CORRUPT = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB

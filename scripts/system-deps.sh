@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs, only those missing (idempotent).
-#   postgresql: the journal contract suite runs against a real server (scripts/with-postgres.sh)
+#   postgresql: the journal-touching tests run against a real server (scripts/with-postgres.sh)
+#   chromium:   the monitoring UI's browser test (Playwright drives /usr/bin/chromium)
 set -euo pipefail
-packages=(postgresql)
+packages=(postgresql chromium)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -15,4 +16,5 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade --no-install-recommends \
+  "${missing[@]}" >/dev/null

@@ -34,7 +34,7 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
     finally:
         store.close()
     report_path = out / "report.html" if report else None
-    summary = fund_summary(runs, url, str(report_path) if report_path else None)
+    summary = fund_summary(runs, store.url, str(report_path) if report_path else None)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if report_path is not None:
         _write_report(report_path, cfg.name, summary, runs)

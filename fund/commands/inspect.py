@@ -72,6 +72,13 @@ def show(target: str, *, actors: Sequence[str], kinds: Sequence[str], since: dat
     return 0
 
 
+def export_line(entry: Entry) -> str:
+    """One entry as a JSON line: every field, the payload embedded as JSON."""
+    return (f'{{"actor":"{entry.process_id}","seq":{entry.seq},"kind":"{entry.kind}",'
+            f'"ts":"{entry.ts}","payload":{entry.payload},'
+            f'"prev_hash":"{entry.prev_hash}","hash":"{entry.hash}"}}\n')
+
+
 def export(target: str, *, actors: Sequence[str], kinds: Sequence[str], since: datetime | None,
            until: datetime | None, out: Path | None) -> int:
     """Write entries as JSON lines: every field, the payload embedded as JSON."""
@@ -79,10 +86,7 @@ def export(target: str, *, actors: Sequence[str], kinds: Sequence[str], since: d
     try:
         with open_journal(target, must_exist=True) as journal:
             for entry in _select(journal, actors, kinds, since, until):
-                stream.write(
-                    f'{{"actor":"{entry.process_id}","seq":{entry.seq},"kind":"{entry.kind}",'
-                    f'"ts":"{entry.ts}","payload":{entry.payload},'
-                    f'"prev_hash":"{entry.prev_hash}","hash":"{entry.hash}"}}\n')
+                stream.write(export_line(entry))
     finally:
         if out:
             stream.close()

@@ -103,13 +103,14 @@ def status(target: str, *, as_json: bool) -> int:
     now = datetime.now(UTC)
     with open_journal(target, must_exist=True) as journal:
         rows = [actor_status(journal, actor, now) for actor in actors(journal)]
+        shown = journal.url  # never the password a URL may carry
     if as_json:
         print(json.dumps(rows))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=target, title_justify="left")
+    table = Table(title=shown, title_justify="left")
     for column in ("actor", "last wake", "next wake", "NAV", "positions", "open", "state",
                    "daemon"):
         table.add_column(column, overflow="fold")

@@ -56,6 +56,14 @@ def entry_hash(process_id: str, seq: int, kind: str, ts: str, payload: str,
     return sha256(text.encode()).hexdigest()
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """Lower-case A-Z only, as SQL ``lower()`` does in SQLite: how ``contains`` matches."""
+    return text.translate(_ASCII_LOWER)
+
+
 def blob_digest(data: bytes) -> str:
     """Return the content address (sha256 hex) of a blob."""
     return sha256(data).hexdigest()
@@ -72,6 +80,8 @@ class EntryFilter:
     until: str | None = None
     limit: int | None = None
     descending: bool = False
+    contains: str | None = None
+    """Only entries whose payload text contains this, ignoring ASCII case."""
 
 
 ALL = EntryFilter()

@@ -13,6 +13,7 @@ from fund.journal.base import (
     EntryFilter,
     Journal,
     Lease,
+    ascii_lower,
     check_batch,
 )
 
@@ -52,6 +53,9 @@ class MemoryJournal(Journal):
             if where.since is not None and entry.ts < where.since:
                 continue
             if where.until is not None and entry.ts > where.until:
+                continue
+            if where.contains is not None and \
+                    ascii_lower(where.contains) not in ascii_lower(entry.payload):
                 continue
             produced += 1
             yield entry
@@ -100,3 +104,4 @@ class MemoryJournal(Journal):
 
     def has_blob(self, digest: str) -> bool:
         return digest in self._blobs
+

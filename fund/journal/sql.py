@@ -32,6 +32,7 @@ from fund.journal.base import (
     Journal,
     JournalError,
     Lease,
+    ascii_lower,
     check_batch,
 )
 
@@ -111,11 +112,17 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _shown(url: str) -> str:
+    """The URL with any password masked."""
+    parsed = make_url(url)
+    return parsed.render_as_string(hide_password=True) if parsed.password else url
+
+
 class SqlJournal(Journal):
     """A journal in an SQL database reached through SQLAlchemy."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = _shown(url)  # for messages: never the password
         try:
             if url.startswith("sqlite"):
                 self._engine = _sqlite_engine(url)
@@ -125,7 +132,7 @@ class SqlJournal(Journal):
                 self._insert_blob = postgresql.insert(BLOBS).on_conflict_do_nothing()
             SQLModel.metadata.create_all(self._engine, tables=[ENTRIES, BLOBS, LEASES])
         except (DBAPIError, OSError) as exc:
-            raise JournalError(_describe(url, exc)) from None
+            raise JournalError(_describe(self.url, exc)) from None
         mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_sql = (f"INSERT INTO journal_entries ({', '.join(_COLUMNS)}) "
                             f"VALUES ({', '.join([mark] * len(_COLUMNS))})")
@@ -164,6 +171,9 @@ class SqlJournal(Journal):
             stmt = stmt.where(ENTRIES.c.ts >= where.since)
         if where.until is not None:
             stmt = stmt.where(ENTRIES.c.ts <= where.until)
+        if where.contains is not None:
+            stmt = stmt.where(func.lower(ENTRIES.c.payload).contains(
+                ascii_lower(where.contains), autoescape=True))
         stmt = stmt.order_by(ENTRIES.c.seq.desc() if where.descending else ENTRIES.c.seq)
         if where.limit is not None:
             stmt = stmt.limit(where.limit)

@@ -1,0 +1,40 @@
+"""``fund ui``: start the read-only monitoring UI (Streamlit) on a journal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from fund.errors import UsageError
+from fund.journal import journal_url, open_journal
+
+APP = Path(__file__).resolve().parent.parent / "monitor" / "app.py"
+
+
+def streamlit_command(journal: str | None, runs: Path, *, address: str, port: int) -> list[str]:
+    """The command line that serves the UI (headless: no browser is opened)."""
+    command = [sys.executable, "-m", "streamlit", "run", str(APP),
+               "--server.headless=true", f"--server.address={address}",
+               f"--server.port={port}", "--browser.gatherUsageStats=false",
+               "--server.fileWatcherType=none", "--", "--runs", str(runs)]
+    if journal:
+        command += ["--journal", journal]
+    return command
+
+
+def ui(journal: str | None, runs: Path, *, address: str, port: int) -> int:
+    """Check the journal opens, then serve the UI until interrupted."""
+    target = journal_url(journal) if journal else None
+    if target:
+        with open_journal(target, must_exist=True) as store:
+            store.processes()  # fails now, clearly, rather than in the browser
+    if not 0 < port < 65536:
+        raise UsageError(f"--port {port}: not a TCP port")
+    shown = "" if target is None else open_journal(target).url
+    print(f"fund ui: http://{address}:{port}  (journal {shown or 'chosen in the page'}; "
+          "Ctrl-C stops)", file=sys.stderr, flush=True)
+    try:
+        return subprocess.call(streamlit_command(target, runs, address=address, port=port))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,1 @@
+"""Read-only views of a journal for the monitoring UI: snapshots, decisions, runs."""

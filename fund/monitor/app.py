@@ -1,0 +1,7 @@
+"""The Streamlit script ``fund ui`` runs (the project's top-level ``app.py`` is the same)."""
+
+import sys
+
+from fund.monitor.pages import run
+
+run(sys.argv[1:])

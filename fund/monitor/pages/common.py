@@ -1,0 +1,106 @@
+"""What every page shares: the open journal, snapshots with progress, formatting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import streamlit as st
+
+from fund.canonical import parse_ts
+from fund.journal import Journal, JournalError, Lease, open_journal
+from fund.monitor.snapshot import ActorSnapshot
+from fund.monitor.store import forget, snapshot
+
+COMMANDS_SUFFIX = ".commands"  # fund.verify's; not imported to keep the page light
+LIVE_LEASE = timedelta(seconds=15)  # fund.daemon's LEASE_TTL
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where the UI looks: the journal and the directory of backtest runs."""
+
+    journal: str
+    runs: Path
+
+
+@st.cache_resource(show_spinner=False)
+def _open(target: str) -> Journal:
+    return open_journal(target, must_exist=True)
+
+
+def journal(settings: Settings) -> Journal | None:
+    """The configured journal, or None after showing why it cannot be opened."""
+    if not settings.journal:
+        st.info("No journal chosen: start the UI with `fund ui JOURNAL_URL`, or enter one in "
+                "the sidebar (an SQLite file path or a postgresql+psycopg:// URL).")
+        return None
+    try:
+        return _open(settings.journal)
+    except JournalError as exc:
+        st.error(f"Cannot open the journal: {exc}")
+        return None
+
+
+def actors(store: Journal) -> list[str]:
+    """The actor streams (operators' command streams left out)."""
+    return [p for p in store.processes() if not p.endswith(COMMANDS_SUFFIX)]
+
+
+def load(store: Journal, actor: str) -> ActorSnapshot:
+    """The actor's snapshot, showing a progress bar while a long stream is first read."""
+    total = store.count(actor)
+    bar = st.empty()
+
+    def progress(done: int) -> None:
+        bar.progress(min(done / max(total, 1), 1.0),
+                     text=f"{actor}: reading the journal ({done:,} of {total:,} entries)…")
+
+    try:
+        return snapshot(store, actor, progress)
+    finally:
+        bar.empty()
+
+
+def chain_badge(snap: ActorSnapshot) -> None:
+    """The verification badge: the hash chain's state and the head hash."""
+    if snap.trusted:
+        st.success(f"Hash chain intact: {snap.seq:,} entries, head `{snap.head_hash[:16]}…`",
+                   icon="✅")
+    else:
+        st.error(f"Journal corrupted: {snap.chain_error}. The figures shown stop at entry "
+                 f"{snap.seq:,}, the last one on the chain.", icon="⚠️")
+
+
+def live_leases(store: Journal, now: datetime | None = None) -> dict[str, Lease]:
+    """The leases held by daemons that renewed them recently (they are running)."""
+    moment = now or datetime.now(UTC)
+    return {lease.process_id: lease for lease in store.leases()
+            if moment - parse_ts(lease.heartbeat) < LIVE_LEASE}
+
+
+def money(value: Decimal | float | None, quote: str = "") -> str:
+    """A money figure to the cent, with thousands separators."""
+    if value is None:
+        return "—"
+    text = f"{Decimal(str(value)).quantize(Decimal('0.01')):,}"
+    return f"{text} {quote}".strip()
+
+
+def percent(value: float | None) -> str:
+    """A fraction as a percentage with two decimals."""
+    return "—" if value is None else f"{value * 100:.2f} %"
+
+
+def when(ts: str | None) -> str:
+    """A journal timestamp as 'YYYY-MM-DD HH:MM:SS UTC'."""
+    return "—" if not ts else ts[:19].replace("T", " ") + " UTC"
+
+
+def reread(settings: Settings) -> None:
+    """Forget every snapshot of the journal so the next view re-reads and re-checks it all."""
+    store = journal(settings)
+    if store is not None:
+        forget(store, disk=True)

@@ -1,0 +1,121 @@
+"""Overview: every actor's NAV, return, drawdown, positions, wakes, state and chain."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from fund.canonical import loads
+from fund.journal import Journal, Lease
+from fund.monitor.pages import common
+from fund.monitor.snapshot import ActorSnapshot
+
+
+def state(snap: ActorSnapshot, lease: Lease | None) -> str:
+    """One word for what the actor is doing."""
+    if not snap.trusted:
+        return "corrupted"
+    if snap.killed:
+        return "killed"
+    if snap.halted:
+        return "halted"
+    if snap.paused:
+        return "paused"
+    if snap.end is not None:
+        return "finished"
+    return "running" if lease is not None else "stopped"
+
+
+def figures(snap: ActorSnapshot) -> dict[str, Any]:
+    """The overview's numbers for one actor (exact money, float ratios)."""
+    ledger = snap.ledger
+    nav = snap.nav()
+    deposits = ledger.deposits if ledger else Decimal(0)
+    current, worst = snap.drawdown()
+    return {"nav": nav, "deposits": deposits,
+            "return": float(nav / deposits - 1) if deposits > 0 else None,
+            "drawdown": current, "max_drawdown": worst}
+
+
+def positions(snap: ActorSnapshot) -> pd.DataFrame:
+    """Cash and every position with its price, value and share of NAV."""
+    ledger = snap.ledger
+    if ledger is None:
+        return pd.DataFrame()
+    nav = ledger.nav()
+    rows = [{"asset": snap.quote + " (cash)", "amount": f"{ledger.cash:.2f}", "price": "",
+             "value": common.money(ledger.cash), "weight": common.percent(
+                 float(ledger.cash / nav) if nav else None)}]
+    for symbol in snap.symbols:
+        held = ledger.positions.get(symbol)
+        if not held or not held.amount:
+            continue
+        price = ledger.prices.get(symbol, Decimal(0))
+        value = held.amount * price
+        rows.append({"asset": symbol, "amount": f"{held.amount:.8g}", "price": f"{price:.8g}",
+                     "value": common.money(value),
+                     "weight": common.percent(float(value / nav) if nav else None)})
+    return pd.DataFrame(rows)
+
+
+def _next_wake(snap: ActorSnapshot, lease: Lease | None) -> str:
+    if snap.end is not None:
+        return "— (finished)"
+    if lease is None:
+        return "— (no daemon running)"
+    return common.when(loads(lease.info).get("next_wake"))
+
+
+def actor_card(store: Journal, actor: str, lease: Lease | None) -> None:
+    """One actor's block on the overview."""
+    snap = common.load(store, actor)
+    numbers = figures(snap)
+    st.subheader(f"{actor}")
+    st.caption(f"strategy `{snap.strategy}` · cron `{snap.cron}` · mode {snap.mode} · "
+               f"state **{state(snap, lease)}**")
+    cols = st.columns(4)
+    cols[0].metric("NAV", common.money(numbers["nav"], snap.quote))
+    cols[1].metric("Return on deposits", common.percent(numbers["return"]))
+    cols[2].metric("Drawdown", common.percent(numbers["drawdown"]))
+    cols[3].metric("Max drawdown", common.percent(numbers["max_drawdown"]))
+    cols = st.columns(4)
+    cols[0].metric("Last wake", common.when(snap.last_wake))
+    cols[1].metric("Next wake", _next_wake(snap, lease))
+    cols[2].metric("Fills", f"{len(snap.fills):,}")
+    cols[3].metric("Open orders", f"{len(snap.open_orders()):,}")
+    common.chain_badge(snap)
+    if snap.halted or snap.killed:
+        st.warning(f"{actor} is {'killed' if snap.killed else 'halted'}: it places no orders.")
+    table = positions(snap)
+    if not table.empty:
+        st.dataframe(table, hide_index=True, width="stretch")
+    if lease is not None:
+        st.caption(f"daemon {lease.owner}, heartbeat {common.when(lease.heartbeat)}")
+
+
+def render(settings: common.Settings) -> None:
+    """The overview page."""
+    st.title("Overview")
+    store = common.journal(settings)
+    if store is None:
+        return
+    names = common.actors(store)
+    if not names:
+        st.info(f"{store.url} holds no actor yet.")
+        return
+    leases = common.live_leases(store)
+
+    def body() -> None:
+        current = common.live_leases(store)
+        for actor in names:
+            with st.container(border=True):
+                actor_card(store, actor, current.get(actor))
+
+    if leases:  # a daemon is writing: keep the figures current
+        st.caption("A daemon is running: this page refreshes every 5 seconds.")
+        st.fragment(run_every=5)(body)()
+    else:
+        body()

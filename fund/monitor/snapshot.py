@@ -1,0 +1,309 @@
+"""An actor's state as the monitor shows it, folded from its journal stream incrementally.
+
+One pass over the stream checks the hash chain (every entry's hash and link) and folds
+the books with the real :class:`~fund.ledger.Ledger`, so the NAV shown is the journal's to
+the last digit. The fold can be resumed from where it stopped: :func:`advance` reads only
+the entries after ``snapshot.seq``, in pages, so a running daemon's new entries cost only
+their own reading. A broken link or an unreadable entry stops the fold there and is
+reported; nothing after it is trusted.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from fund.canonical import loads, parse_ts
+from fund.journal import GENESIS_HASH, EntryFilter, Journal
+from fund.ledger import Ledger
+from fund.messages import (
+    CONTROL,
+    DECISION,
+    END,
+    FILL,
+    HALT,
+    OBSERVATION,
+    ORDER_ACK,
+    ORDER_INTENT,
+    ORDER_REJECTED,
+    START,
+    WAKE,
+)
+from fund.money import standard
+
+SNAPSHOT_VERSION = 1
+MISSED_WAKE = "MissedWake"  # fund.daemon's kind; not imported to keep APScheduler out
+_PAGE = 20_000
+_FINAL_STATUSES = frozenset({"filled", "closed", "canceled", "cancelled", "rejected", "expired",
+                             "dropped"})
+
+
+@dataclass(slots=True)
+class Series:
+    """Values sampled at the end of every wake (floats: for charts, not for the books)."""
+
+    times: array[float] = field(default_factory=lambda: array("d"))
+    nav: array[float] = field(default_factory=lambda: array("d"))
+    cash: array[float] = field(default_factory=lambda: array("d"))
+    values: dict[str, array[float]] = field(default_factory=dict)  # position value per symbol
+    prices: dict[str, array[float]] = field(default_factory=dict)
+
+    def add(self, at: float, ledger: Ledger, symbols: tuple[str, ...]) -> None:
+        """Append the books as they stand at ``at`` (epoch seconds)."""
+        self.times.append(at)
+        self.cash.append(float(ledger.cash))
+        total = float(ledger.cash)
+        for symbol in symbols:
+            price = ledger.prices.get(symbol)
+            held = ledger.positions.get(symbol)
+            value = float(held.amount * price) if held and held.amount and price else 0.0
+            total += value
+            self.values.setdefault(symbol, array("d")).append(value)
+            self.prices.setdefault(symbol, array("d")).append(
+                float(price) if price is not None else math.nan)
+        self.nav.append(total)
+
+
+@dataclass(slots=True)
+class Sentiment:
+    """Per-keyword mentions and mean score, one row per sentiment observation."""
+
+    times: array[float] = field(default_factory=lambda: array("d"))
+    mentions: dict[str, array[float]] = field(default_factory=dict)
+    mean: dict[str, array[float]] = field(default_factory=dict)
+
+    def add(self, at: float, keywords: Mapping[str, Any]) -> None:
+        """Append one observation's per-keyword figures."""
+        self.times.append(at)
+        for name in sorted(keywords):
+            figures = keywords[name]
+            self.mentions.setdefault(name, array("d")).append(float(figures.get("mentions", 0)))
+            self.mean.setdefault(name, array("d")).append(float(figures.get("mean", 0.0)))
+
+
+@dataclass(slots=True)
+class Order:
+    """One order as the journal knows it so far."""
+
+    seq: int
+    symbol: str
+    side: str
+    amount: str
+    status: str = "sent"
+    filled: Decimal = Decimal(0)
+    reason: str = ""
+
+    @property
+    def open(self) -> bool:
+        """Whether the journal does not yet know the order's final fate."""
+        return self.status not in _FINAL_STATUSES
+
+
+@dataclass(slots=True)
+class ActorSnapshot:
+    """Everything the overview and charts show about one actor, up to entry ``seq``."""
+
+    actor: str
+    version: int = SNAPSHOT_VERSION
+    seq: int = 0
+    head_hash: str = GENESIS_HASH
+    head_ts: str = ""
+    chain_error: str | None = None
+    strategy: str = ""
+    cron: str = ""
+    mode: str = ""
+    quote: str = ""
+    symbols: tuple[str, ...] = ()
+    started: str = ""
+    ledger: Ledger | None = None
+    series: Series = field(default_factory=Series)
+    sentiment: Sentiment = field(default_factory=Sentiment)
+    fills: list[tuple[int, float, str, str, float, float]] = field(default_factory=list)
+    orders: dict[str, Order] = field(default_factory=dict)
+    kinds: dict[str, int] = field(default_factory=dict)
+    last_wake: str | None = None
+    pending_wake: float | None = None  # the wake whose end-of-wake point is not yet added
+    wakes: int = 0
+    missed: int = 0
+    decisions: int = 0
+    rules: dict[str, int] = field(default_factory=dict)
+    halted: bool = False
+    paused: bool = False
+    killed: bool = False
+    end: dict[str, Any] | None = None
+
+    @property
+    def trusted(self) -> bool:
+        """Whether every entry folded so far is on an intact hash chain."""
+        return self.chain_error is None
+
+    def nav(self) -> Decimal:
+        """The NAV at the last observed prices (exact, as the ledger keeps it)."""
+        return self.ledger.nav() if self.ledger else Decimal(0)
+
+    def points(self) -> Series:
+        """The end-of-wake series, with the current (last, possibly unfinished) wake."""
+        if self.pending_wake is None or self.ledger is None:
+            return self.series
+        current = Series()
+        current.add(self.pending_wake, self.ledger, self.symbols)
+        return Series(times=self.series.times + current.times,
+                      nav=self.series.nav + current.nav,
+                      cash=self.series.cash + current.cash,
+                      values={s: self.series.values.get(s, array("d")) + v
+                              for s, v in current.values.items()},
+                      prices={s: self.series.prices.get(s, array("d")) + v
+                              for s, v in current.prices.items()})
+
+    def open_orders(self) -> list[tuple[str, Order]]:
+        """Orders whose fate the journal does not know yet, oldest first."""
+        return [(coid, order) for coid, order in self.orders.items() if order.open]
+
+    def drawdown(self) -> tuple[float, float]:
+        """(Current drawdown, maximum drawdown) of the end-of-wake NAV, as fractions."""
+        peak, worst, current = 0.0, 0.0, 0.0
+        for value in self.points().nav:
+            peak = max(peak, value)
+            current = 1 - value / peak if peak > 0 else 0.0
+            worst = max(worst, current)
+        return current, worst
+
+
+def _epoch(ts: str) -> float:
+    return parse_ts(ts).timestamp()
+
+
+@standard
+def advance(journal: Journal, snapshot: ActorSnapshot, *, limit: int | None = None) -> int:
+    """Fold the actor's entries after ``snapshot.seq`` into it; return how many were read.
+
+    Stops at the first entry off the hash chain (recorded in ``chain_error``). With
+    ``limit``, reads at most that many entries (the caller can show progress).
+    """
+    read = 0
+    while snapshot.chain_error is None and (limit is None or read < limit):
+        page = _PAGE if limit is None else min(_PAGE, limit - read)
+        where = EntryFilter(first_seq=snapshot.seq + 1, limit=page)
+        count = 0
+        for entry in journal.read(snapshot.actor, where):
+            count += 1
+            if entry.seq != snapshot.seq + 1 or entry.prev_hash != snapshot.head_hash \
+                    or entry.hash != entry.expected_hash():
+                snapshot.chain_error = (f"{snapshot.actor}: entry {entry.seq} does not follow "
+                                        f"entry {snapshot.seq} on the hash chain (the journal "
+                                        "was altered after it was written)")
+                break
+            try:
+                _fold(snapshot, entry.seq, entry.kind, entry.ts, loads(entry.payload))
+            except Exception as exc:  # noqa: BLE001 - any bad payload is reported, not raised
+                snapshot.chain_error = (f"{snapshot.actor}: entry {entry.seq} ({entry.kind}) "
+                                        f"cannot be read: {type(exc).__name__}: {exc}")
+                break
+            snapshot.seq, snapshot.head_hash, snapshot.head_ts = entry.seq, entry.hash, entry.ts
+        read += count
+        if count < page:
+            break
+    return read
+
+
+def _fold(s: ActorSnapshot, seq: int, kind: str, ts: str, payload: dict[str, Any]) -> None:
+    s.kinds[kind] = s.kinds.get(kind, 0) + 1
+    if kind == START:
+        s.strategy, s.cron, s.mode = payload["strategy"], payload["cron"], payload["mode"]
+        s.quote = payload["quote"]
+        s.symbols = tuple(m["symbol"] for m in payload["markets"])
+        s.started = ts
+        s.ledger = Ledger(quote=s.quote)
+        return
+    if s.ledger is None:
+        raise ValueError("the stream does not begin with a Start entry")
+    step = _STEPS.get(kind)
+    if step is not None:
+        step(s, seq, ts, payload)
+    if kind in (ORDER_ACK, ORDER_REJECTED, FILL):
+        _order_event(s, seq, kind, ts, payload)
+    s.ledger.apply(kind, payload)
+
+
+def _wake(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
+    _close_wake(s)
+    s.last_wake = payload["scheduled"]
+    s.pending_wake = _epoch(payload["scheduled"])
+    s.wakes += 1
+
+
+def _close_wake(s: ActorSnapshot) -> None:
+    if s.pending_wake is not None and s.ledger is not None:
+        s.series.add(s.pending_wake, s.ledger, s.symbols)
+        s.pending_wake = None
+
+
+def _observation(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
+    data = payload.get("data") or {}
+    keywords = data.get("keywords") if isinstance(data, dict) else None
+    if isinstance(keywords, dict):
+        s.sentiment.add(_epoch(payload["as_of"]), keywords)
+
+
+def _decision(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
+    s.decisions += 1
+    rule = str(payload.get("rule", ""))
+    s.rules[rule] = s.rules.get(rule, 0) + 1
+
+
+def _intent(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
+    s.orders[payload["client_order_id"]] = Order(
+        seq=seq, symbol=payload["symbol"], side=payload["side"], amount=payload["amount"])
+
+
+def _halt(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
+    s.halted = True
+
+
+def _control(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
+    command = payload.get("command")
+    if command == "kill":
+        s.killed = True
+    elif command == "pause":
+        s.paused = True
+    elif command == "resume":
+        s.killed = s.paused = False
+
+
+def _missed(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
+    s.missed += int(payload.get("count", 1))
+
+
+def _end(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
+    _close_wake(s)
+    s.end = payload
+
+
+_STEPS: dict[str, Callable[[ActorSnapshot, int, str, dict[str, Any]], None]] = {
+    WAKE: _wake, OBSERVATION: _observation, DECISION: _decision, ORDER_INTENT: _intent,
+    HALT: _halt, CONTROL: _control, MISSED_WAKE: _missed, END: _end,
+}
+
+
+def _order_event(s: ActorSnapshot, seq: int, kind: str, ts: str,
+                 payload: dict[str, Any]) -> None:
+    order = s.orders.get(payload["client_order_id"])
+    if kind == FILL:
+        s.fills.append((seq, _epoch(ts), payload["symbol"], payload["side"],
+                        float(payload["amount"]), float(payload["price"])))
+        if order is not None:
+            order.filled += Decimal(payload["amount"])
+            if order.status == "sent":
+                order.status = "partially filled"
+    elif order is None:
+        return
+    elif kind == ORDER_ACK:
+        order.status = payload.get("status", order.status)
+    elif payload.get("ambiguous"):
+        order.status, order.reason = "unknown (reconciling)", payload.get("reason", "")
+    else:
+        order.status, order.reason = "rejected", payload.get("reason", "")
