@@ -102,10 +102,28 @@ def actor_period(spec: ActorSpec, candles: Mapping[str, Candles], settings: Back
     return Period(start=lo, end=hi)
 
 
+_LIVE_ONLY = {
+    "order_book": "there are no historical order books to backtest on",
+    "ohlcv": "backtest history holds candle closes only (read kind 'prices')",
+}
+
+
+def check_sources(spec: ActorSpec) -> None:
+    """Refuse, before anything runs, an actor reading an oracle that has no history."""
+    for oracle in strategy_class(spec.strategy)(spec.params).oracles():
+        reason = _LIVE_ONLY.get(oracle.kind)
+        if reason is not None:
+            hint = (f"; set actors.{spec.actor_id}.params.book_depth = 0"
+                    if oracle.kind == "order_book" and hasattr(spec.params, "book_depth") else "")
+            raise BacktestError(f"actors.{spec.actor_id}: oracle {oracle.name!r} (kind "
+                                f"{oracle.kind!r}) is live only: {reason}{hint}")
+
+
 def build_oracles(spec: ActorSpec, candles: Mapping[str, Candles],
                   news: list[tuple[int, dict[str, Any]]] | None, since: datetime,
                   max_age: timedelta | None = None) -> dict[str, Oracle]:
     """Build the historical oracles an actor's strategy declares, in its order."""
+    check_sources(spec)
     strategy = strategy_class(spec.strategy)(spec.params)
     oracles: dict[str, Oracle] = {}
     for oracle in strategy.oracles():
@@ -245,6 +263,8 @@ def run_backtest(config: FundConfig, journal: Journal, *, start: datetime | None
     if config.backtest is None:
         raise BacktestError(f"{config.source}: no [backtest] section")
     settings = config.backtest
+    for spec in config.actors:
+        check_sources(spec)
     candles = load_history(settings, config.actors)
     try:
         news = load_news(settings.news, settings.news_fields) if settings.news else None

@@ -136,6 +136,7 @@ class ActorCore:
                 data=data, error=payload.get("error"), prices=prices)
             if prices:
                 self.ledger.prices.update(prices)
+            self.ledger.observe_books(data)  # the paper adapter walks them (verify too)
             return
         self.ledger.apply(kind, payload)
 

@@ -12,10 +12,12 @@ from decimal import Context, Decimal, localcontext
 from types import MappingProxyType
 from typing import Any
 
-from fund.messages import DEPOSIT, FILL, OBSERVATION, parse_prices
+from fund.books import OrderBook, parse_books
+from fund.messages import DEPOSIT, FILL, OBSERVATION, WAKE, parse_prices
 from fund.money import EXACT
 
 ZERO = Decimal(0)
+NO_BOOKS: Mapping[str, OrderBook] = MappingProxyType({})
 _PLAIN = Context(prec=28)  # average prices need no more digits than prices have
 
 
@@ -41,6 +43,8 @@ class PortfolioView:
     avg_costs: Mapping[str, Decimal]
     prices: Mapping[str, Decimal]
     fees_paid: Decimal
+    books: Mapping[str, OrderBook] = field(default_factory=lambda: NO_BOOKS)
+    """Order books observed at the current wake (none outside a wake that records one)."""
 
     @property
     def nav(self) -> Decimal:
@@ -64,6 +68,7 @@ class Ledger:
     cash: Decimal = ZERO
     positions: dict[str, Position] = field(default_factory=dict)
     prices: dict[str, Decimal] = field(default_factory=dict)
+    books: dict[str, OrderBook] = field(default_factory=dict)
     fees_paid: Decimal = ZERO
     realized_pnl: Decimal = ZERO
     traded_notional: Decimal = ZERO
@@ -79,10 +84,19 @@ class Ledger:
             prices = parse_prices(payload.get("data"))
             if prices:
                 self.prices.update(prices)
+            self.observe_books(payload.get("data"))
+        elif kind == WAKE:
+            self.books.clear()  # a book is good for the wake that observed it only
         elif kind == DEPOSIT:
             amount = Decimal(payload["amount"])
             self.cash += amount
             self.deposits += amount
+
+    def observe_books(self, data: Mapping[str, Any] | None) -> None:
+        """Keep the order books an observation's data carries, for this wake's orders."""
+        books = parse_books(data)
+        if books:
+            self.books.update(books)
 
     def _fill(self, payload: Mapping[str, Any]) -> None:
         symbol = payload["symbol"]
@@ -136,4 +150,5 @@ class Ledger:
             )
         return PortfolioView(quote=self.quote, cash=self.cash, positions=self._held[0],
                              avg_costs=self._held[1], prices=MappingProxyType(dict(self.prices)),
-                             fees_paid=self.fees_paid)
+                             fees_paid=self.fees_paid,
+                             books=MappingProxyType(dict(self.books)) if self.books else NO_BOOKS)

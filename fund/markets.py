@@ -56,12 +56,18 @@ class Market:
             return price
         return (price / self.price_step).to_integral_value(rounding) * self.price_step
 
-    def violation(self, amount: Decimal, price: Decimal) -> str | None:
-        """Name the limit an order of this amount at this price breaks, or None."""
+    def violation(self, amount: Decimal, price: Decimal, *,
+                  notional: Decimal | None = None) -> str | None:
+        """Name the limit an order of this amount at this price breaks, or None.
+
+        ``notional``: the order's exact notional when it is not ``amount × price`` (a fill
+        spread over several price levels).
+        """
         if amount <= 0:
             return "amount is zero after rounding to the lot size"
         if self.min_amount is not None and amount < self.min_amount:
             return f"amount {amount} below the market minimum {self.min_amount}"
-        if self.min_notional is not None and amount * price < self.min_notional:
-            return f"notional {amount * price} below the market minimum {self.min_notional}"
+        value = amount * price if notional is None else notional
+        if self.min_notional is not None and value < self.min_notional:
+            return f"notional {value} below the market minimum {self.min_notional}"
         return None

@@ -193,6 +193,9 @@ class _Replay:
             if (item.get("published") or "") > as_of:
                 raise Divergence(entry.seq, f"look-ahead: item {item.get('id')} published "
                                             f"{item['published']}, observed at {as_of}")
+        for what, moment in _market_times(data):
+            if moment > as_of:
+                raise Divergence(entry.seq, f"look-ahead: {what} {moment} observed at {as_of}")
         for digest in data.get("blobs", ()):
             try:
                 body = self.journal.get_blob(digest)
@@ -252,6 +255,16 @@ class _Replay:
         if self.intents or self.events:
             raise Divergence(last_seq + 1, f"journal ends where the replay expects "
                                            f"{self._expected()}")
+
+
+def _market_times(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(what, time) of each dated order book and each candle's close in observed data."""
+    for symbol, book in (data.get("books") or {}).items():
+        if book.get("time"):
+            yield f"{symbol} order book from", book["time"]
+    for symbol, candles in (data.get("candles") or {}).items():
+        for candle in candles:
+            yield f"{symbol} candle closing", candle.get("close_time") or candle["time"]
 
 
 def _intent_text(intent: OrderIntent, coid: str, decision_seq: int) -> str:

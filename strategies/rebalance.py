@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ConfigDict
 
 from fund.messages import Decision, OrderIntent
-from fund.strategy import Context, Strategy, ordered_pairs, register
+from fund.strategy import Context, OracleSpec, Strategy, ordered_pairs, register
 
 ZERO = Decimal(0)
 
@@ -21,7 +21,10 @@ class RebalanceParams:
     ``weights``: each market (``BASE/QUOTE``) with its target fraction of NAV, in trading
     order (a TOML table keeps the order it is written in); the rest stays in the quote
     currency. ``band``: trade an asset only when its drift is at least this fraction of
-    NAV. ``min_notional``: and at least this much quote currency.
+    NAV. ``min_notional``: and at least this much quote currency. ``book_depth``: when
+    above 0, also record each market's order book (this many levels a side) at every wake,
+    and the paper exchange fills market orders by walking it (live daemons only: there are
+    no historical books to backtest on).
     """
 
     __pydantic_config__ = ConfigDict(extra="forbid")
@@ -29,6 +32,7 @@ class RebalanceParams:
     weights: Annotated[tuple[tuple[str, Decimal], ...], BeforeValidator(ordered_pairs)]
     band: Decimal = Decimal("0.01")
     min_notional: Decimal = ZERO
+    book_depth: int = 0
 
     def __post_init__(self) -> None:
         if not self.weights:
@@ -45,6 +49,8 @@ class RebalanceParams:
             raise ValueError("weights add up to more than 1")
         if self.band < 0 or self.min_notional < 0:
             raise ValueError("band and min_notional must not be negative")
+        if not 0 <= self.book_depth <= 5000:
+            raise ValueError("book_depth must be 0 (no order book) to 5000 levels")
 
 
 @register
@@ -62,6 +68,14 @@ class Rebalance(Strategy[RebalanceParams, None]):
 
     def symbols(self) -> tuple[str, ...]:
         return tuple(symbol for symbol, _ in self.params.weights)
+
+    def oracles(self) -> tuple[OracleSpec, ...]:
+        """Prices; with ``book_depth``, the order books the paper exchange walks too."""
+        prices = super().oracles()
+        if not self.params.book_depth:
+            return prices
+        return (*prices, OracleSpec(name="book", kind="order_book", options={
+            "symbols": self.symbols(), "depth": self.params.book_depth}))
 
     def on_wake(self, state: None, ctx: Context) -> tuple[None, Decision]:
         prices = ctx.prices()

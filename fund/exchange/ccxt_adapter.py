@@ -328,9 +328,10 @@ def _notional_price(side: str, limit: Decimal | None,
 def _status(status: Any, filled: Decimal, amount: Decimal | None) -> str:
     if status == "closed" or (amount is not None and 0 < amount <= filled):
         return "filled"
-    if filled > 0:
-        return "partially_filled"
-    return "open" if status == "open" else "canceled"
+    if status == "open":
+        return "partially_filled" if filled > 0 else "open"
+    # done on the exchange: a partly filled order that ended is final, not still working
+    return "expired" if filled > 0 else "canceled"
 
 
 def _fill(coid: str, symbol: str, side: str, fill_id: str, amount: Any, price: Any,

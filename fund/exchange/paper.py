@@ -1,7 +1,8 @@
-"""Paper trading: market orders filled at the last observed price.
+"""Paper trading: orders filled at the last observed price, or by walking the observed book.
 
-The fill is a pure function of the order, the portfolio (cash, holdings, observed prices)
-and the terms (fee rate, slippage), so ``fund verify`` re-derives every paper fill.
+The fill is a pure function of the order, the portfolio (cash, holdings, observed prices
+and this wake's observed order books) and the terms (fee rate, slippage), so ``fund
+verify`` re-derives every paper fill.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
+from fund.books import Level, OrderBook, depth, take
 from fund.exchange.base import Adapter, Event, PlacedOrder
 from fund.ledger import PortfolioView
 from fund.messages import FILL, ORDER_ACK, ORDER_REJECTED
@@ -24,6 +26,9 @@ class PaperAdapter(Adapter):
     (fee included), both after rounding to the market's lot size, so cash never goes
     negative. Limit orders fill at the observed price when it is at or better than the
     limit and are rejected otherwise (immediate-or-cancel).
+
+    When the portfolio holds an order book for the market, observed at the current wake,
+    the order walks it instead: see :meth:`_walk`.
     """
 
     replayable = True
@@ -37,6 +42,9 @@ class PaperAdapter(Adapter):
     @standard
     def submit(self, order: PlacedOrder, portfolio: PortfolioView) -> list[Event]:
         intent, market, coid = order.intent, order.market, order.client_order_id
+        book = portfolio.books.get(intent.symbol)
+        if book is not None:
+            return self._walk(order, book, portfolio)
         price = portfolio.prices.get(intent.symbol)
         if price is None:
             return [_reject(coid, "no observed price for " + intent.symbol)]
@@ -68,6 +76,86 @@ class PaperAdapter(Adapter):
         ack = {"client_order_id": coid, "exchange_order_id": "paper-" + coid[3:],
                "status": "filled"}
         return [(ORDER_ACK, ack), (FILL, fill)]
+
+    def _walk(self, order: PlacedOrder, book: OrderBook, portfolio: PortfolioView) -> list[Event]:
+        """Fill against the book: asks (buy) or bids (sell), best level first.
+
+        One Fill per level consumed, at that level's price (to the tick against the
+        trader), as an exchange reports it; the book is the slippage model, so the
+        slippage setting does not apply. A limit order takes only the levels at or better
+        than its limit. The amount is capped by the book's depth (the rest expires: the
+        ack says ``expired`` with ``filled`` and ``remaining``), by the holding (sells) and
+        by the cash the walked cost and its fees leave (buys). Every order of a wake walks
+        the book as observed: paper fills do not deplete it.
+        """
+        intent, market, coid = order.intent, order.market, order.client_order_id
+        buy = intent.side == "buy"
+        rounding = ROUND_CEILING if buy else ROUND_FLOOR
+        levels = [(market.round_price(price, rounding), size)
+                  for price, size in book.side(intent.side)]
+        name = "asks" if buy else "bids"
+        if not levels:
+            return [_reject(coid, f"no {name} in the {intent.symbol} order book")]
+        limit = intent.limit_price if intent.order_type == "limit" else None
+        if limit is not None:
+            best = levels[0][0]
+            levels = [lv for lv in levels if (lv[0] <= limit if buy else lv[0] >= limit)]
+            if not levels:
+                return [_reject(coid, f"limit {limit} not marketable at {best}")]
+        wanted = market.round_amount(intent.amount)
+        if not buy:
+            wanted = min(wanted, market.round_amount(portfolio.holding(intent.symbol)))
+        available = depth(levels)
+        affordable = self._affordable_walk(levels, portfolio.cash) if buy else available
+        with localcontext(EXACT):
+            amount = market.round_amount(min(wanted, available, affordable))
+        taken = take(levels, amount)
+        with localcontext(EXACT):
+            notional = sum((price * part for price, part in taken), Decimal(0))
+        problem = market.violation(amount, levels[0][0], notional=notional)
+        if problem:
+            return [_reject(coid, problem)]
+        ack: dict[str, Any] = {"client_order_id": coid,
+                               "exchange_order_id": "paper-" + coid[3:], "status": "filled"}
+        if available < wanted:
+            with localcontext(EXACT):
+                remaining = intent.amount - amount
+            ack.update(status="expired", filled=amount, remaining=remaining,
+                       reason=f"the {intent.symbol} book's {len(levels)} {name} level(s)"
+                              f"{' within the limit' if limit is not None else ''} "
+                              f"hold {available}")
+        return [(ORDER_ACK, ack), *self._level_fills(order, taken, portfolio.quote)]
+
+    def _level_fills(self, order: PlacedOrder, taken: list[Level], quote: str) -> list[Event]:
+        """One Fill per level taken (fill ids ``COID-1``, ``COID-2``, …), fee in the quote."""
+        intent, coid = order.intent, order.client_order_id
+        fills: list[Event] = []
+        for index, (price, part) in enumerate(taken, 1):
+            with localcontext(EXACT):
+                fee = part * price * self.fee_rate
+            fills.append((FILL, {
+                "client_order_id": coid, "fill_id": f"{coid}-{index}", "symbol": intent.symbol,
+                "side": intent.side, "amount": part, "price": price, "fee": fee,
+                "fee_currency": quote}))
+        return fills
+
+    def _affordable_walk(self, levels: list[Level], cash: Decimal) -> Decimal:
+        """Largest amount whose walked cost, fees included, fits in the cash.
+
+        Each level's cost is debited exactly as the ledger will debit its fill, so the
+        cash left after the fills is never negative.
+        """
+        left, total = cash, Decimal(0)
+        for price, size in levels:
+            cost = self._cost(size, price)
+            if cost > left:
+                partial = self._affordable(left, price)  # 28 digits: a clean fill amount
+                with localcontext(EXACT):
+                    return total + partial
+            with localcontext(EXACT):
+                left -= cost
+                total += size
+        return total
 
 
     def _cost(self, amount: Decimal, price: Decimal) -> Decimal:

@@ -10,6 +10,12 @@ order placed is recorded. Faults, consumed one request at a time:
 * :meth:`FakeExchange.hang_next_order` — the next ``POST /api/v3/order`` is booked, then
   its response is held back ``seconds`` (beyond the client's timeout)
 * ``max_fill`` — market orders fill at most this quantity (the rest expires)
+* :meth:`FakeExchange.serve_raw` — answer a path with these bytes until reset (garbage)
+
+Market data: :meth:`FakeExchange.set_book` sets what ``GET /api/v3/depth`` serves for a
+symbol (served as given, in the given order; by default one level at the last price each
+side), :meth:`FakeExchange.set_candles` what ``GET /api/v3/klines`` serves (by default one
+closed one-minute candle at the last price).
 
 Fees are charged in the quote asset at ``fee_rate`` (as with a quote-asset fee setting),
 so a buy needs ``qty × price × (1 + fee_rate)`` of quote.
@@ -79,6 +85,10 @@ class Book:
     max_fill: Decimal | None = None
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     trades: list[dict[str, Any]] = field(default_factory=list)
+    depth: dict[str, tuple[list[list[str]], list[list[str]], int | None]] = field(
+        default_factory=dict)
+    candles: dict[str, list[list[Any]]] = field(default_factory=dict)
+    raw: dict[str, tuple[int, bytes]] = field(default_factory=dict)
 
 
 def fmt(value: Decimal) -> str:
@@ -139,6 +149,28 @@ class FakeExchange:
             self.faults.clear()
             self.hangs.clear()
 
+    def set_book(self, symbol: str, *, bids: list[tuple[Any, Any]], asks: list[tuple[Any, Any]],
+                 time_ms: int | None = None) -> None:
+        """Serve this book for ``symbol`` (binance id, ``BTCUSDT``): rows of (price, qty),
+        as given; ``time_ms`` is sent as ``T`` (spot binance sends none)."""
+        def rows(levels: list[tuple[Any, Any]]) -> list[list[str]]:
+            return [[v if isinstance(v, str) else fmt(D(v)) for v in row] for row in levels]
+        with self.lock:
+            self.book.depth[symbol] = (rows(bids), rows(asks), time_ms)
+
+    def set_candles(self, symbol: str, rows: list[tuple[Any, ...]]) -> None:
+        """Serve these klines for ``symbol``: rows of (open ms, open, high, low, close,
+        volume), oldest first; the close time is derived from the requested interval."""
+        with self.lock:
+            self.book.candles[symbol] = [
+                [row[0], *(v if isinstance(v, str) else fmt(D(v)) for v in row[1:])]
+                for row in rows]
+
+    def serve_raw(self, path: str, body: bytes, status: int = 200) -> None:
+        """Answer every request for ``path`` with these bytes (until the next reset)."""
+        with self.lock:
+            self.book.raw[path] = (status, body)
+
     def random_walk(self, seed: int, bps: int) -> None:
         """Move every price up to ``bps`` basis points at each ticker request (seeded)."""
         with self.lock:
@@ -175,6 +207,9 @@ class FakeExchange:
                                      "limit is 6000 request weight per 1 MINUTE.")
                 if request.path in SIGNED and not request.api_key:
                     raise VenueError(401, -2014, "API-key format invalid.")
+                if request.path in self.book.raw:
+                    status, raw = self.book.raw[request.path]
+                    return status, raw, 0.0
                 body = self.route(request.method, request.path, request.params)
             except VenueError as err:
                 return err.status, {"code": err.code, "msg": err.msg}, 0.0
@@ -191,6 +226,7 @@ class FakeExchange:
             ("GET", "/api/v3/exchangeInfo"): self._exchange_info,
             ("GET", "/api/v3/ticker/24hr"): lambda: self._ticker(params),
             ("GET", "/api/v3/klines"): lambda: self._klines(params),
+            ("GET", "/api/v3/depth"): lambda: self._depth(params),
             ("GET", "/api/v3/account"): self._account,
             ("POST", "/api/v3/order"): lambda: self._place(params),
             ("GET", "/api/v3/order"): lambda: _order_json(self._find(params)),
@@ -236,7 +272,28 @@ class FakeExchange:
             return one(params["symbol"])
         return [one(sym) for sym in self.symbols]
 
+    def _depth(self, params: dict[str, str]) -> dict[str, Any]:
+        sym = params.get("symbol", "")
+        if sym not in self.symbols:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        limit = int(params.get("limit", "100"))
+        last = self.book.prices.get(sym)
+        level = [[fmt(last), "1000"]] if last else []
+        bids, asks, stamp = self.book.depth.get(sym, (level, level, None))
+        body: dict[str, Any] = {"lastUpdateId": 1000 + len(self.requests),
+                                "bids": bids[:limit], "asks": asks[:limit]}
+        if stamp is not None:
+            body["T"] = stamp
+        return body
+
     def _klines(self, params: dict[str, str]) -> list[list[Any]]:
+        rows = self.book.candles.get(params.get("symbol", ""))
+        if rows is not None:
+            interval = params.get("interval", "1m")
+            span = int(interval[:-1]) * {"m": 60_000, "h": 3_600_000, "d": 86_400_000}[
+                interval[-1]]
+            limit = int(params.get("limit", "500"))
+            return [[*row, row[0] + span - 1, "0", 1, "0", "0", "0"] for row in rows[-limit:]]
         last = fmt(self.book.prices.get(params.get("symbol", "")) or D(0))
         return [[NOW_MS - 60_000, last, last, last, last, "1", NOW_MS - 1, last, 1, "0", "0",
                  "0"]]
@@ -398,7 +455,8 @@ def _handler(venue: FakeExchange) -> type[BaseHTTPRequestHandler]:
             self._send(status, body)
 
         def _send(self, status: int, body: Any) -> None:
-            data = (b"Service Unavailable" if status == 503 else json.dumps(body).encode())
+            data = (body if isinstance(body, bytes)
+                    else b"Service Unavailable" if status == 503 else json.dumps(body).encode())
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

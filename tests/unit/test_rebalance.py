@@ -103,3 +103,16 @@ def test_without_prices_it_holds() -> None:
 def test_invalid_weights_are_refused(weights: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         strategy(weights)
+
+
+def test_book_depth_declares_an_order_book_oracle_and_zero_declares_none() -> None:
+    plain = strategy({"A/USDT": "0.5", "B/USDT": "0.25"})
+    booked = Rebalance(parse_params(Rebalance, {"weights": {"A/USDT": "0.5", "B/USDT": "0.25"},
+                                                "book_depth": 7}))
+
+    assert [(o.name, o.kind) for o in plain.oracles()] == [("prices", "prices")]
+    assert [(o.name, o.kind, dict(o.options)) for o in booked.oracles()] == [
+        ("prices", "prices", {"symbols": ("A/USDT", "B/USDT")}),
+        ("book", "order_book", {"symbols": ("A/USDT", "B/USDT"), "depth": 7})]
+    with pytest.raises(ValidationError, match="book_depth"):
+        parse_params(Rebalance, {"weights": {"A/USDT": "0.5"}, "book_depth": -1})
