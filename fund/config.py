@@ -30,6 +30,7 @@ from pydantic import (
 
 from fund.actor import ActorSpec
 from fund.markets import Market
+from fund.news_sources import NewsSection, NewsSource
 from fund.risk import RiskLimits
 from fund.schedule import CronError, cron_trigger
 from fund.strategy import FundTerms, StrategyError, parse_params, strategy_class
@@ -109,6 +110,7 @@ class ExchangeSection(_Model):
 class DaemonSection(_Model):
     journal: str | None = None
     misfire_grace_s: float = Field(default=30.0, ge=0)
+    news: NewsSection | None = None  # live news sources (fund/news_sources.py)
 
 
 class ConfigFile(_Model):
@@ -143,6 +145,7 @@ class DaemonSettings:
     journal: str | None = None
     api_key_env: str = "AGENTFUND_API_KEY"
     secret_env: str = "AGENTFUND_SECRET"
+    news: tuple[NewsSource, ...] = ()  # [daemon.news]: feeds, then pages
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -251,7 +254,8 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
                             exchange_urls=dict(model.exchange.urls) or None,
                             journal=model.daemon.journal,
                             api_key_env=model.exchange.api_key_env,
-                            secret_env=model.exchange.secret_env)
+                            secret_env=model.exchange.secret_env,
+                            news=model.daemon.news.sources() if model.daemon.news else ())
     return FundConfig(name=fund.name, source=str(path), actors=tuple(actors),
                       initial_cash=cash, backtest=backtest, daemon=daemon)
 

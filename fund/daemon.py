@@ -327,15 +327,24 @@ class Daemon:
 
 
 def live_oracles(spec: Any, settings: DaemonSettings) -> dict[str, Oracle]:
-    """Live oracles for the kinds a strategy declares (prices from the exchange's tickers)."""
+    """Live oracles for the kinds a strategy declares: prices (the exchange's tickers),
+    order_book and ohlcv (its public endpoints), news (the [daemon.news] sources) and
+    sentiment (scored over the news)."""
     from oracles.exchange_prices import ExchangePrices
 
     strategy = strategy_class(spec.strategy)(spec.params)
     oracles: dict[str, Oracle] = {}
     for oracle in strategy.oracles():
+        if oracle.kind in ("news", "sentiment"):
+            oracles[oracle.name] = news_oracle(spec.actor_id, oracle, settings)
+            continue
+        if oracle.kind in ("order_book", "ohlcv"):
+            oracles[oracle.name] = market_data_oracle(spec, oracle, settings)
+            continue
         if oracle.kind != "prices":
             raise DaemonError(f"actors.{spec.actor_id}: oracle kind {oracle.kind!r} has no live "
-                              "source in the daemon yet (prices only)")
+                              "source in the daemon (prices, order_book, ohlcv, news, "
+                              "sentiment)")
         symbols = oracle.options.get("symbols", tuple(spec.markets))
         oracles[oracle.name] = ExchangePrices(oracle.name, list(symbols), shared_tickers(
             settings.exchange_id, tuple(sorted((settings.exchange_urls or {}).items()))))
@@ -349,3 +358,57 @@ def shared_tickers(exchange_id: str, urls: tuple[tuple[str, str], ...]) -> Any:
     from oracles.exchange_prices import SharedTickers, public_client
 
     return SharedTickers(public_client(exchange_id, urls=dict(urls) or None), max_age=0.5)
+
+
+_MARKET_DATA_OPTIONS = {"order_book": {"symbols", "depth"},
+                        "ohlcv": {"symbols", "timeframe", "candles"}}
+
+
+def market_data_oracle(spec: Any, oracle: Any, settings: DaemonSettings) -> Oracle:
+    """The live oracle of an ``order_book`` or ``ohlcv`` spec, on the exchange's public API."""
+    from oracles.exchange_books import ExchangeOrderBook
+    from oracles.exchange_candles import ExchangeOHLCV
+
+    where = f"actors.{spec.actor_id}: oracle {oracle.name!r}"
+    unknown = set(oracle.options) - _MARKET_DATA_OPTIONS[oracle.kind]
+    if unknown:
+        raise DaemonError(f"{where}: unknown option(s) {', '.join(sorted(unknown))}")
+    symbols = list(oracle.options.get("symbols", tuple(spec.markets)))
+    client = shared_market_data(settings.exchange_id,
+                                tuple(sorted((settings.exchange_urls or {}).items())))
+    try:
+        if oracle.kind == "order_book":
+            return ExchangeOrderBook(oracle.name, symbols, client,
+                                     depth=int(oracle.options.get("depth", 20)))
+        return ExchangeOHLCV(oracle.name, symbols, client,
+                             timeframe=str(oracle.options.get("timeframe", "1h")),
+                             count=int(oracle.options.get("candles", 24)))
+    except ValueError as exc:
+        raise DaemonError(f"{where}: {exc}") from None
+
+
+@functools.cache
+def shared_market_data(exchange_id: str, urls: tuple[tuple[str, str], ...]) -> Any:
+    """One public client per exchange for order books and candles, one request at a time."""
+    from oracles.exchange_books import SerialClient
+    from oracles.exchange_prices import public_client
+
+    return SerialClient(public_client(exchange_id, urls=dict(urls) or None))
+
+
+def news_oracle(actor_id: str, oracle: Any, settings: DaemonSettings) -> Oracle:
+    """The live oracle of a ``news`` spec (every [daemon.news] source, combined, with its
+    own fetchers: wakes of different actors run in parallel) or a ``sentiment`` spec."""
+    from oracles.base import OracleError
+    from oracles.news import live_news
+    from oracles.scorers import sentiment_oracle
+
+    where = f"actors.{actor_id}: oracle {oracle.name!r}"
+    if oracle.kind == "sentiment":
+        try:
+            return sentiment_oracle(oracle)
+        except OracleError as exc:
+            raise DaemonError(f"{where}: {exc}") from None
+    if not settings.news:
+        raise DaemonError(f"{where} reads news: list feeds or pages under [daemon.news]")
+    return live_news(oracle.name, settings.news)

@@ -75,10 +75,20 @@ class ActorRuntime:
                                            "currency": self.spec.terms.quote,
                                            "reason": "initial capital"})
             return
+        assessed = True
         for entry in self.writer.journal.read(self.writer.process_id):
             if entry.kind == START:
                 self._core = ActorCore(ActorSpec.from_start(loads(entry.payload)))
+                continue
+            # rebuild what is not in the payloads the way verify does: the NAV peak and the
+            # handler's own state (a strategy's window of past wakes) by deciding again
+            if entry.kind in (HALT, DECISION) and not assessed:
+                self.core.assess_risk()
+                assessed = True
+            if entry.kind == DECISION:
+                self.core.decide()
             elif entry.kind in _CORE_KINDS:
+                assessed = assessed and entry.kind != WAKE
                 self.core.apply(entry.seq, entry.kind, loads(entry.payload))
 
     @standard

@@ -24,10 +24,12 @@ class _Hit:
 class SentimentOracle(Oracle):
     """Per keyword: how often the news of this wake mentions it, and how warmly.
 
-    Reads the items that the feed oracle ``source`` recorded earlier in the same wake.
-    A title is one sentence; a text is split into sentences; a sentence repeated within
-    one item (a summary that repeats the title) counts once. Every sentence that
-    mentions a keyword is scored, each distinct sentence once, in one call to the scorer.
+    Reads the items that the feed oracle ``source`` recorded earlier in the same wake,
+    except those flagged ``"new": false`` (an RSS oracle lists a feed's old items too;
+    historical and combined live news list only new ones). A title is one sentence; a
+    text is split into sentences; a sentence repeated within one item (a summary that
+    repeats the title) counts once. Every sentence that mentions a keyword is scored,
+    each distinct sentence once, in one call to the scorer.
     """
 
     def __init__(self, name: str, source: str, keywords: Sequence[Keyword],
@@ -67,7 +69,8 @@ class SentimentOracle(Oracle):
         for position, item in enumerate(items):
             if not isinstance(item, Mapping):
                 raise OracleError(f"item {position} of source {self.source!r} is not a mapping")
-        return list(items)
+        # a feed oracle lists every item and flags those seen before: they were scored then
+        return [item for item in items if item.get("new") is not False]
 
     def _find(self, item: Mapping[str, Any]) -> list[_Hit]:
         title = _text(item, "title").strip()

@@ -520,3 +520,83 @@ def test_strategy_class_without_params_is_a_config_error(tmp_path: Path) -> None
 
     # Act / Assert
     assert_names(config_error(path), path, "actors.rebalancer.strategy")
+
+
+# --------------------------------------------------------------------------------------
+# [daemon.news]: the daemon's live news sources
+
+
+def with_news(tmp_path: Path, table: str) -> Path:
+    """The example with a [daemon.news] table appended."""
+    return write(tmp_path, example_text() + "\n[daemon.news]\n" + table)
+
+
+def test_news_sources_merge_their_own_options_over_the_tables(tmp_path: Path) -> None:
+    # Arrange
+    path = with_news(tmp_path, 'feeds = ["https://a.test/rss",'
+                               ' {url = "https://b.test/atom", read_timeout_s = 30}]\n'
+                               'pages = ["http://c.test/story"]\n'
+                               'user_agent = "fund/1 (+mailto:me@example.org)"\n'
+                               'read_timeout_s = 5\nmax_bytes = 1000\nmin_interval_s = 0\n')
+
+    # Act
+    sources = load_config(path).daemon.news
+
+    # Assert
+    assert [(s.url, s.kind) for s in sources] == [
+        ("https://a.test/rss", "feed"), ("https://b.test/atom", "feed"),
+        ("http://c.test/story", "page")]
+    assert [s.fetch.read_timeout for s in sources] == [5.0, 30.0, 5.0]
+    assert sources[1].fetch.fetcher_kwargs() == {
+        "user_agent": "fund/1 (+mailto:me@example.org)", "read_timeout": 30.0,
+        "max_bytes": 1000, "min_interval": 0.0}
+
+
+def test_no_news_table_means_no_news_sources(config_file: Path) -> None:
+    assert load_config(config_file).daemon.news == ()
+
+
+@pytest.mark.parametrize(("table", "key", "words"), [
+    ("", "daemon.news", "at least one source"),
+    ('feeds = ["ftp://a.test/rss"]\n', "daemon.news.feeds.0.url", "not an http(s) URL"),
+    ('feeds = ["https://a.test/rss", "not a url"]\n', "daemon.news.feeds.1.url",
+     "not an http(s) URL"),
+    ("pages = [3]\n", "daemon.news.pages.0", "neither a URL nor a table"),
+    ('feeds = "https://a.test/rss"\n', "daemon.news.feeds", "valid list"),
+    ('feeds = [{uri = "https://a.test/rss"}]\n', "daemon.news.feeds.0.url",
+     "missing required key"),
+    ('feeds = [{url = "https://a.test/rss", read_timeout_s = 0}]\n',
+     "daemon.news.feeds.0.read_timeout_s", "greater than 0"),
+    ('feeds = ["https://a.test/rss"]\nmax_bytes = 0\n', "daemon.news.max_bytes",
+     "greater than or equal to 1"),
+    ('feeds = ["https://a.test/rss"]\nretries = -1\n', "daemon.news.retries",
+     "greater than or equal to 0"),
+    ('feeds = ["https://a.test/rss"]\ntimeout = 3\n', "daemon.news.timeout", "unknown key"),
+    ('feeds = ["https://a.test/rss"]\nuser_agent = "a\\nb"\n', "daemon.news.user_agent",
+     "one-line"),
+    ('feeds = ["https://a.test/x"]\npages = ["https://a.test/x"]\n', "daemon.news",
+     "listed more than once"),
+])
+def test_bad_news_sources_name_the_key(tmp_path: Path, table: str, key: str,
+                                       words: str) -> None:
+    # Arrange
+    path = with_news(tmp_path, table)
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, f"{key}: ")
+    assert words in message, message
+
+
+def test_news_sources_from_set(config_file: Path) -> None:
+    # Act
+    config = load_config(config_file, ['daemon.news.feeds=["https://a.test/rss"]',
+                                       "daemon.news.retries=0"])
+    message = config_error(config_file, ("daemon.news.feeds=[1]",))
+
+    # Assert
+    [source] = config.daemon.news
+    assert (source.url, source.fetch.retries) == ("https://a.test/rss", 0)
+    assert message.startswith(f"{config_file}: daemon.news.feeds.0: ")

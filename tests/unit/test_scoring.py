@@ -181,6 +181,19 @@ def test_an_item_that_is_not_a_mapping_is_an_oracle_error() -> None:
         observe(news([{"id": "x", "title": 3}]), Counting())
 
 
+def test_items_a_feed_flags_as_not_new_are_not_scored_again() -> None:
+    scorer = Counting()
+    items = [{"id": "old", "title": "Trump wins", "new": False},
+             {"id": "fresh", "title": "Trump loses", "new": True},
+             {"id": "historical", "title": "Trump speaks"}]  # no flag: historical news
+
+    seen = observe(news(items), scorer)
+
+    assert seen["items"] == 2
+    assert scorer.batches == [["Trump loses", "Trump speaks"]]
+    assert [hit["item"] for hit in seen["keywords"]["Trump"]["hits"]] == ["fresh", "historical"]
+
+
 def test_an_empty_feed_gives_zero_mentions_without_asking_the_scorer() -> None:
     scorer = Counting()
 
