@@ -8,7 +8,7 @@ exactly what it does live, with historical oracles and the paper adapter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,8 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from backtests.data import Candles, DataError, load_candles
+from backtests.flows import Dealing
 from backtests.news import HistoricalNews, load_news
 from backtests.oracle import HistoricalPrices
+from fund.accounting.config import Flow
 from fund.actor import ActorSpec
 from fund.canonical import loads, parse_ts
 from fund.clock import SimulatedClock
@@ -52,7 +54,8 @@ class ActorRun:
     quote: str
     initial_cash: Decimal
     times: list[int] = field(default_factory=list)
-    nav: list[float] = field(default_factory=list)
+    nav: list[float] = field(default_factory=list)  # per share x initial units with investors
+    money: list[float] = field(default_factory=list)  # the NAV itself, for allocation
     allocation: dict[str, list[float]] = field(default_factory=dict)
     benchmark: list[float] = field(default_factory=list)
     final_nav: Decimal = Decimal(0)
@@ -151,7 +154,7 @@ def build_oracles(spec: ActorSpec, candles: Mapping[str, Candles],
 def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping[str, Candles],
               period: Period, progress: Progress | None = None,
               news: list[tuple[int, dict[str, Any]]] | None = None,
-              max_age: timedelta | None = None) -> ActorRun:
+              max_age: timedelta | None = None, flows: Sequence[Flow] = ()) -> ActorRun:
     """Backtest one actor into its own stream of the journal."""
     writer = JournalWriter(journal, spec.actor_id)
     if writer.last_seq:
@@ -172,7 +175,10 @@ def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping
                                clock=clock)
         runtime.open(cash)
         run = ActorRun(actor_id=spec.actor_id, quote=spec.terms.quote, initial_cash=cash)
-        holdings = _drive(runtime, clock, run, chain([first], wakes), period, progress)
+        dealing = Dealing(runtime, clock, flows, first, period.end)
+        holdings = _drive(runtime, clock, run, chain([first], wakes), period, progress,
+                          dealing)
+        dealing.until(period.end)
         clock.set_time(max(period.end, clock.now()))
         end = runtime.finish(period.end)
     finally:
@@ -183,7 +189,9 @@ def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping
     if run.times[-1] != moment:
         run.times.append(moment)
         run.nav.append(0.0)
-    run.nav[-1] = float(ledger.nav())
+        run.money.append(0.0)
+    run.nav[-1] = _unitized(runtime, cash)()
+    run.money[-1] = float(ledger.nav())
     run.allocation = _allocation(run, holdings, candles, spec)
     run.final_nav, run.fees, run.fills = ledger.nav(), ledger.fees_paid, ledger.fills
     run.traded_notional = ledger.traded_notional
@@ -198,18 +206,21 @@ def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping
 
 def _drive(runtime: ActorRuntime, clock: SimulatedClock, run: ActorRun,
            wakes: Iterable[datetime], period: Period,
-           progress: Progress | None) -> list[tuple[int, dict[str, float]]]:
+           progress: Progress | None, dealing: Dealing) -> list[tuple[int, dict[str, float]]]:
     """Run every wake on the simulated clock; record NAV after each, holdings after fills."""
     ledger = runtime.core.ledger
     holdings: list[tuple[int, dict[str, float]]] = []
     fills_seen = -1
     span = max((period.end - period.start).total_seconds(), 1.0)
     start = period.start.timestamp()
+    unitized = _unitized(runtime, run.initial_cash)
     for done, moment in enumerate(wakes, 1):
+        dealing.until(moment)
         clock.set_time(moment)
         runtime.wake(moment)
         run.times.append(int(moment.timestamp()))
-        run.nav.append(float(ledger.nav()))
+        run.nav.append(unitized())
+        run.money.append(float(ledger.nav()))
         if ledger.fills != fills_seen:
             fills_seen = ledger.fills
             holdings.append((done - 1, {s: float(p.amount) for s, p in ledger.positions.items()}))
@@ -219,6 +230,23 @@ def _drive(runtime: ActorRuntime, clock: SimulatedClock, run: ActorRun,
     if progress:
         progress(run.actor_id, 1.0, run.wakes)
     return holdings
+
+
+def _unitized(runtime: ActorRuntime, initial_cash: Decimal) -> Callable[[], float]:
+    """The NAV curve the metrics use: plain NAV; or, with investor accounts, NAV per share
+    scaled to the initial capital, so money coming in or out is not return."""
+    ledger, register = runtime.core.ledger, runtime.core.register
+    if register is None:
+        return lambda: float(ledger.nav())
+    scale = initial_cash / register.terms.initial_price
+
+    def per_share() -> float:
+        units = register.units
+        if not units:
+            return float(register.price or register.terms.initial_price) * float(scale)
+        return float((ledger.nav() - register.fees_owed) / units * scale)
+
+    return per_share
 
 
 def _closes_at(series: Candles, times: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -231,7 +259,7 @@ def _allocation(run: ActorRun, holdings: list[tuple[int, dict[str, float]]],
                 candles: Mapping[str, Candles], spec: ActorSpec) -> dict[str, list[float]]:
     """Fraction of NAV in each market at each point (holdings change only at fills)."""
     times = np.asarray(run.times, dtype=np.int64)
-    nav = np.asarray(run.nav)
+    nav = np.asarray(run.money)
     result: dict[str, list[float]] = {}
     for symbol in spec.markets:
         amounts = np.zeros(len(times))
@@ -273,6 +301,7 @@ def run_backtest(config: FundConfig, journal: Journal, *, start: datetime | None
     periods = [actor_period(spec, candles, settings, start, end, news) for spec in config.actors]
     return [
         run_actor(spec, journal, config.initial_cash[spec.actor_id], candles, period, progress,
-                  news, settings.max_price_age)
+                  news, settings.max_price_age,
+                  [f for f in config.flows if f.actor == spec.actor_id])
         for spec, period in zip(config.actors, periods, strict=True)
     ]

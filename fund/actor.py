@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from fund import __version__
+from fund.accounting.register import Register, Request
+from fund.accounting.spec import REDEMPTION, SUBSCRIPTION, VALUATION, AccountingSpec
 from fund.canonical import dumps, parse_ts
 from fund.ledger import Ledger
 from fund.markets import Market
@@ -59,11 +61,13 @@ class ActorSpec:
     markets: Mapping[str, Market]
     mode: str
     risk: RiskLimits = NO_LIMITS
+    accounting: AccountingSpec | None = None
 
     def start_payload(self) -> dict[str, Any]:
         """Return the Start entry: everything a replay needs to rebuild this actor."""
         cls = strategy_class(self.strategy)
-        return {
+        extra = {"accounting": self.accounting.to_payload()} if self.accounting else {}
+        return {**extra,
             "actor": self.actor_id, "strategy": self.strategy,
             "params": params_payload(self.params), "cron": self.cron, "mode": self.mode,
             "quote": self.terms.quote, "fee_rate": self.terms.fee_rate,
@@ -91,6 +95,8 @@ class ActorSpec:
                             slippage_bps=Decimal(payload["slippage_bps"])),
             markets=markets, mode=payload["mode"],
             risk=TypeAdapter(RiskLimits).validate_python(payload.get("risk") or {}),
+            accounting=AccountingSpec.from_payload(payload["accounting"])
+            if payload.get("accounting") else None,
         )
 
 
@@ -109,6 +115,7 @@ class ActorCore:
         self.observations: dict[str, Observation] = {}
         self.last_observations: dict[str, Observation] = {}
         self.purity_error: str | None = None
+        self.register = Register(terms=spec.accounting.terms) if spec.accounting else None
 
     def apply(self, seq: int, kind: str, payload: Mapping[str, Any]) -> None:
         """Consume one decoded journal payload."""
@@ -138,7 +145,19 @@ class ActorCore:
                 self.ledger.prices.update(prices)
             self.ledger.observe_books(data)  # the paper adapter walks them (verify too)
             return
+        elif kind in (SUBSCRIPTION, REDEMPTION) and self.register is not None:
+            self.register.request(Request.from_payload({
+                **payload, "seq": seq,
+                "kind": "subscribe" if kind == SUBSCRIPTION else "redeem"}))
+        elif kind == VALUATION and self.register is not None:
+            self.register.apply(payload)
         self.ledger.apply(kind, payload)
+
+    def valuation(self, at: datetime) -> dict[str, Any]:
+        """The Valuation payload of a valuation point at ``at`` (books as they stand)."""
+        if self.register is None:
+            raise RuntimeError(f"{self.spec.actor_id} keeps no investor accounts")
+        return self.register.value(at, self.ledger.nav(), self.ledger.cash)
 
     def assess_risk(self) -> dict[str, Any] | None:
         """After a wake's observations: track the NAV peak; a Halt payload if one is due."""
@@ -165,7 +184,8 @@ class ActorCore:
             raise RuntimeError("decide() before any wake")
         ctx = Context(actor_id=self.spec.actor_id, time=self.wake_time, wake_seq=self.wake_seq,
                       observations=self.observations, portfolio=self.ledger.view(),
-                      markets=self.spec.markets, terms=self.spec.terms)
+                      markets=self.spec.markets, terms=self.spec.terms,
+                      cash_required=self.register.cash_required() if self.register else None)
         self.purity_error = None
         try:
             with pure():

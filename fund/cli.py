@@ -85,6 +85,25 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--reason", default="", help="recorded with the command")
         cmd.set_defaults(handler=_command, command=name)
 
+    sub_ = sub.add_parser("subscribe", help="an investor buys units (dealt at the next "
+                                            "valuation point)")
+    sub_.add_argument("actor")
+    sub_.add_argument("investor")
+    sub_.add_argument("amount", help="cash, in the fund's quote currency")
+    sub_.add_argument("--journal", required=True, help="the daemon's journal URL or file")
+    sub_.add_argument("--reason", default="", help="recorded with the request")
+    sub_.set_defaults(handler=_command, command="subscribe", units=None)
+    red = sub.add_parser("redeem", help="an investor sells units (dealt at the next "
+                                        "valuation point)")
+    red.add_argument("actor")
+    red.add_argument("investor")
+    size = red.add_mutually_exclusive_group(required=True)
+    size.add_argument("--units", help="the number of units to sell")
+    size.add_argument("--amount", help="the cash to take out (converted to units then)")
+    red.add_argument("--journal", required=True, help="the daemon's journal URL or file")
+    red.add_argument("--reason", default="", help="recorded with the request")
+    red.set_defaults(handler=_command, command="redeem")
+
     ve = sub.add_parser("verify", help="check a journal's chain and replay its decisions")
     ve.add_argument("journal", help="journal URL or SQLite file")
     ve.add_argument("--actor", action="append", default=[], help="only this actor (repeatable)")
@@ -111,6 +130,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="count and score mentions, e.g. --keyword 'Trump=Donald Trump'")
     oracle.add_argument("--json", action="store_true", help="print the data as JSON")
     oracle.set_defaults(handler=_oracle)
+
+    stmt = sub.add_parser("statement", help="an investor's holdings, flows, fees and returns")
+    stmt.add_argument("journal", help="journal URL or SQLite file")
+    stmt.add_argument("--investor", required=True, help="the investor's id")
+    stmt.add_argument("--actor", help="the actor (needed when the journal has several)")
+    stmt.add_argument("--json", action="store_true", help="print the statement as JSON")
+    stmt.set_defaults(handler=_statement)
 
     ui = sub.add_parser("ui", help="serve the read-only monitoring UI (Streamlit)")
     ui.add_argument("journal", nargs="?", help="journal URL or SQLite file to open")
@@ -151,7 +177,8 @@ def _status(args: argparse.Namespace) -> int:
 def _command(args: argparse.Namespace) -> int:
     from fund.commands.operate import send
 
-    return send(args.journal, args.actor, args.command, amount=args.amount, reason=args.reason)
+    return send(args.journal, args.actor, args.command, amount=args.amount, reason=args.reason,
+                investor=getattr(args, "investor", None), units=getattr(args, "units", None))
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -178,6 +205,12 @@ def _oracle(args: argparse.Namespace) -> int:
     from fund.commands.oracle import run_oracle
 
     return run_oracle(args.kind, args.urls, args.keyword, args.json)
+
+
+def _statement(args: argparse.Namespace) -> int:
+    from fund.commands.statement import show_statement
+
+    return show_statement(args.journal, args.investor, actor=args.actor, as_json=args.json)
 
 
 def _ui(args: argparse.Namespace) -> int:

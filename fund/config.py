@@ -28,6 +28,15 @@ from pydantic import (
     ValidationError,
 )
 
+from fund.accounting.config import (
+    AccountingSection,
+    Flow,
+    FlowSection,
+    FlowsError,
+    from_csv,
+    from_sections,
+)
+from fund.accounting.spec import AccountingSpec
 from fund.actor import ActorSpec
 from fund.markets import Market
 from fund.news_sources import NewsSection, NewsSource
@@ -115,6 +124,8 @@ class DaemonSection(_Model):
 
 class ConfigFile(_Model):
     fund: FundSection
+    accounting: AccountingSection | None = None
+    flows: list[FlowSection] = []
     backtest: BacktestSection | None = None
     exchange: ExchangeSection = ExchangeSection()
     daemon: DaemonSection = DaemonSection()
@@ -158,6 +169,7 @@ class FundConfig:
     initial_cash: Mapping[str, Decimal]
     backtest: BacktestSettings | None
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    flows: tuple[Flow, ...] = ()  # investors' requests a backtest replays, in time order
 
 
 def parse_timeframe(text: str) -> timedelta:
@@ -256,8 +268,43 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
                             api_key_env=model.exchange.api_key_env,
                             secret_env=model.exchange.secret_env,
                             news=model.daemon.news.sources() if model.daemon.news else ())
+    flows: tuple[Flow, ...] = ()
+    if model.accounting is not None:
+        actors = [replace(spec, accounting=_accounting(model.accounting, path))
+                  for spec in actors]
+        flows = _flows(model, path, [spec.actor_id for spec in actors])
+    elif model.flows:
+        raise ConfigError(f"{path}: flows: investors' flows need an [accounting] section")
     return FundConfig(name=fund.name, source=str(path), actors=tuple(actors),
-                      initial_cash=cash, backtest=backtest, daemon=daemon)
+                      initial_cash=cash, backtest=backtest, daemon=daemon, flows=flows)
+
+
+def _accounting(section: AccountingSection, path: Path) -> AccountingSpec:
+    try:
+        cron_trigger(section.valuation_cron)
+    except CronError as exc:
+        raise ConfigError(f"{path}: accounting.valuation_cron: {exc}") from None
+    return section.spec()
+
+
+def _flows(model: ConfigFile, path: Path, actors: list[str]) -> tuple[Flow, ...]:
+    """Every flow, each naming its actor (the only one, when the fund has one)."""
+    assert model.accounting is not None
+    flows = from_sections(model.flows)
+    if model.accounting.flows_csv is not None:
+        try:
+            flows += from_csv(_relative(model.accounting.flows_csv, path))
+        except FlowsError as exc:
+            raise ConfigError(str(exc)) from None
+    named = []
+    for number, flow in enumerate(flows, 1):
+        actor = flow.actor or (actors[0] if len(actors) == 1 else None)
+        if actor not in actors:
+            raise ConfigError(f"{path}: flow {number} ({flow.investor} at {flow.at:%Y-%m-%d}): "
+                              f"name its actor ({', '.join(actors)})" if actor is None else
+                              f"{path}: flow {number}: no actor {actor!r}")
+        named.append(replace(flow, actor=actor))
+    return tuple(sorted(named, key=lambda f: f.at))
 
 
 def _relative(target: Path, config: Path) -> Path:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from fund.accounting.spec import REDEMPTION, SUBSCRIPTION
 from fund.canonical import dumps, format_ts, loads, parse_ts
 from fund.clock import Clock, WallClock
 from fund.config import DaemonSettings, FundConfig
@@ -225,6 +226,14 @@ class Daemon:
             elif name in ("deposit", "withdraw"):
                 self._move_cash(runtime, name, Decimal(command["amount"]),
                                 command.get("reason", ""), note)
+            elif name in ("subscribe", "redeem") and runtime.core.register is not None:
+                size = {k: Decimal(command[k]) for k in ("amount", "units") if k in command}
+                runtime.request(SUBSCRIPTION if name == "subscribe" else REDEMPTION,
+                                command["investor"], reason=command.get("reason", ""),
+                                **size, **note)
+            elif name in ("subscribe", "redeem"):
+                runtime.record(CONTROL, {"command": name, **note, "rejected":
+                                         "this actor keeps no investor accounts"})
             else:
                 runtime.record(CONTROL, {"command": name, "rejected": "unknown command", **note})
             self.applied[actor_id] = seq
@@ -270,8 +279,20 @@ class Daemon:
             if runtime.ambiguous:
                 self.reconcile(actor_id)
 
+    def valuation(self, actor_id: str) -> None:
+        """Run a valuation point for the actor now (its valuation cron's job)."""
+        with self.locks[actor_id]:
+            runtime = self.runtimes.get(actor_id)
+            if runtime is None or runtime.core.register is None:
+                return
+            self.apply_commands(actor_id)
+            entry = runtime.value(self.clock.now())
+            json_log("valuation", actor=actor_id, seq=entry.seq,
+                     price=loads(entry.payload)["price"])
+
     def run_once(self) -> None:
-        """Wake every actor once, now (``fund run --once``), whatever its schedule."""
+        """Wake every actor once, now (``fund run --once``), whatever its schedule; a fund
+        with investor accounts runs a valuation point first."""
         try:
             self._wake_all()
         finally:
@@ -285,6 +306,8 @@ class Daemon:
                     runtime.writer.flush()
                     json_log("paused", actor=actor_id)
                     continue
+                if runtime.core.register is not None:  # deal what was asked, then wake
+                    runtime.value(self.clock.now())
                 now = self.clock.now()
                 runtime.wake(now)
                 runtime.writer.flush()
@@ -308,6 +331,11 @@ class Daemon:
                               id=actor_id, coalesce=True, max_instances=1,
                               misfire_grace_time=None)  # lateness is judged in tick()
             self.tick(actor_id)  # record wakes missed while the daemon was down
+            accounting = runtime.core.spec.accounting
+            if accounting is not None:  # valuation points: fees and dealing, on their cron
+                scheduler.add_job(self.valuation, cron_trigger(accounting.valuation_cron),
+                                  args=[actor_id], id=f"{actor_id}.valuation", coalesce=True,
+                                  max_instances=1, misfire_grace_time=None)
         scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_EVERY_S, id="heartbeat",
                           coalesce=True, max_instances=1)
 

@@ -12,6 +12,7 @@ from decimal import Context, Decimal, localcontext
 from types import MappingProxyType
 from typing import Any
 
+from fund.accounting.spec import VALUATION
 from fund.books import OrderBook, parse_books
 from fund.messages import DEPOSIT, FILL, OBSERVATION, WAKE, parse_prices
 from fund.money import EXACT
@@ -91,6 +92,10 @@ class Ledger:
             amount = Decimal(payload["amount"])
             self.cash += amount
             self.deposits += amount
+        elif kind == VALUATION:  # investors' money in and out, and fees paid
+            cash_in, redeemed = Decimal(payload["cash_in"]), Decimal(payload["redeemed"])
+            self.cash += cash_in - Decimal(payload["cash_out"])
+            self.deposits += cash_in - redeemed
 
     def observe_books(self, data: Mapping[str, Any] | None) -> None:
         """Keep the order books an observation's data carries, for this wake's orders."""

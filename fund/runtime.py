@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from fund.accounting.spec import REDEMPTION, SUBSCRIPTION, VALUATION
 from fund.actor import ActorCore, ActorSpec, HandlerPurityError
 from fund.canonical import format_ts, loads
 from fund.clock import Clock
@@ -36,7 +37,7 @@ from fund.money import standard
 from oracles.base import Oracle, Recorded
 
 _CORE_KINDS = frozenset({START, DEPOSIT, WAKE, OBSERVATION, FILL, ORDER_ACK, ORDER_REJECTED,
-                         HALT, CONTROL})
+                         HALT, CONTROL, SUBSCRIPTION, REDEMPTION, VALUATION})
 
 
 class ActorRuntime:
@@ -70,7 +71,13 @@ class ActorRuntime:
             ts = format_ts(self.clock.now())
             start = self.writer.append(START, ts, self.spec.start_payload())
             self._core = ActorCore(ActorSpec.from_start(loads(start.payload)))
-            if initial_cash:
+            accounting = self.core.spec.accounting
+            if initial_cash and accounting is not None:  # the seed money buys the first units
+                self._record(SUBSCRIPTION, ts, {"investor": accounting.seed_investor,
+                                                "amount": initial_cash, "requested": ts,
+                                                "reason": "initial capital"})
+                self._record(VALUATION, ts, self.core.valuation(self.clock.now()))
+            elif initial_cash:
                 self._record(DEPOSIT, ts, {"amount": initial_cash,
                                            "currency": self.spec.terms.quote,
                                            "reason": "initial capital"})
@@ -126,6 +133,44 @@ class ActorRuntime:
                       else self.adapter.submit(order, self.core.ledger.view()))
             for kind, event in events:
                 self._record(kind, format_ts(self.clock.now()), event)
+
+    @standard
+    def request(self, kind: str, investor: str, *, amount: Decimal | None = None,
+                units: Decimal | None = None, **note: Any) -> Entry:
+        """Record an investor's subscription (an amount) or redemption (units or an amount),
+        to be dealt at the next valuation point."""
+        if self.core.register is None:
+            raise ValueError(f"{self.spec.actor_id} keeps no investor accounts (set "
+                             "[accounting] in its config)")
+        if kind not in (SUBSCRIPTION, REDEMPTION):
+            raise ValueError(f"{kind!r} is not a subscription or a redemption")
+        ts = format_ts(self.clock.now())
+        payload: dict[str, Any] = {"investor": investor, "requested": ts, **note}
+        if amount is not None:
+            payload["amount"] = amount
+        if units is not None:
+            payload["units"] = units
+        entry = self._record(kind, ts, payload)
+        self.writer.flush()
+        return entry
+
+    @standard
+    def value(self, at: datetime) -> Entry:
+        """A valuation point: price the books now (fresh price observations), then charge
+        fees and deal the requests made up to ``at``."""
+        ts = format_ts(self.clock.now())
+        for name in self.price_oracles:
+            self._record(OBSERVATION, ts, self._observe(name, self.oracles[name], at,
+                                                        format_ts(at)))
+        entry = self._record(VALUATION, ts, self.core.valuation(at))
+        self.writer.flush()
+        return entry
+
+    @property
+    def price_oracles(self) -> list[str]:
+        """The oracles that price the books (observed again at a valuation point)."""
+        kinds = {o.name: o.kind for o in self.core.strategy.oracles()}
+        return [name for name in self.oracles if kinds.get(name) in ("prices", "ohlcv")]
 
     @standard
     def record(self, kind: str, payload: dict[str, Any]) -> Entry:

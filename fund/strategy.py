@@ -61,6 +61,7 @@ class Context:
     __slots__ = (
         "_rng",
         "actor_id",
+        "cash_required",
         "markets",
         "observations",
         "portfolio",
@@ -71,8 +72,12 @@ class Context:
 
     def __init__(self, *, actor_id: str, time: datetime, wake_seq: int,
                  observations: Mapping[str, Observation], portfolio: PortfolioView,
-                 markets: Mapping[str, Market], terms: FundTerms) -> None:
+                 markets: Mapping[str, Market], terms: FundTerms,
+                 cash_required: Decimal | None = None) -> None:
         self.actor_id = actor_id
+        # cash the fund owes or must pay out soon (fees owed, queued redemptions): a
+        # strategy should keep this much in cash and invest only the rest
+        self.cash_required = cash_required or Decimal(0)
         self.time = time
         self.wake_seq = wake_seq
         self.observations = observations

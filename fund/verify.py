@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
+from fund.accounting.spec import REDEMPTION, SUBSCRIPTION, VALUATION
 from fund.actor import ActorCore, ActorSpec
 from fund.canonical import dumps, loads, parse_ts
 from fund.exchange.base import Event, PlacedOrder
@@ -246,9 +248,28 @@ class _Replay:
             return f"{len(self.intents)} more OrderIntent(s)"
         return "the exchange's events for the orders just placed"
 
+    def _valued(self, core: ActorCore, entry: Entry, payload: Mapping[str, Any]) -> None:
+        if core.register is None:
+            raise Divergence(entry.seq, "a Valuation in a fund that keeps no investor accounts")
+        replayed = dumps(core.valuation(parse_ts(payload["at"])))
+        if replayed != entry.payload:
+            raise Divergence(entry.seq, f"valuation differs from replay: recorded "
+                                        f"{entry.payload}, replay {replayed}")
+
+    def _requested(self, core: ActorCore, entry: Entry, payload: Mapping[str, Any]) -> None:
+        if core.register is None:
+            raise Divergence(entry.seq, f"a {entry.kind} in a fund that keeps no investor "
+                                        "accounts")
+        for key in ("amount", "units"):
+            if key in payload and not Decimal(payload[key]) > 0:
+                raise Divergence(entry.seq, f"{entry.kind} of a {key} that is not positive")
+        if entry.kind == SUBSCRIPTION and "amount" not in payload:
+            raise Divergence(entry.seq, "a Subscription without an amount")
+
     _checks: ClassVar[dict[str, _Check]] = {
         DECISION: _decision, ORDER_INTENT: _intent, OBSERVATION: _observed, END: _end,
-        ORDER_ACK: _event, FILL: _event, ORDER_REJECTED: _event,
+        ORDER_ACK: _event, FILL: _event, ORDER_REJECTED: _event, VALUATION: _valued,
+        SUBSCRIPTION: _requested, REDEMPTION: _requested,
     }
 
     def finish(self, last_seq: int) -> None:

@@ -60,7 +60,9 @@ class Rebalance(Strategy[RebalanceParams, None]):
     At each wake, with NAV valued at this wake's prices before trading: an asset trades
     when |target − holding| × price ≥ max(band × NAV, min_notional). Sells go first, then
     buys, each in listed order; buys are scaled down to the cash the sells leave (fees
-    included), and a buy scaled below the threshold is dropped.
+    included), and a buy scaled below the threshold is dropped. In a fund with investors,
+    the cash it must pay out soon (``ctx.cash_required``: queued redemptions, fees owed)
+    is kept out: targets are weights of NAV minus that cash, and buys never spend it.
     """
 
     name = "rebalance"
@@ -88,6 +90,8 @@ class Rebalance(Strategy[RebalanceParams, None]):
             if amount:
                 nav += amount * prices[symbol]
         threshold = max(self.params.band * nav, self.params.min_notional)
+        # cash the fund must pay out soon (redemptions, fees) is not invested
+        invested = max(nav - ctx.cash_required, ZERO) if ctx.cash_required else nav
         drift: dict[str, Decimal] = {}
         sells: list[OrderIntent] = []
         buys: list[tuple[str, Decimal, Decimal]] = []
@@ -95,7 +99,7 @@ class Rebalance(Strategy[RebalanceParams, None]):
             price = prices.get(symbol)
             if price is None:
                 continue
-            delta = weight * nav / price - held.get(symbol, ZERO)
+            delta = weight * invested / price - held.get(symbol, ZERO)
             value = delta * price
             drift[symbol] = value
             if delta and abs(value) >= threshold:
@@ -106,6 +110,8 @@ class Rebalance(Strategy[RebalanceParams, None]):
                     buys.append((symbol, delta, price))
         intents, scaled = self._fund_buys(ctx, sells, buys, threshold)
         reasons: dict[str, Any] = {"nav": nav, "threshold": threshold, "drift": drift}
+        if ctx.cash_required:
+            reasons["cash_required"] = ctx.cash_required
         if scaled:
             reasons["scaled_to_cash"] = scaled
         return state, Decision(rule="rebalance" if intents else "hold", reasons=reasons,
@@ -117,7 +123,8 @@ class Rebalance(Strategy[RebalanceParams, None]):
                    threshold: Decimal) -> tuple[tuple[OrderIntent, ...], list[str]]:
         """Append buys after the sells, each scaled down to the cash still available."""
         fee = ctx.terms.fee_rate
-        cash = ctx.portfolio.cash
+        cash = ctx.portfolio.cash - ctx.cash_required if ctx.cash_required else \
+            ctx.portfolio.cash
         for sell in sells:
             cash += sell.amount * sell.reference_price * (1 - fee)  # type: ignore[operator]
         intents = list(sells)

@@ -32,18 +32,18 @@ def actors(journal: Journal) -> list[str]:
     return [p for p in journal.processes() if not p.endswith(COMMANDS_SUFFIX)]
 
 
-def send(target: str, actor: str, command: str, *, amount: str | None, reason: str) -> int:
+def send(target: str, actor: str, command: str, *, amount: str | None, reason: str,
+         investor: str | None = None, units: str | None = None) -> int:
     """Queue one command for an actor; print where it went."""
     payload: dict[str, Any] = {"command": command, "reason": reason,
                                "by": f"{getpass.getuser()}@{socket.gethostname()}"}
-    if amount is not None:
-        try:
-            value = Decimal(amount)
-        except InvalidOperation:
-            raise UsageError(f"{amount!r} is not an amount") from None
-        if not value.is_finite() or value <= 0:
-            raise UsageError(f"{command}: the amount must be positive, not {amount}")
-        payload["amount"] = value
+    for key, text in (("amount", amount), ("units", units)):
+        if text is not None:
+            payload[key] = _positive(command, key, text)
+    if investor is not None:
+        if not investor.strip() or len(investor) > 64:
+            raise UsageError(f"{command}: {investor!r} is not an investor id (1-64 characters)")
+        payload["investor"] = investor.strip()
     with open_journal(target, must_exist=True) as journal:
         if actor not in actors(journal):
             raise UsageError(f"{journal.url}: no actor {actor} "
@@ -60,6 +60,16 @@ def send(target: str, actor: str, command: str, *, amount: str | None, reason: s
     print(f"{actor}: {command} queued as command {entry.seq}; the daemon applies it within "
           "seconds (at its next heartbeat or wake)")
     return 0
+
+
+def _positive(command: str, key: str, text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise UsageError(f"{command}: {text!r} is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise UsageError(f"{command}: the {key} must be positive, not {text}")
+    return value
 
 
 @standard

@@ -247,3 +247,34 @@ def test_a_password_in_the_journal_url_is_never_shown(postgres_url: str, runs: P
         shown = json.dumps([repr(e) for e in app.main] + [repr(e) for e in app.sidebar])
         assert secret not in shown, name
         assert app.sidebar.text_input(key="journal").value.count("***") == 1
+
+
+@pytest.fixture(scope="module")
+def investors_journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("investors")
+    done = run_fund("backtest", str(EXAMPLES / "investors.toml"), "--out", str(out),
+                    "--start", "2024-01-10", "--end", "2024-03-01", "--no-report", "--json")
+    assert done.returncode == 0, done.stderr
+    return out / "journal.db"
+
+
+def test_investors_page_shows_each_statement(investors_journal: Path) -> None:
+    app = page("Investors", investors_journal)
+    table = app.dataframe[0].value.set_index("investor")
+    assert set(table.index) == {"founder", "alice", "bob"}
+    for investor in table.index:
+        done = run_fund("statement", str(investors_journal), "--investor", investor, "--json")
+        expected = json.loads(done.stdout)
+        assert table.loc[investor, "units"] == expected["units"]
+        assert table.loc[investor, "value"] == cents(expected["value"])
+        assert table.loc[investor, "time-weighted"] == \
+            f"{expected['time_weighted_return'] * 100:.2f} %"
+    assert len(app.get("plotly_chart")) == 1
+
+    app.selectbox(key="i-investor").set_value("bob").run()
+    assert metrics(app)["Units"] == table.loc["bob", "units"]
+
+
+def test_investors_page_on_a_fund_without_accounts(runs: Path) -> None:
+    app = page("Investors", runs / "band-1pct" / "journal.db")
+    assert any("keeps no investor accounts" in i.value for i in app.info)

@@ -13,12 +13,21 @@ from pathlib import Path
 
 import streamlit as st
 
-from fund.monitor.pages import backtests, common, decisions, journal, overview, performance
+from fund.monitor.pages import (
+    backtests,
+    common,
+    decisions,
+    investors,
+    journal,
+    overview,
+    performance,
+)
 
 PAGES: dict[str, Callable[[common.Settings], None]] = {
     "Overview": overview.render,
     "Charts": performance.render,
     "Decisions": decisions.render,
+    "Investors": investors.render,
     "Journal": journal.render,
     "Backtests": backtests.render,
 }

@@ -1,0 +1,1 @@
+"""Fund accounting: investors, units at NAV per share, fees, statements."""
