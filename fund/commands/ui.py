@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from fund.errors import UsageError
-from fund.journal import journal_url, open_journal
+from fund.journal import Journal, journal_url, open_journal
 
 APP = Path(__file__).resolve().parent.parent / "monitor" / "app.py"
 
@@ -17,10 +17,30 @@ def streamlit_command(journal: str | None, runs: Path, *, address: str, port: in
     command = [sys.executable, "-m", "streamlit", "run", str(APP),
                "--server.headless=true", f"--server.address={address}",
                f"--server.port={port}", "--browser.gatherUsageStats=false",
-               "--server.fileWatcherType=none", "--", "--runs", str(runs)]
+               "--server.fileWatcherType=none", "--client.toolbarMode=minimal", "--", "--runs", str(runs)]
     if journal:
         command += ["--journal", journal]
     return command
+
+
+def prepare(store: Journal) -> None:
+    """Read every actor's stream once, checking its chain, and cache the snapshots, so the
+    first page view is fast however long the journal (later views read only new entries)."""
+    from fund.monitor.store import snapshot
+    from fund.verify import COMMANDS_SUFFIX
+
+    for actor in store.processes():
+        if actor.endswith(COMMANDS_SUFFIX):
+            continue
+        total = store.count(actor)
+
+        def progress(done: int, actor: str = actor, total: int = total) -> None:
+            print(f"fund ui: {actor}: read {done:,} of {total:,} entries", file=sys.stderr,
+                  flush=True)
+
+        snap = snapshot(store, actor, progress if total > 100_000 else None)
+        if not snap.trusted:
+            print(f"fund ui: warning: {snap.chain_error}", file=sys.stderr, flush=True)
 
 
 def ui(journal: str | None, runs: Path, *, address: str, port: int) -> int:
@@ -28,7 +48,7 @@ def ui(journal: str | None, runs: Path, *, address: str, port: int) -> int:
     target = journal_url(journal) if journal else None
     if target:
         with open_journal(target, must_exist=True) as store:
-            store.processes()  # fails now, clearly, rather than in the browser
+            prepare(store)  # fails now, clearly, rather than in the browser
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: not a TCP port")
     shown = "" if target is None else open_journal(target).url

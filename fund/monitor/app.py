@@ -2,6 +2,6 @@
 
 import sys
 
-from fund.monitor.pages import run
+from fund.monitor.views import run
 
 run(sys.argv[1:])

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import numpy
+
 from fund.canonical import loads, parse_ts
 from fund.journal import GENESIS_HASH, EntryFilter, Journal
 from fund.ledger import Ledger
@@ -54,17 +56,24 @@ class Series:
 
     def add(self, at: float, ledger: Ledger, symbols: tuple[str, ...]) -> None:
         """Append the books as they stand at ``at`` (epoch seconds)."""
+        cash = float(ledger.cash)
         self.times.append(at)
-        self.cash.append(float(ledger.cash))
-        total = float(ledger.cash)
-        for symbol in symbols:
-            price = ledger.prices.get(symbol)
-            held = ledger.positions.get(symbol)
+        self.cash.append(cash)
+        total = cash
+        prices, positions = ledger.prices, ledger.positions
+        for symbol in symbols:  # called once a wake: no setdefault (it builds an array a call)
+            price = prices.get(symbol)
+            held = positions.get(symbol)
             value = float(held.amount * price) if held and held.amount and price else 0.0
             total += value
-            self.values.setdefault(symbol, array("d")).append(value)
-            self.prices.setdefault(symbol, array("d")).append(
-                float(price) if price is not None else math.nan)
+            values = self.values.get(symbol)
+            if values is None:
+                values = self.values[symbol] = array("d")
+            values.append(value)
+            marks = self.prices.get(symbol)
+            if marks is None:
+                marks = self.prices[symbol] = array("d")
+            marks.append(float(price) if price is not None else math.nan)
         self.nav.append(total)
 
 
@@ -164,13 +173,19 @@ class ActorSnapshot:
         return [(coid, order) for coid, order in self.orders.items() if order.open]
 
     def drawdown(self) -> tuple[float, float]:
-        """(Current drawdown, maximum drawdown) of the end-of-wake NAV, as fractions."""
-        peak, worst, current = 0.0, 0.0, 0.0
-        for value in self.points().nav:
-            peak = max(peak, value)
-            current = 1 - value / peak if peak > 0 else 0.0
-            worst = max(worst, current)
-        return current, worst
+        """(Current drawdown, maximum drawdown) of the end-of-wake NAV, as fractions.
+
+        The running peak starts at 0; a point under a peak of 0 or less has no drawdown.
+        """
+        # a copy (tobytes), not a view: a view would stop another thread appending to the
+        # shared series ("cannot resize an array that is exporting buffers")
+        nav = numpy.frombuffer(self.points().nav.tobytes(), dtype=numpy.float64)
+        if not len(nav):
+            return 0.0, 0.0
+        peak = numpy.maximum.accumulate(numpy.maximum(nav, 0.0))
+        positive = peak > 0
+        current = numpy.where(positive, 1 - nav / numpy.where(positive, peak, 1.0), 0.0)
+        return float(current[-1]), max(0.0, float(current.max()))
 
 
 def _epoch(ts: str) -> float:

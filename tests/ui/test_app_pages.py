@@ -75,6 +75,12 @@ def entries(journal: Path, actor: str, *kinds: str) -> list[tuple[int, str, dict
                 for e in store.read(actor, EntryFilter(kinds=kinds))]
 
 
+def end_wake(journal: Path) -> str:
+    """The last Wake's scheduled time as the overview shows it (wakes are on the hour)."""
+    (*_, (_, _, last)) = entries(journal, "rebalancer", "Wake")
+    return str(last["scheduled"])[:16].replace("T", " ")
+
+
 def metrics(app: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in app.metric}
 
@@ -86,13 +92,14 @@ def test_overview_shows_the_journals_own_figures(runs: Path) -> None:
     (_, _, end), = entries(journal, "rebalancer", "End")
     summary = json.loads((runs / "band-1pct" / "summary.json").read_text())
 
-    assert shown["NAV"] == f"{cents(end['nav'])} USDT"
+    assert shown["NAV (USDT)"] == cents(end["nav"])
     assert shown["Fills"] == str(end["fills"]) == str(len(entries(journal, "rebalancer",
                                                                      "Fill")))
     assert shown["Max drawdown"] == f"{summary['max_drawdown'] * 100:.2f} %"
     assert shown["Return on deposits"] == \
         f"{(Decimal(end['nav']) / Decimal(10000) - 1) * 100:.2f} %"
-    assert shown["Next wake"] == "— (finished)"
+    assert shown["Next wake (UTC)"] == "finished"
+    assert shown["Last wake (UTC)"] == end_wake(journal)
     badge = app.success[0].value
     assert summary["head_hash"][:16] in badge and "intact" in badge
     positions = app.dataframe[0].value
@@ -205,7 +212,7 @@ def test_a_corrupted_journal_warns_instead_of_crashing(runs: Path, tmp_path: Pat
     app = page("Overview", journal)
 
     assert any("Journal corrupted" in e.value and f"entry {seq}" in e.value for e in app.error)
-    assert metrics(app)["Last wake"] != "—"  # the figures up to the break are still shown
+    assert metrics(app)["Last wake (UTC)"] != "—"  # the figures up to the break are still shown
 
 
 def test_an_unopenable_journal_is_a_clear_message(tmp_path: Path) -> None:

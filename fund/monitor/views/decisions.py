@@ -17,8 +17,8 @@ from fund.monitor.decisions import (
     decision_page,
     explain,
 )
-from fund.monitor.pages import common
-from fund.monitor.pages.performance import pick_actor
+from fund.monitor.views import common
+from fund.monitor.views.performance import pick_actor
 
 PAGE = 50
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fund.monitor import charts
-from fund.monitor.pages import common
+from fund.monitor.views import common
 
 
 def pick_actor(names: list[str], key: str) -> str:

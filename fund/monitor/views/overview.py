@@ -10,8 +10,8 @@ import streamlit as st
 
 from fund.canonical import loads
 from fund.journal import Journal, Lease
-from fund.monitor.pages import common
 from fund.monitor.snapshot import ActorSnapshot
+from fund.monitor.views import common
 
 
 def state(snap: ActorSnapshot, lease: Lease | None) -> str:
@@ -63,9 +63,9 @@ def positions(snap: ActorSnapshot) -> pd.DataFrame:
 
 def _next_wake(snap: ActorSnapshot, lease: Lease | None) -> str:
     if snap.end is not None:
-        return "— (finished)"
+        return "finished"
     if lease is None:
-        return "— (no daemon running)"
+        return "no daemon"
     return common.when(loads(lease.info).get("next_wake"))
 
 
@@ -77,13 +77,13 @@ def actor_card(store: Journal, actor: str, lease: Lease | None) -> None:
     st.caption(f"strategy `{snap.strategy}` · cron `{snap.cron}` · mode {snap.mode} · "
                f"state **{state(snap, lease)}**")
     cols = st.columns(4)
-    cols[0].metric("NAV", common.money(numbers["nav"], snap.quote))
+    cols[0].metric(f"NAV ({snap.quote})", common.money(numbers["nav"]))
     cols[1].metric("Return on deposits", common.percent(numbers["return"]))
     cols[2].metric("Drawdown", common.percent(numbers["drawdown"]))
     cols[3].metric("Max drawdown", common.percent(numbers["max_drawdown"]))
-    cols = st.columns(4)
-    cols[0].metric("Last wake", common.when(snap.last_wake))
-    cols[1].metric("Next wake", _next_wake(snap, lease))
+    cols = st.columns([3, 2, 1, 1])  # times are wide
+    cols[0].metric("Last wake (UTC)", common.when(snap.last_wake))
+    cols[1].metric("Next wake (UTC)", _next_wake(snap, lease))
     cols[2].metric("Fills", f"{len(snap.fills):,}")
     cols[3].metric("Open orders", f"{len(snap.open_orders()):,}")
     common.chain_badge(snap)

@@ -9,8 +9,8 @@ import streamlit as st
 from fund.accounting.spec import VALUATION
 from fund.accounting.statement import Books, books, statement
 from fund.journal import EntryFilter, Journal
-from fund.monitor.pages import common
-from fund.monitor.pages.performance import pick_actor
+from fund.monitor.views import common
+from fund.monitor.views.performance import pick_actor
 
 
 def _books(store: Journal, actor: str) -> Books:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from fund.commands.inspect import export_line
 from fund.journal import EntryFilter, Journal
-from fund.monitor.pages import common
+from fund.monitor.views import common
 from fund.verify import verify_stream
 
 PAGE_SIZES = (50, 200, 1000)

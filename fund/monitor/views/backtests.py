@@ -7,14 +7,20 @@ import streamlit as st
 
 from fund.journal import JournalError, open_journal
 from fund.monitor import charts
-from fund.monitor.pages import common
 from fund.monitor.runs import Run, compare, find_runs
 from fund.monitor.store import snapshot
+from fund.monitor.views import common
+
+
+def _quote(run: Run) -> str:
+    actors = run.summary.get("actors") or {}
+    quotes = {a.get("quote", "") for a in actors.values() if isinstance(a, dict)}
+    return quotes.pop() if len(quotes) == 1 else ""
 
 
 def _table(runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "run": r.name, "final NAV": common.money(r.summary.get("final_nav")),
+        "run": r.name, "final NAV": common.money(r.summary.get("final_nav"), _quote(r)),
         "return": common.percent(r.summary.get("total_return")),
         "max drawdown": common.percent(r.summary.get("max_drawdown")),
         "fills": r.summary.get("fills"), "wakes": r.summary.get("wakes"),
@@ -58,7 +64,8 @@ def render(settings: common.Settings) -> None:
         run = picked[0]
         st.subheader(run.name)
         cols = st.columns(4)
-        cols[0].metric("Final NAV", common.money(run.summary.get("final_nav")))
+        cols[0].metric(f"Final NAV ({_quote(run)})".replace(" ()", ""),
+                       common.money(run.summary.get("final_nav")))
         cols[1].metric("Return", common.percent(run.summary.get("total_return")))
         cols[2].metric("Max drawdown", common.percent(run.summary.get("max_drawdown")))
         cols[3].metric("Sharpe", f"{run.summary.get('sharpe', 0):.2f}")

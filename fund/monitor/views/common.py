@@ -95,8 +95,11 @@ def percent(value: float | None) -> str:
 
 
 def when(ts: str | None) -> str:
-    """A journal timestamp as 'YYYY-MM-DD HH:MM:SS UTC'."""
-    return "—" if not ts else ts[:19].replace("T", " ") + " UTC"
+    """A journal timestamp as 'YYYY-MM-DD HH:MM' (UTC; seconds shown only when not 0)."""
+    if not ts:
+        return "—"
+    text = ts[:19].replace("T", " ")
+    return text[:16] if text.endswith(":00") else text
 
 
 def reread(settings: Settings) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from fund.monitor.pages import (
+from fund.monitor.views import (
     backtests,
     common,
     decisions,

@@ -1,0 +1,422 @@
+"""The monitoring UI on a journal of about one million entries (``make bench-ui``).
+
+    python benchmarks/ui_million.py                  # build once (cached), then measure
+    python benchmarks/ui_million.py --repeat 3       # median of 3 fresh processes a figure
+    python benchmarks/ui_million.py --profile        # also cProfile the slow measurements
+    python benchmarks/ui_million.py --rebuild --dir /tmp/elsewhere
+
+The journal is a REAL backtest, not synthetic entries: one fund of three rebalancing actors
+over the shipped sample (Binance 5-minute candles, 2024-01-01 → 2024-06-30) — W1's
+rebalancer woken every minute, a BTC/ETH one every 5 minutes and an altcoin one every 15
+minutes — about 1.0 M entries in one SQLite file. It is built once under ``--dir`` and
+reused while its config is unchanged.
+
+Every figure is measured in a fresh Python process, so Streamlit's caches and the monitor's
+in-process snapshot memo are cold; "cold" also means an empty ``$AGENTFUND_CACHE`` (no
+on-disk snapshot), "warm" means the on-disk snapshots a previous process saved. The
+operating system's file cache is warm in both (the journal has just been read). Each
+process first views the same page once on a one-day journal, untimed: a running ``fund ui``
+server has done that work (imports, Streamlit's start-up) before anyone opens the big
+journal. A page's figure is the time its script takes (``fund.monitor.views.run``, timed
+inside the script thread); AppTest's whole wall time is shown beside it. Figures only:
+nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import io
+import json
+import os
+import pstats
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app.py"
+PRICES = ROOT / "data" / "sample" / "binance_spot_2024"
+BIG = "rebalancer"  # the longest stream: the one the decision figures use
+TARGET_OVERVIEW = 3.0
+TARGET_DECISION = 1.0
+
+CONFIG = f"""\
+# ui-million: W1's rebalancer woken every minute, plus two more rebalancers, one journal.
+[fund]
+name = "ui-million"
+initial_cash = 10000
+quote = "USDT"
+fee_rate = 0.001
+slippage_bps = 0
+
+[backtest]
+prices = "{PRICES}"
+timeframe = "5m"
+start = 2024-01-01
+end = 2024-06-30
+
+[actors.{BIG}]
+cron = "* * * * *"
+strategy = "rebalance"
+[actors.{BIG}.params]
+band = 0.01
+min_notional = 0
+[actors.{BIG}.params.weights]
+"BTC/USDT" = 0.18
+"ETH/USDT" = 0.18
+"SOL/USDT" = 0.18
+"XRP/USDT" = 0.18
+"DOGE/USDT" = 0.18
+
+[actors.majors]
+cron = "*/5 * * * *"
+strategy = "rebalance"
+[actors.majors.params]
+band = 0.005
+min_notional = 10
+[actors.majors.params.weights]
+"BTC/USDT" = 0.45
+"ETH/USDT" = 0.45
+
+[actors.alts]
+cron = "*/15 * * * *"
+strategy = "rebalance"
+[actors.alts.params]
+band = 0.02
+min_notional = 10
+[actors.alts.params.weights]
+"SOL/USDT" = 0.3
+"XRP/USDT" = 0.3
+"DOGE/USDT" = 0.3
+"""
+
+
+# --- the journal -----------------------------------------------------------------------------
+
+
+def build(directory: Path, rebuild: bool) -> dict[str, Any]:
+    """The million-entry backtest under ``directory`` (run once; reused while the config is
+    the same); returns what was built."""
+    marker = directory / "built.json"
+    digest = hashlib.sha256(CONFIG.encode()).hexdigest()
+    if not rebuild and marker.is_file():
+        built: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
+        if built.get("config_sha256") == digest and Path(built["journal"]).is_file():
+            built["reused"] = True
+            return built
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    config = directory / "ui-million.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    out = directory / "run"
+    print(f"building the journal: fund backtest {config} (a few minutes, once)…",
+          file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "fund", "backtest", str(config), "--out",
+                           str(out), "--no-report", "--json"], cwd=ROOT, capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the backtest failed ({done.returncode}):\n{done.stderr}")
+    seconds = time.perf_counter() - started
+    summary = json.loads(done.stdout)
+    journal = out / "journal.db"
+    with sqlite3.connect(journal) as db:
+        streams = dict(db.execute("SELECT process_id, count(*) FROM journal_entries "
+                                  "GROUP BY process_id").fetchall())
+    built = {"config_sha256": digest, "journal": str(journal), "streams": streams,
+             "entries": sum(streams.values()), "backtest_seconds": round(seconds, 1),
+             "bytes": journal.stat().st_size, "head_hash": summary["head_hash"]}
+    marker.write_text(json.dumps(built, indent=2), encoding="utf-8")
+    built["reused"] = False
+    return built
+
+
+def warmup_journal(directory: Path) -> Path:
+    """A one-day W1 backtest's journal (built once): the warm-up page views' journal."""
+    tiny = directory / "tiny"
+    if not (tiny / "summary.json").is_file():
+        done = subprocess.run([sys.executable, "-m", "fund", "backtest",
+                               str(ROOT / "examples" / "rebalance.toml"), "--out", str(tiny),
+                               "--start", "2024-01-01", "--end", "2024-01-01", "--no-report"],
+                              cwd=ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"the warm-up backtest failed ({done.returncode}):\n{done.stderr}")
+    return tiny / "journal.db"
+
+
+def pick_decision(journal: Path) -> int:
+    """A decision of the big actor that placed orders, from the middle of its stream."""
+    with sqlite3.connect(journal) as db:
+        seqs = [seq for (seq,) in db.execute(
+            "SELECT seq FROM journal_entries WHERE process_id=? AND kind='Decision' AND "
+            "payload NOT LIKE '%\"intents\":0,%' ORDER BY seq", (BIG,))]
+    if not seqs:
+        raise SystemExit(f"{BIG} never traded: no decision with orders to open")
+    return int(seqs[len(seqs) // 2])
+
+
+# --- one measurement, in its own process ------------------------------------------------------
+
+
+def _app_test(params: dict[str, str], state: dict[str, Any],
+              profiler: cProfile.Profile | None, result: dict[str, Any]) -> tuple[float, Any]:
+    """Run app.py once in AppTest with these query parameters and session state.
+
+    Returns the time the page's script took (``fund.monitor.views.run``, timed and, with
+    ``profiler``, profiled in the script's own thread) and the AppTest. The AppTest's whole
+    wall time is kept in ``result["apptest_s"]``: it adds Streamlit's one-off start-up (a
+    scan of the installed packages for components, which a server does once when it starts)
+    and the polling of the test harness.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    import fund.monitor.views as pages
+
+    page_run = pages.run
+    timed: list[float] = []
+    cpu: list[float] = []
+
+    def run(argv: Any) -> None:  # app.py calls fund.monitor.views.run on every script run
+        started, used = time.perf_counter(), time.thread_time()
+        if profiler:
+            profiler.enable()
+        try:
+            page_run(argv)
+        finally:
+            if profiler:
+                profiler.disable()
+            timed.append(time.perf_counter() - started)
+            cpu.append(time.thread_time() - used)
+
+    pages.run = run
+    at = AppTest.from_file(str(APP), default_timeout=900)
+    for key, value in params.items():
+        at.query_params[key] = value
+    for key, value in state.items():
+        at.session_state[key] = value
+    started = time.perf_counter()
+    at.run()
+    result["apptest_s"] = time.perf_counter() - started
+    pages.run = page_run
+    if at.exception:
+        raise SystemExit(f"the app raised: {[e.message for e in at.exception]}")
+    result["cpu_s"] = sum(cpu)
+    return sum(timed), at
+
+
+def child(kind: str, journal: str, warmup: str, decision: int, text: str,
+          profile: Path | None) -> None:
+    """Measure one thing (the parent set ``$AGENTFUND_CACHE``); print a JSON line.
+
+    First the same page is viewed once on a small journal (``warmup``), so that what a
+    running server has already done (imports, Streamlit's start-up) is not timed; the
+    big journal is then new to the process, as when a server opens it for the first time.
+    """
+    sys.argv = [str(APP)]  # app.py reads its arguments: give it none (the journal is in env)
+    started = time.perf_counter()
+    from fund.journal import open_journal
+    from fund.monitor.decisions import DecisionQuery, decision_page, explain
+
+    result: dict[str, Any] = {"kind": kind}
+    params = {"overview": {"page": "Overview"},
+              "decision-page": {"page": "Decisions", "actor": BIG, "decision": str(decision)},
+              "search-page": {"page": "Decisions", "actor": BIG},
+              "charts": {"page": "Charts", "actor": BIG}}.get(kind, {})
+    state = {"d-text": text} if kind == "search-page" else {}
+    os.environ["AGENTFUND_JOURNAL"] = warmup
+    _app_test(params or {"page": "Overview"}, state, None, {})
+    with open_journal(warmup, must_exist=True) as small:
+        explain(small, BIG, next(iter(decision_page(small, BIG, DecisionQuery())[0])).seq)
+    result["warmup_s"] = time.perf_counter() - started
+    os.environ["AGENTFUND_JOURNAL"] = journal
+    profiler = cProfile.Profile() if profile else None
+    if profiler and kind in ("explain", "search-query"):
+        profiler.enable()
+    if kind == "overview":
+        seconds, at = _app_test(params, state, profiler, result)
+        result["shown"] = {m.label: m.value for m in at.metric if m.label in ("NAV", "Fills")}
+        result["badges"] = [s.value[:60] for s in at.success]
+    elif kind == "decision-page":
+        seconds, at = _app_test(params, state, profiler, result)
+        result["shown"] = [h.value for h in at.subheader][:1]
+    elif kind == "charts":
+        seconds, at = _app_test(params, state, profiler, result)
+        figures = [e for e in at.main if getattr(e, "type", "") == "plotly_chart"]
+        result["shown"] = {"charts": len(figures), "json_mib": round(sum(
+            len(e.proto.spec) for e in figures) / 2**20, 1)}
+    elif kind == "explain":
+        store = open_journal(journal, must_exist=True)
+        started, used = time.perf_counter(), time.thread_time()
+        story = explain(store, BIG, decision)
+        seconds, result["cpu_s"] = time.perf_counter() - started, time.thread_time() - used
+        result["shown"] = {"rule": story.payload.get("rule"), "orders": len(story.orders),
+                           "observations": len(story.observations)}
+    elif kind == "search-page":
+        seconds, at = _app_test(params, state, profiler, result)
+        result["shown"] = [c.value for c in at.caption if str(c.value).startswith("page ")]
+    elif kind == "search-query":
+        store = open_journal(journal, must_exist=True)
+        started, used = time.perf_counter(), time.thread_time()
+        rows, _ = decision_page(store, BIG, DecisionQuery(text=text), size=50)
+        seconds, result["cpu_s"] = time.perf_counter() - started, time.thread_time() - used
+        result["shown"] = {"rows": len(rows)}
+    else:
+        raise SystemExit(f"unknown measurement {kind}")
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(str(profile))
+    result["seconds"] = seconds
+    print(json.dumps(result, default=str))
+
+
+def measure(kind: str, journal: Path, cache: Path, *, decision: int = 0, text: str = "",
+            profile: Path | None = None) -> dict[str, Any]:
+    """Run one measurement in a fresh process with ``cache`` as ``$AGENTFUND_CACHE``."""
+    env = {**os.environ, "AGENTFUND_CACHE": str(cache), "PYTHONHASHSEED": "0"}
+    warmup = warmup_journal(journal.parent.parent)
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
+               "--child-journal", f"sqlite:///{journal}", "--child-warmup",
+               f"sqlite:///{warmup}", "--child-decision", str(decision), "--child-text", text]
+    if profile is not None:
+        command += ["--child-profile", str(profile)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"measurement {kind} failed ({done.returncode}):\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# --- the figures -----------------------------------------------------------------------------
+
+
+def _median(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    out = dict(samples[-1])
+    out["seconds"] = statistics.median(s["seconds"] for s in samples)
+    for key in ("apptest_s", "cpu_s"):
+        if key in out:
+            out[key] = statistics.median(s[key] for s in samples)
+    out["all"] = [round(s["seconds"], 3) for s in samples]
+    return out
+
+
+def run_all(journal: Path, work: Path, repeat: int, decision: int,
+            texts: list[str]) -> list[tuple[str, dict[str, Any], float | None]]:
+    """Every figure, ``repeat`` fresh processes each: (row name, result, target)."""
+    rows: list[tuple[str, dict[str, Any], float | None]] = []
+    cold: list[dict[str, Any]] = []
+    warm: list[dict[str, Any]] = []
+    for number in range(repeat):
+        cache = work / f"cache-{number}"
+        shutil.rmtree(cache, ignore_errors=True)
+        cold.append(measure("overview", journal, cache))  # fills the on-disk snapshots
+        warm.append(measure("overview", journal, cache))
+    rows.append(("Overview, cold (empty snapshot cache)", _median(cold), TARGET_OVERVIEW))
+    rows.append(("Overview, warm (on-disk snapshots)", _median(warm), TARGET_OVERVIEW))
+    warm_cache = work / "cache-0"
+    cold_cache = work / "cache-empty"
+    for kind, label, cache, target in (
+            ("explain", "explain() one decision (bare call)", cold_cache, TARGET_DECISION),
+            ("decision-page", "Decisions page opening one decision, warm", warm_cache,
+             TARGET_DECISION),
+            ("decision-page", "Decisions page opening one decision, cold", cold_cache,
+             TARGET_DECISION)):
+        samples = []
+        for _ in range(repeat):
+            shutil.rmtree(cold_cache, ignore_errors=True)
+            samples.append(measure(kind, journal, cache, decision=decision))
+        rows.append((f"{label} (entry {decision})", _median(samples), target))
+    samples = [measure("charts", journal, warm_cache) for _ in range(repeat)]
+    rows.append((f"Charts page of {BIG}, warm", _median(samples), None))
+    for text in texts:
+        for kind, label in (("search-query", "decision_page() search"),
+                            ("search-page", "Decisions page with a search, warm")):
+            samples = [measure(kind, journal, warm_cache, text=text) for _ in range(repeat)]
+            rows.append((f"{label} {text!r}", _median(samples), None))
+    return rows
+
+
+def profile_slow(journal: Path, work: Path, decision: int,
+                 rows: list[tuple[str, dict[str, Any], float | None]]) -> None:
+    """cProfile every measurement that missed its target; print where the time goes."""
+    missed = [(r["kind"], name) for name, r, target in rows
+              if target is not None and r["seconds"] > target]
+    for number, (kind, name) in enumerate(missed):
+        cache = work / "cache-0" if "warm" in name else work / "cache-profile"
+        if "warm" not in name:
+            shutil.rmtree(cache, ignore_errors=True)
+        out = work / f"{number}-{kind}.prof"
+        measure(kind, journal, cache, decision=decision, profile=out)
+        text = io.StringIO()
+        pstats.Stats(str(out), stream=text).sort_stats("tottime").print_stats(20)
+        print(f"\n## cProfile: {name} (own time, top 20; {out})\n")
+        print("\n".join(line for line in text.getvalue().splitlines()
+                        if line.strip())[:6000])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/agentfund-ui-million"),
+                        help="where the journal is built and kept (default %(default)s)")
+    parser.add_argument("--rebuild", action="store_true", help="build the journal again")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="fresh processes per figure; the median is shown (default 1)")
+    parser.add_argument("--search", action="append", default=[],
+                        help="search text(s) for the Decisions page (default: a common, a "
+                             "rare and an absent text)")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile the measurements that miss their target")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-journal", help=argparse.SUPPRESS)
+    parser.add_argument("--child-warmup", help=argparse.SUPPRESS)
+    parser.add_argument("--child-decision", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--child-text", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--child-profile", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.child_journal, args.child_warmup, args.child_decision,
+              args.child_text, args.child_profile)
+        return 0
+
+    built = build(args.dir.resolve(), args.rebuild)
+    journal = Path(built["journal"])
+    decision = pick_decision(journal)
+    texts = args.search or ["hold", '"rule":"rebalance"', "no such text"]
+    print(f"journal: {journal} — a real `fund backtest` (not synthetic), "
+          f"{built['entries']:,} entries, {built['bytes'] / 2**20:,.0f} MiB, streams "
+          + ", ".join(f"{k} {v:,}" for k, v in sorted(built["streams"].items()))
+          + (" (reused)" if built["reused"] else f" (built in {built['backtest_seconds']} s)"),
+          flush=True)
+    rows = run_all(journal, args.dir.resolve() / "work", max(args.repeat, 1), decision, texts)
+    if args.json:
+        print(json.dumps({"journal": built, "decision": decision,
+                          "figures": [{"name": n, "target": t, **r} for n, r, t in rows]},
+                         default=str, indent=2))
+    else:
+        print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+              "seconds are wall time, CPU is the measuring thread's own CPU time")
+        print(f"\n| measurement ({max(args.repeat, 1)} fresh process(es), median) | seconds | "
+              "CPU | AppTest wall | target | shown |")
+        print("| --- | ---: | ---: | ---: | ---: | --- |")
+        for name, result, target in rows:
+            verdict = "" if target is None else (
+                f"< {target:g} s " + ("met" if result["seconds"] <= target else "**missed**"))
+            wall = f"{result['apptest_s']:.3f}" if "apptest_s" in result else ""
+            print(f"| {name} | {result['seconds']:.3f} | {result.get('cpu_s', 0):.3f} | "
+                  f"{wall} | {verdict} | "
+                  f"{json.dumps(result.get('shown'), ensure_ascii=False)[:90]} |")
+    if args.profile:
+        profile_slow(journal, args.dir.resolve() / "work", decision, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
