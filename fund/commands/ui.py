@@ -17,7 +17,8 @@ def streamlit_command(journal: str | None, runs: Path, *, address: str, port: in
     command = [sys.executable, "-m", "streamlit", "run", str(APP),
                "--server.headless=true", f"--server.address={address}",
                f"--server.port={port}", "--browser.gatherUsageStats=false",
-               "--server.fileWatcherType=none", "--client.toolbarMode=minimal", "--", "--runs", str(runs)]
+               "--server.fileWatcherType=none", "--client.toolbarMode=minimal",
+               "--", "--runs", str(runs)]
     if journal:
         command += ["--journal", journal]
     return command
