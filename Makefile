@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_OUT ?= runs/demo-w1
 
-.PHONY: demo test install system-deps lint pytest bench soak clean
+.PHONY: demo test install system-deps lint pytest bench bench-ui bench-peers bench-sweep soak clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,18 @@ test: system-deps lint pytest
 
 bench: install
 	$(PY) benchmarks/run.py
+
+# the monitoring UI on a ~1M-entry journal (a real backtest, built once and reused)
+bench-ui: install
+	$(PY) benchmarks/ui_million.py
+
+# W1 on agentfund, vectorbt and backtrader; the peers get their own venv, .bench-venv/
+bench-peers: install
+	$(PY) benchmarks/compare.py $(BENCH_PEERS_ARGS)
+
+# fund sweep: a 64-combination grid on 1, then 2, local Dask workers (run it on a quiet machine)
+bench-sweep: install
+	$(PY) benchmarks/sweep_scaling.py
 
 soak: install
 	$(PY) benchmarks/soak.py --actors 50 --minutes 10

@@ -54,6 +54,38 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--no-report", action="store_true", help="skip the HTML report")
     bt.set_defaults(handler=_backtest)
 
+    sw = sub.add_parser("sweep", help="backtest a grid of parameter sets on Dask")
+    sw.add_argument("config", type=Path, help="fund config (TOML)")
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="a config key and its values (same syntax as --set; repeatable)")
+    sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key for every combination")
+    sw.add_argument("--random", type=int, metavar="N", help="run N combinations sampled "
+                    "without replacement from the grid")
+    sw.add_argument("--seed", type=int, default=0, help="seed of --random (default 0)")
+    where = sw.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="local Dask worker processes (default: one per core)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a running Dask scheduler, e.g. tcp://host:8786")
+    sw.add_argument("--start", help="first day or time (UTC) of the period")
+    sw.add_argument("--end", help="last day or time (UTC) of the period, inclusive")
+    sw.add_argument("--walk-forward", metavar="TRAIN:TEST",
+                    help="choose on TRAIN, evaluate on the next TEST, rolling (e.g. 60d:30d)")
+    sw.add_argument("--sort", default="sharpe", metavar="METRIC",
+                    help="rank by sharpe (default), sortino, total_return, annualized_return, "
+                         "final_nav (descending) or max_drawdown, turnover, fees, fills "
+                         "(ascending)")
+    sw.add_argument("--out", type=Path, help="output directory (default: runs/NAME-sweep-TIME)")
+    sw.add_argument("--keep-journals", action="store_true",
+                    help="keep each run's journal (OUT/journals/KEY.db)")
+    sw.add_argument("--cache", type=Path, help="results cache file "
+                    "(default: $AGENTFUND_CACHE/sweeps.sqlite)")
+    sw.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    sw.add_argument("--top", type=int, default=20, help="rows to print (default 20)")
+    sw.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    sw.set_defaults(handler=_sweep)
+
     run = sub.add_parser("run", help="run a fund's actors on their cron schedules (paper)")
     run.add_argument("config", type=Path, help="fund config (TOML)")
     run.add_argument("--journal", help="journal URL or file (default: [daemon] journal, or "
@@ -159,6 +191,18 @@ def _backtest(args: argparse.Namespace) -> int:
     return backtest(config=args.config, journal=args.journal, out=args.out,
                     overrides=args.set, start=_moment(args.start), end=_moment(args.end, end=True),
                     as_json=args.json, report=not args.no_report)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from fund.commands.sweep import SweepOptions, sweep
+
+    return sweep(SweepOptions(
+        config=args.config, grids=args.grid, overrides=args.set, random=args.random,
+        seed=args.seed, workers=args.workers, scheduler=args.scheduler,
+        start=_moment(args.start), end=_moment(args.end, end=True), out=args.out,
+        sort=args.sort, keep_journals=args.keep_journals, cache=args.cache,
+        no_cache=args.no_cache, walk_forward=args.walk_forward, as_json=args.json,
+        top=args.top))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -3,12 +3,19 @@
 Inside :func:`pure` any attempt to open a data file, connect a socket, resolve a host or
 start a process raises :class:`PurityError` (importing code stays allowed). The hook is
 installed once per process and costs one flag check per audit event outside handlers.
+
+The guard is per thread: it stops the thread running the handler, not the other threads
+of the process (a daemon's other actors, a Dask worker's event loop), which do their own
+I/O meanwhile. So a handler that starts a thread of its own can do I/O from it unseen
+(Python 3.11 raises no audit event for a new thread); like I/O inside C extensions, that
+is what ``fund verify`` with only the journal at hand catches.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,7 +33,8 @@ class PurityError(Exception):
     """A handler tried to do I/O; handlers must be pure functions of their inputs."""
 
 
-_state = {"depth": 0, "installed": False}
+_state = {"installed": False}
+_local = threading.local()  # .depth: how many pure() blocks this thread is inside
 
 
 def _is_code(path: str) -> bool:
@@ -35,7 +43,7 @@ def _is_code(path: str) -> bool:
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
-    if not _state["depth"]:
+    if not getattr(_local, "depth", 0):
         return
     if event == "open":
         if args and isinstance(args[0], int):
@@ -55,8 +63,8 @@ def pure() -> Iterator[None]:
     if not _state["installed"]:
         sys.addaudithook(_hook)
         _state["installed"] = True
-    _state["depth"] += 1
+    _local.depth = getattr(_local, "depth", 0) + 1
     try:
         yield
     finally:
-        _state["depth"] -= 1
+        _local.depth -= 1

@@ -81,11 +81,11 @@ def actor_card(store: Journal, actor: str, lease: Lease | None) -> None:
     cols[1].metric("Return on deposits", common.percent(numbers["return"]))
     cols[2].metric("Drawdown", common.percent(numbers["drawdown"]))
     cols[3].metric("Max drawdown", common.percent(numbers["max_drawdown"]))
-    cols = st.columns([3, 2, 1, 1])  # times are wide
-    cols[0].metric("Last wake (UTC)", common.when(snap.last_wake))
-    cols[1].metric("Next wake (UTC)", _next_wake(snap, lease))
-    cols[2].metric("Fills", f"{len(snap.fills):,}")
-    cols[3].metric("Open orders", f"{len(snap.open_orders()):,}")
+    wide = st.columns([3, 2, 1, 1])  # times are wide
+    wide[0].metric("Last wake (UTC)", common.when(snap.last_wake))
+    wide[1].metric("Next wake (UTC)", _next_wake(snap, lease))
+    wide[2].metric("Fills", f"{len(snap.fills):,}")
+    wide[3].metric("Open orders", f"{len(snap.open_orders()):,}")
     common.chain_badge(snap)
     if snap.halted or snap.killed:
         st.warning(f"{actor} is {'killed' if snap.killed else 'halted'}: it places no orders.")

@@ -1,0 +1,187 @@
+"""What a sweep's result depends on, as hashes: config, data and code.
+
+A cached result is reused only when all three match (plus the period it covers):
+
+* **config hash** — sha256 of the config file's TOML after ``--set`` and ``--grid``
+  overrides, as JSON *in the order written* (key order matters: ``weights`` are traded
+  in table order, so a reordered table must not hit another order's result);
+* **data hash** — sha256 over the content hashes of every file the config reads (each
+  actor's price files, the news dataset), by file name; content hashes are remembered
+  by (path, size, mtime) so that a re-run does not read the files again;
+* **code version** — sha256 of the agentfund sources that can change a result (every
+  ``*.py`` under ``fund/``, ``strategies/``, ``oracles/``, ``backtests/`` except the
+  command line, the monitor UI and the HTML renderers), the package version, Python's
+  ``major.minor`` and the versions of the libraries that parse data or config
+  (see ``DEPENDENCIES``); plus, per config, the source file of every ``module:Class``
+  plugin it names (a strategy or scorer of the user's own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+import sqlite3
+import sys
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from backtests.data import find_file
+from fund import __version__
+from fund.config import ConfigError, FundConfig, apply_overrides
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE_DIRS = ("fund", "strategies", "oracles", "backtests")
+PRESENTATION = ("fund/commands/", "fund/monitor/", "fund/cli.py", "fund/__main__.py",
+                "backtests/report.py", "backtests/heatmap.py")
+"""Sources that only present results: changing them keeps cached results valid."""
+DEPENDENCIES = ("apscheduler", "numpy", "orjson", "pandas", "pyarrow", "pydantic",
+                "vaderSentiment")
+_PLUGIN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _source_files() -> Iterator[Path]:
+    for directory in SOURCE_DIRS:
+        for path in sorted((ROOT / directory).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            if not relative.startswith(PRESENTATION):
+                yield path
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Return the hash of the agentfund code and library versions that results depend on."""
+    digest = hashlib.sha256()
+    digest.update(f"agentfund {__version__}\npython {sys.version_info[0]}.{sys.version_info[1]}"
+                  .encode())
+    for package in DEPENDENCIES:
+        digest.update(f"\n{package} {_version(package)}".encode())
+    for path in _source_files():
+        digest.update(f"\n{path.relative_to(ROOT).as_posix()} ".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def raw_config(path: Path, overrides: Sequence[str], cwd: Path) -> dict[str, Any]:
+    """Read a config file and apply overrides, as ``load_config`` does before validating."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    apply_overrides(raw, overrides, cwd)
+    return raw
+
+
+def config_hash(raw: Mapping[str, Any]) -> str:
+    """Hash a raw config, keeping the order its tables were written in."""
+    text = json.dumps(raw, default=str, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def plugin_hash(raw: Mapping[str, Any]) -> str:
+    """Hash the source files of the ``module:Class`` plugins a config names, outside agentfund."""
+    digest = hashlib.sha256()
+    for text in sorted({s for s in _strings(raw) if _PLUGIN.fullmatch(s)}):
+        module = text.partition(":")[0]
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            spec = None
+        origin = Path(spec.origin) if spec and spec.origin else None
+        if origin is None or not origin.is_file() or origin.is_relative_to(ROOT):
+            continue
+        digest.update(f"{text} {_sha256_file(origin)}\n".encode())
+    return digest.hexdigest()
+
+
+def data_files(config: FundConfig) -> list[Path]:
+    """Return every file a backtest of this config reads (price files, news dataset)."""
+    settings = config.backtest
+    if settings is None:
+        return []
+    symbols = dict.fromkeys(s for spec in config.actors for s in spec.markets)
+    files = [find_file(settings.prices, symbol, settings.timeframe) for symbol in symbols]
+    if settings.news is not None:
+        files.append(settings.news)
+    return files
+
+
+class FileHashes:
+    """Content hashes of files, remembered by (path, size, mtime) in an SQLite table."""
+
+    def __init__(self, db: Path | None) -> None:
+        self._memo: dict[tuple[str, int, int], str] = {}
+        self._db: sqlite3.Connection | None = None
+        if db is not None:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(db, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS file_hashes (path TEXT, size INTEGER,"
+                             " mtime_ns INTEGER, sha256 TEXT, PRIMARY KEY (path, size, mtime_ns))")
+
+    def sha256(self, path: Path) -> str:
+        """Return the file's content hash, from memory, the table, or by reading it."""
+        stat = path.stat()
+        ident = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if ident in self._memo:
+            return self._memo[ident]
+        found = None
+        if self._db is not None:
+            found = self._db.execute("SELECT sha256 FROM file_hashes WHERE path = ? AND size = ?"
+                                     " AND mtime_ns = ?", ident).fetchone()
+        digest = found[0] if found else _sha256_file(path)
+        if self._db is not None and not found:
+            self._db.execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)",
+                             (*ident, digest))
+        self._memo[ident] = digest
+        return digest
+
+    def data_hash(self, config: FundConfig) -> str:
+        """Hash the contents of every file the config reads, by file name."""
+        lines = sorted(f"{path.name} {self.sha256(path)}" for path in data_files(config))
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+    def close(self) -> None:
+        """Close the table."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def result_key(*, config: str, data: str, code: str, plugins: str, period: str) -> str:
+    """Combine the parts into the key a result is cached under."""
+    text = f"config {config}\ndata {data}\ncode {code}\nplugins {plugins}\nperiod {period}"
+    return hashlib.sha256(text.encode()).hexdigest()
