@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.journals import BACKENDS, DURABLE, JournalUrls
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
 SAMPLE_PRICES = SAMPLE / "binance_spot_2024"
@@ -37,40 +39,64 @@ def needs_shared(path: str = "") -> pytest.MarkDecorator:
                               reason=f"needs {target} (the team's shared data), absent here")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty journal URL of each backend (PostgreSQL joins when configured)."""
-    if request.param == "memory":
-        yield f"memory://{tmp_path.name}-{request.node.name}"
-    else:
-        yield f"sqlite:///{tmp_path / 'journal.db'}"
+@pytest.fixture(params=BACKENDS)
+def journal_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JournalUrls]:
+    """Fresh, empty journals of each backend (memory, sqlite, postgres), one per call.
+
+    The postgres case skips, saying why, when DATABASE_URL names no server (``make
+    test`` starts one); each of its journals is a schema of its own, dropped afterwards.
+    """
+    urls = JournalUrls(request.param, tmp_path)
+    yield urls
+    urls.close()
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def journal_url(journal_urls: JournalUrls) -> str:
+    """A fresh, empty journal URL of each backend: memory, SQLite and PostgreSQL."""
+    return journal_urls()
+
+
+@pytest.fixture(params=DURABLE)
+def store_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JournalUrls]:
+    """Fresh journals of each durable backend (sqlite, postgres), which a subprocess can open."""
+    urls = JournalUrls(request.param, tmp_path)
+    yield urls
+    urls.close()
+
+
+@pytest.fixture
+def store_url(store_urls: JournalUrls) -> str:
+    """A fresh journal URL on SQLite and on PostgreSQL: what ``fund --journal`` is given."""
+    return store_urls()
+
+
+@pytest.fixture(scope="module", params=DURABLE)
+def module_store_urls(request: pytest.FixtureRequest,
+                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[JournalUrls]:
+    """As ``store_urls``, for a module's shared (expensive) journals."""
+    urls = JournalUrls(request.param, tmp_path_factory.mktemp(request.param))
+    yield urls
+    urls.close()
+
+
+@pytest.fixture
+def scratch_urls(module_store_urls: JournalUrls, tmp_path: Path) -> Iterator[JournalUrls]:
+    """Fresh journals for one test on the backend of ``module_store_urls`` (to copy into)."""
+    urls = JournalUrls(module_store_urls.backend, tmp_path)
+    yield urls
+    urls.close()
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
     """A journal URL on the PostgreSQL at DATABASE_URL, in a schema of its own (dropped after).
 
     Skips, saying why, when no server is configured (``make test`` starts one).
     """
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith("postgresql"):
-        pytest.skip("needs DATABASE_URL naming a PostgreSQL server (make test starts one)")
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    urls = JournalUrls("postgres", tmp_path)
+    yield urls()
+    urls.close()
 
 
 def run_fund(*args: str, cwd: Path | None = None, timeout: float = 300

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from string import ascii_lowercase, ascii_uppercase
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, Text, event, func
@@ -172,8 +173,10 @@ class SqlJournal(Journal):
         if where.until is not None:
             stmt = stmt.where(ENTRIES.c.ts <= where.until)
         if where.contains is not None:
-            stmt = stmt.where(func.lower(ENTRIES.c.payload).contains(
-                ascii_lower(where.contains), autoescape=True))
+            # ASCII case only, as SQLite's lower(): PostgreSQL's lower() folds by locale
+            folded = (func.lower(ENTRIES.c.payload) if self._engine.dialect.name == "sqlite"
+                      else func.translate(ENTRIES.c.payload, ascii_uppercase, ascii_lowercase))
+            stmt = stmt.where(folded.contains(ascii_lower(where.contains), autoescape=True))
         stmt = stmt.order_by(ENTRIES.c.seq.desc() if where.descending else ENTRIES.c.seq)
         if where.limit is not None:
             stmt = stmt.limit(where.limit)

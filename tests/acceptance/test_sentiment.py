@@ -2,7 +2,9 @@
 
 The mention counts and VADER scores in the journal are recomputed here with ``re`` and
 vaderSentiment's analyser directly, from the headlines each wake recorded, and the set of
-headlines each wake saw is recomputed from the dataset file.
+headlines each wake saw is recomputed from the dataset file. Runs on each durable
+backend; the second of the two runs always writes to SQLite, so on PostgreSQL the
+byte-identical check also compares the two backends.
 """
 
 from __future__ import annotations
@@ -10,21 +12,21 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # type: ignore[import-untyped]
 
 from fund.canonical import loads
 from fund.journal import open_journal
 from fund.verify import StreamReport, verify_stream
 from tests.conftest import EXAMPLES, SAMPLE, run_fund
-from tests.integration.test_verify_tamper import rehash_from
+from tests.fixtures.journals import JournalUrls, sqlite_url
+from tests.fixtures.tamper import copy_journal, rehash_from, tampering
 
 CONFIG = EXAMPLES / "sentiment.toml"
 HEADLINES = SAMPLE / "news" / "reddit_headlines_2021-12-31_2022-01-20.json.gz"
@@ -35,11 +37,14 @@ KEYWORDS = {"Trump": ["Donald Trump", "Trump"],
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def runs(module_store_urls: JournalUrls,
+         tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     summaries = []
     for name in ("first", "second"):
         out = tmp_path_factory.mktemp(name)
-        result = run_fund("backtest", str(CONFIG), "--out", str(out), "--json")
+        journal = module_store_urls(name) if name == "first" else sqlite_url(out / "journal.db")
+        result = run_fund("backtest", str(CONFIG), "--out", str(out), "--journal", journal,
+                          "--json")
         assert result.returncode == 0, result.stderr
         summaries.append(json.loads(result.stdout))
     return summaries
@@ -130,42 +135,43 @@ def test_decisions_name_the_headlines_and_numbers_behind_them(runs: list[dict[st
 
 
 def sentiment_seq(journal: str) -> tuple[int, str]:
-    db = journal.removeprefix("sqlite:///")
-    with sqlite3.connect(db) as conn:
-        return conn.execute(
+    with tampering(journal) as conn:
+        seq, payload = conn.execute(text(
             "SELECT seq, payload FROM journal_entries WHERE kind = 'Observation' AND "
             "payload LIKE '%\"oracle\":\"sentiment\"%' AND payload LIKE '%\"score\":%' "
-            "ORDER BY seq LIMIT 1").fetchone()
+            "ORDER BY seq LIMIT 1")).one()
+    return seq, payload
 
 
-def forge_first_scored_observation(journal: str, tmp_path: Path,
+def forge_first_scored_observation(journal: str, scratch_urls: JournalUrls,
                                    forge: Callable[[str], str]) -> tuple[int, StreamReport]:
     """Copy the journal, rewrite one sentiment observation and the chain after it, verify."""
-    db = tmp_path / "forged.db"
-    db.write_bytes(Path(journal.removeprefix("sqlite:///")).read_bytes())
-    seq, payload = sentiment_seq(f"sqlite:///{db}")
+    db = copy_journal(journal, scratch_urls("forged"))
+    seq, payload = sentiment_seq(db)
     forged = forge(payload)
     assert forged != payload
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE journal_entries SET payload = ? WHERE seq = ?", (forged, seq))
-        rehash_from(conn, seq)
-    with open_journal(f"sqlite:///{db}") as store:
+    with tampering(db) as conn:
+        conn.execute(text("UPDATE journal_entries SET payload = :payload WHERE seq = :seq"),
+                     {"payload": forged, "seq": seq})
+        rehash_from(conn, "mentions", seq)
+    with open_journal(db) as store:
         return seq, verify_stream(store, "mentions")
 
 
 def test_a_replay_with_another_scorer_is_detected(runs: list[dict[str, Any]],
-                                                  tmp_path: Path) -> None:
+                                                  scratch_urls: JournalUrls) -> None:
     seq, report = forge_first_scored_observation(
-        runs[0]["journal"], tmp_path,
+        runs[0]["journal"], scratch_urls,
         lambda text: text.replace('"version":"3.3.2"', '"version":"3.3.1"'))
 
     assert not report.ok and report.seq == seq
     assert "installed scorer" in (report.error or "") and "3.3.1" in (report.error or "")
 
 
-def test_an_altered_score_is_detected(runs: list[dict[str, Any]], tmp_path: Path) -> None:
+def test_an_altered_score_is_detected(runs: list[dict[str, Any]],
+                                      scratch_urls: JournalUrls) -> None:
     seq, report = forge_first_scored_observation(
-        runs[0]["journal"], tmp_path,
+        runs[0]["journal"], scratch_urls,
         lambda text: re.sub(r'"score":(-?[0-9.]+)', '"score":0.9999', text, count=1))
 
     assert not report.ok and report.seq == seq

@@ -3,7 +3,9 @@
 W1 (issue 2): BTC, ETH, SOL, XRP, DOGE / USDT, 5-minute candles 2024-01-01..2024-06-30,
 10,000 USDT, 18 % per asset, 1 % band, 0.1 % fee, hourly wakes (and every 5 minutes).
 The expected figures come from ``reference_w1.py``, an independent loop over the same
-files that shares no code with agentfund.
+files that shares no code with agentfund. Each test runs on SQLite and on PostgreSQL; the
+second of two runs always writes to SQLite, so on PostgreSQL "byte-identical across runs"
+also means "the same journal on both backends".
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import pytest
 from reference_w1 import reference_w1
 
 from tests.conftest import EXAMPLES, SAMPLE_PRICES, SHARED, needs_shared, run_fund
+from tests.fixtures.journals import JournalUrls, sqlite_url
 
 CENT = Decimal("0.01")
 FIVE_MINUTES = 'actors.rebalancer.cron="*/5 * * * *"'
 
 
-def backtest(out: Path, *extra: str) -> dict[str, Any]:
-    result = run_fund("backtest", str(EXAMPLES / "rebalance.toml"), "--out", str(out), "--json",
-                      *extra)
+def backtest(out: Path, journal: str, *extra: str) -> dict[str, Any]:
+    result = run_fund("backtest", str(EXAMPLES / "rebalance.toml"), "--out", str(out),
+                      "--journal", journal, "--json", *extra)
     assert result.returncode == 0, result.stderr
     summary: dict[str, Any] = json.loads(result.stdout)
     return summary
@@ -41,11 +44,12 @@ def export(journal: str) -> str:
     (5, ("--set", FIVE_MINUTES), "13205.45", 167),
 ], ids=["hourly", "every-5-minutes"])
 def test_w1_matches_the_plain_loop_and_is_byte_identical_across_runs(
-        tmp_path: Path, every: int, cron_override: tuple[str, ...], nav: str, fills: int) -> None:
+        tmp_path: Path, store_url: str, every: int, cron_override: tuple[str, ...], nav: str,
+        fills: int) -> None:
     reference = reference_w1(SAMPLE_PRICES, every_minutes=every)
 
-    first = backtest(tmp_path / "a", *cron_override)
-    second = backtest(tmp_path / "b", *cron_override)
+    first = backtest(tmp_path / "a", store_url, *cron_override)
+    second = backtest(tmp_path / "b", sqlite_url(tmp_path / "b.db"), *cron_override)
 
     assert Decimal(first["final_nav"]).quantize(CENT) == reference["final_nav"].quantize(CENT)
     assert Decimal(first["fees"]).quantize(CENT) == reference["fees"].quantize(CENT)
@@ -62,8 +66,9 @@ def test_w1_matches_the_plain_loop_and_is_byte_identical_across_runs(
                                        f"head {first['head_hash']}")
 
 
-def test_w1_summary_keys_and_report(tmp_path: Path) -> None:
-    summary = backtest(tmp_path / "run", "--start", "2024-02-01", "--end", "2024-02-29")
+def test_w1_summary_keys_and_report(tmp_path: Path, store_url: str) -> None:
+    summary = backtest(tmp_path / "run", store_url, "--start", "2024-02-01", "--end",
+                       "2024-02-29")
 
     for key in ("final_nav", "total_return", "max_drawdown", "sharpe", "fills", "fees",
                 "journal", "entries", "head_hash", "sortino", "annualized_return", "turnover"):
@@ -77,11 +82,13 @@ def test_w1_summary_keys_and_report(tmp_path: Path) -> None:
 
 
 @needs_shared("ohlcv/binance_spot_2024/BTC_USDT-5m.feather")
-def test_w1_on_the_shared_data_equals_w1_on_the_shipped_sample(tmp_path: Path) -> None:
+def test_w1_on_the_shared_data_equals_w1_on_the_shipped_sample(
+        tmp_path: Path, store_urls: JournalUrls) -> None:
     shared = SHARED / "ohlcv" / "binance_spot_2024"
 
-    on_sample = backtest(tmp_path / "sample")
-    on_shared = backtest(tmp_path / "shared", "--set", f'backtest.prices="{shared}"')
+    on_sample = backtest(tmp_path / "sample", store_urls("sample"))
+    on_shared = backtest(tmp_path / "shared", store_urls("shared"), "--set",
+                         f'backtest.prices="{shared}"')
 
     assert on_shared["head_hash"] == on_sample["head_hash"]
     assert reference_w1(shared)["final_nav"].quantize(CENT) == Decimal("13232.34")

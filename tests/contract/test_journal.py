@@ -41,6 +41,7 @@ from fund.journal import (
 )
 from fund.journal import Lease as _Lease
 from fund.journal.base import entry_hash
+from tests.fixtures.journals import JournalUrls
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 KINDS3 = ("Wake", "Observation", "Decision")
@@ -748,32 +749,12 @@ class TestSqliteJournal(JournalContract):
 class TestPostgresJournal(JournalContract):
     """PostgreSQL at DATABASE_URL; every journal in its own schema, dropped afterwards."""
 
-    schemas: list[str]
-
     @pytest.fixture(autouse=True)
-    def _database(self) -> None:
-        url = os.environ.get("DATABASE_URL", "")
-        if not url.startswith("postgresql"):
-            pytest.skip("PostgreSQL contract tests need DATABASE_URL "
-                        "(e.g. postgresql+psycopg://fund@127.0.0.1:54329/fund_test)")
-        self.base_url = url
-        self.schemas = []
+    def _database(self, tmp_path: Path) -> None:
+        self.urls = JournalUrls("postgres", tmp_path)  # skips, saying why, without a server
 
     def create_journal(self) -> Journal:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.engine import make_url
-
-        schema = f"contract_{uuid.uuid4().hex[:16]}"
-        engine = create_engine(self.base_url)
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        finally:
-            engine.dispose()
-        self.schemas.append(schema)
-        url = make_url(self.base_url).update_query_dict(
-            {"options": f"-csearch_path={schema}"})
-        return self.track(open_journal(url.render_as_string(hide_password=False)))
+        return self.track(open_journal(self.urls()))
 
     def reopen(self, journal: Journal) -> Journal:
         journal.close()
@@ -791,14 +772,5 @@ class TestPostgresJournal(JournalContract):
             engine.dispose()
 
     def cleanup(self) -> None:
-        if not getattr(self, "schemas", None):
-            return
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(self.base_url)
-        try:
-            with engine.begin() as conn:
-                for schema in self.schemas:
-                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        finally:
-            engine.dispose()
+        if hasattr(self, "urls"):  # not when the test skipped
+            self.urls.close()

@@ -1,18 +1,17 @@
 """A page body recorded as a blob: altering or deleting it is caught by ``fund verify``.
 
 The page is fetched over real HTTP on 127.0.0.1 by the WebPageOracle inside the real
-runtime, journaled to SQLite, then the stored blob is changed the way an attacker with
-write access to the database would change it.
+runtime, journaled to SQLite or PostgreSQL, then the stored blob is changed the way an
+attacker with write access to the database would change it.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from fund.actor import ActorSpec
 from fund.canonical import loads
@@ -25,6 +24,7 @@ from fund.strategy import FundTerms
 from fund.verify import verify_stream
 from oracles.http import Fetcher
 from oracles.web import WebPageOracle
+from tests.fixtures.tamper import replace_in_blob, tampering
 from tests.integration.news_server import NewsServer
 from tests.integration.test_web_oracles import ARTICLE, AT, NoParams
 
@@ -32,12 +32,12 @@ STRATEGY = "tests.integration.test_web_oracles:HoldWithoutNews"
 
 
 @pytest.fixture
-def journal_db(tmp_path: Path) -> Iterator[tuple[Path, int, str]]:
-    """Journal one wake that read a page; yield (database, observation seq, blob sha)."""
-    db = tmp_path / "journal.db"
+def journal_db(store_url: str) -> Iterator[tuple[str, int, str]]:
+    """Journal one wake that read a page; yield (journal URL, observation seq, blob sha)."""
+    db = store_url
     with NewsServer() as server, Fetcher(min_interval=0.0) as fetcher:
         server.add("/article", ARTICLE)
-        store = open_journal(str(db))
+        store = open_journal(db)
         writer = JournalWriter(store, "reader")
         terms = FundTerms(quote="USD", fee_rate=Decimal("0.001"), slippage_bps=Decimal(0))
         spec = ActorSpec(actor_id="reader", strategy=STRATEGY, params=NoParams(),
@@ -59,24 +59,24 @@ def journal_db(tmp_path: Path) -> Iterator[tuple[Path, int, str]]:
     yield db, observation.seq, digest
 
 
-def verify(db: Path) -> tuple[int | None, str]:
-    with open_journal(str(db)) as store:
+def verify(db: str) -> tuple[int | None, str]:
+    with open_journal(db) as store:
         report = verify_stream(store, "reader")
     return report.seq, report.error or ""
 
 
-def test_an_altered_page_body_is_caught(journal_db: tuple[Path, int, str]) -> None:
+def test_an_altered_page_body_is_caught(journal_db: tuple[str, int, str]) -> None:
     db, seq, digest = journal_db
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE journal_blobs SET data = replace(data, CAST('Trump' AS BLOB), "
-                     "CAST('Biden' AS BLOB)) WHERE digest = ?", (digest,))
+    with tampering(db) as conn:
+        assert replace_in_blob(conn, digest, "Trump", "Biden") == 1
 
     assert verify(db) == (seq, f"entry {seq}: blob {digest} was altered")
 
 
-def test_a_deleted_page_body_is_caught(journal_db: tuple[Path, int, str]) -> None:
+def test_a_deleted_page_body_is_caught(journal_db: tuple[str, int, str]) -> None:
     db, seq, digest = journal_db
-    with sqlite3.connect(db) as conn:
-        conn.execute("DELETE FROM journal_blobs WHERE digest = ?", (digest,))
+    with tampering(db) as conn:
+        conn.execute(text("DELETE FROM journal_blobs WHERE digest = :digest"),
+                     {"digest": digest})
 
     assert verify(db) == (seq, f"entry {seq}: blob {digest} is missing")

@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from fund.canonical import dumps, loads
-from fund.journal.base import GENESIS_HASH, entry_hash
 from tests.conftest import EXAMPLES, run_fund
+from tests.fixtures.tamper import rehash_from, tampering
 from tests.integration.fake_exchange import FakeExchange
 
 ACTOR = "rebalancer"
@@ -52,40 +52,32 @@ def venue() -> Iterator[FakeExchange]:
         yield exchange
 
 
-def entries(db: Path) -> list[tuple[int, str, dict[str, Any]]]:
-    with sqlite3.connect(db) as conn:
-        return [(seq, kind, loads(payload)) for seq, kind, payload in conn.execute(
-            "SELECT seq, kind, payload FROM journal_entries WHERE process_id = ? ORDER BY seq",
-            (ACTOR,))]
+def entries(db: str) -> list[tuple[int, str, dict[str, Any]]]:
+    with tampering(db) as conn:
+        return [(seq, kind, loads(payload)) for seq, kind, payload in conn.execute(text(
+            "SELECT seq, kind, payload FROM journal_entries WHERE process_id = :pid "
+            "ORDER BY seq"), {"pid": ACTOR})]
 
 
-def forge(db: Path, seq: int, payload: dict[str, Any]) -> None:
+def forge(db: str, seq: int, payload: dict[str, Any]) -> None:
     """Rewrite one entry's payload and re-chain every hash after it, as an attacker would."""
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE journal_entries SET payload = ? WHERE process_id = ? AND seq = ?",
-                     (dumps(payload), ACTOR, seq))
-        prev = conn.execute("SELECT hash FROM journal_entries WHERE process_id = ? AND seq = ?",
-                            (ACTOR, seq - 1)).fetchone()
-        prev_hash = prev[0] if prev else GENESIS_HASH
-        for number, kind, ts, text in conn.execute(
-                "SELECT seq, kind, ts, payload FROM journal_entries WHERE process_id = ? "
-                "AND seq >= ? ORDER BY seq", (ACTOR, seq)).fetchall():
-            digest = entry_hash(ACTOR, number, kind, ts, text, prev_hash)
-            conn.execute("UPDATE journal_entries SET prev_hash = ?, hash = ? "
-                         "WHERE process_id = ? AND seq = ?", (prev_hash, digest, ACTOR, number))
-            prev_hash = digest
+    with tampering(db) as conn:
+        conn.execute(text("UPDATE journal_entries SET payload = :payload "
+                          "WHERE process_id = :pid AND seq = :seq"),
+                     {"payload": dumps(payload), "pid": ACTOR, "seq": seq})
+        rehash_from(conn, ACTOR, seq)
 
 
 @pytest.fixture
-def journal(venue: FakeExchange, tmp_path: Path) -> Path:
-    cfg, db = tmp_path / "fund.toml", tmp_path / "journal.db"
+def journal(venue: FakeExchange, tmp_path: Path, store_url: str) -> str:
+    cfg, db = tmp_path / "fund.toml", store_url
     cfg.write_text(CONFIG.format(url=venue.url), encoding="utf-8")
-    result = run_fund("run", str(cfg), "--journal", str(db), "--once")
+    result = run_fund("run", str(cfg), "--journal", db, "--once")
     assert result.returncode == 0, result.stderr
     return db
 
 
-def test_the_daemon_records_the_book_and_paper_fills_walk_it(journal: Path) -> None:
+def test_the_daemon_records_the_book_and_paper_fills_walk_it(journal: str) -> None:
     stream = entries(journal)
 
     start = next(p for _, k, p in stream if k == "Start")
@@ -104,17 +96,17 @@ def test_the_daemon_records_the_book_and_paper_fills_walk_it(journal: Path) -> N
     assert [a["status"] for a in acks] == ["filled", "expired"]
     assert (acks[1]["filled"], acks[1]["remaining"]) == ("1.1", "0.15")
 
-    verified = run_fund("verify", str(journal))
+    verified = run_fund("verify", journal)
     assert verified.returncode == 0, verified.stderr
 
 
-def test_verify_fails_at_the_fill_a_tampered_book_level_changes(journal: Path) -> None:
+def test_verify_fails_at_the_fill_a_tampered_book_level_changes(journal: str) -> None:
     stream = entries(journal)
     seq, book = next((s, p) for s, k, p in stream if k == "Observation" and p["oracle"] == "book")
     book["data"]["books"]["ETH/USDT"]["asks"][2] = ["2003", "0.2"]  # deeper than it was
     forge(journal, seq, book)
 
-    result = run_fund("verify", str(journal))
+    result = run_fund("verify", journal)
 
     ack = next(s for s, k, p in stream if k == "OrderAck" and p["status"] == "expired")
     assert result.returncode == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLES, SAMPLE_PRICES, run_fund
+from tests.fixtures.journals import JournalUrls
 
 CONFIG = EXAMPLES / "rebalance.toml"
 SHORT = ("--start", "2024-03-01", "--end", "2024-03-02", "--no-report")
@@ -114,7 +115,8 @@ def test_a_missing_data_file_names_the_directory(tmp_path: Path) -> None:
     assert f"no BTC_USDT-5m.feather/.csv/.csv.gz in {prices}" in one_line_error(result.stderr)
 
 
-def test_a_csv_history_gives_the_same_journal_as_feather(tmp_path: Path) -> None:
+def test_a_csv_history_gives_the_same_journal_as_feather(tmp_path: Path,
+                                                         store_urls: JournalUrls) -> None:
     import pandas as pd
 
     prices = tmp_path / "csv"
@@ -123,44 +125,50 @@ def test_a_csv_history_gives_the_same_journal_as_feather(tmp_path: Path) -> None
     frame.to_csv(prices / "BTC_USDT-5m.csv.gz", index=False)
     path = config_with(tmp_path)
 
-    feather = run_fund("backtest", str(path), "--out", str(tmp_path / "f"), "--json", *SHORT)
+    feather = run_fund("backtest", str(path), "--out", str(tmp_path / "f"), "--journal",
+                       store_urls("feather"), "--json", *SHORT)
     csv = run_fund("backtest", str(path), "--set", f'backtest.prices="{prices}"',
-                   "--out", str(tmp_path / "c"), "--json", *SHORT)
+                   "--out", str(tmp_path / "c"), "--journal", store_urls("csv"), "--json",
+                   *SHORT)
 
     assert feather.returncode == csv.returncode == 0, csv.stderr
     assert json.loads(csv.stdout)["head_hash"] == json.loads(feather.stdout)["head_hash"]
 
 
-def test_writing_twice_into_one_journal_is_refused(tmp_path: Path) -> None:
-    first = run_fund("backtest", str(CONFIG), "--out", str(tmp_path), *SHORT)
-    second = run_fund("backtest", str(CONFIG), "--out", str(tmp_path), *SHORT)
+def test_writing_twice_into_one_journal_is_refused(tmp_path: Path, store_url: str) -> None:
+    first = run_fund("backtest", str(CONFIG), "--out", str(tmp_path), "--journal", store_url,
+                     *SHORT)
+    second = run_fund("backtest", str(CONFIG), "--out", str(tmp_path), "--journal", store_url,
+                      *SHORT)
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 2
     assert "already holds a stream for actor rebalancer" in one_line_error(second.stderr)
 
 
-def test_a_strategy_that_reads_the_price_file_is_stopped(tmp_path: Path) -> None:
+def test_a_strategy_that_reads_the_price_file_is_stopped(tmp_path: Path, store_url: str) -> None:
     history = SAMPLE_PRICES / "BTC_USDT-5m.feather"
     path = config_with(tmp_path, "tests.fixtures.cheating:PeekAtFile",
                        f'symbol = "BTC/USDT"\npath = "{history}"')
 
-    result = run_fund("backtest", str(path), "--out", str(tmp_path / "out"), *SHORT)
+    result = run_fund("backtest", str(path), "--out", str(tmp_path / "out"), "--journal",
+                      store_url, *SHORT)
 
     assert result.returncode == 1
     line = one_line_error(result.stderr)
     assert "strategy broke purity" in line and "BTC_USDT-5m.feather" in line
-    shown = run_fund("journal", "show", str(tmp_path / "out" / "journal.db"), "--kind",
-                     "Decision")
+    shown = run_fund("journal", "show", store_url, "--kind", "Decision")
     assert "PurityError" in shown.stdout  # the attempt itself is on the record
 
 
-def test_native_io_escapes_the_guard_but_not_an_investors_verify(tmp_path: Path) -> None:
+def test_native_io_escapes_the_guard_but_not_an_investors_verify(tmp_path: Path,
+                                                                store_url: str) -> None:
     history = tmp_path / "managers-copy.feather"
     shutil.copy(SAMPLE_PRICES / "BTC_USDT-5m.feather", history)
     path = config_with(tmp_path, "tests.fixtures.cheating:PeekNative",
                        f'symbol = "BTC/USDT"\npath = "{history}"')
-    run = run_fund("backtest", str(path), "--out", str(tmp_path / "out"), "--json", *SHORT)
+    run = run_fund("backtest", str(path), "--out", str(tmp_path / "out"), "--journal", store_url,
+                   "--json", *SHORT)
     assert run.returncode == 0, run.stderr  # C++ file reads do not raise audit events
     journal = json.loads(run.stdout)["journal"]
     assert run_fund("verify", journal).returncode == 0  # same machine, same file: same answer
@@ -172,9 +180,10 @@ def test_native_io_escapes_the_guard_but_not_an_investors_verify(tmp_path: Path)
     assert "FAILED at entry 5: decision differs from replay" in one_line_error(result.stderr)
 
 
-def test_unseeded_randomness_is_caught_by_verify(tmp_path: Path) -> None:
+def test_unseeded_randomness_is_caught_by_verify(tmp_path: Path, store_url: str) -> None:
     path = config_with(tmp_path, "tests.fixtures.cheating:UnseededRandom", 'symbol = "BTC/USDT"')
-    run = run_fund("backtest", str(path), "--out", str(tmp_path / "out"), "--json", *SHORT)
+    run = run_fund("backtest", str(path), "--out", str(tmp_path / "out"), "--journal", store_url,
+                   "--json", *SHORT)
     assert run.returncode == 0, run.stderr
 
     result = run_fund("verify", json.loads(run.stdout)["journal"])
@@ -183,9 +192,10 @@ def test_unseeded_randomness_is_caught_by_verify(tmp_path: Path) -> None:
     assert "FAILED at entry 5: decision differs from replay" in one_line_error(result.stderr)
 
 
-def test_the_context_rng_replays_exactly(tmp_path: Path) -> None:
+def test_the_context_rng_replays_exactly(tmp_path: Path, store_url: str) -> None:
     path = config_with(tmp_path, "tests.fixtures.cheating:SeededRandom", 'symbol = "BTC/USDT"')
-    run = run_fund("backtest", str(path), "--out", str(tmp_path / "out"), "--json", *SHORT)
+    run = run_fund("backtest", str(path), "--out", str(tmp_path / "out"), "--journal", store_url,
+                   "--json", *SHORT)
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
 
@@ -195,8 +205,9 @@ def test_the_context_rng_replays_exactly(tmp_path: Path) -> None:
     assert summary["fills"] > 0
 
 
-def test_journal_show_and_export(tmp_path: Path) -> None:
-    run = run_fund("backtest", str(CONFIG), "--out", str(tmp_path), "--json", *SHORT)
+def test_journal_show_and_export(tmp_path: Path, store_url: str) -> None:
+    run = run_fund("backtest", str(CONFIG), "--out", str(tmp_path), "--journal", store_url,
+                   "--json", *SHORT)
     summary = json.loads(run.stdout)
     journal = summary["journal"]
 
@@ -221,6 +232,7 @@ def test_journal_show_and_export(tmp_path: Path) -> None:
 
 
 def test_verify_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    # SQLite only: a missing file is SQLite's case (a PostgreSQL journal is a database URL)
     result = run_fund("verify", str(tmp_path / "nope.db"))
 
     assert result.returncode == 2

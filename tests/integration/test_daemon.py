@@ -20,6 +20,7 @@ from fund.canonical import loads, parse_ts
 from fund.journal import open_journal
 from fund.verify import verify_stream
 from tests.conftest import ROOT, run_fund
+from tests.fixtures.journals import journal_exists
 from tests.integration.fake_exchange import FakeExchange
 
 CONFIG = """
@@ -58,25 +59,25 @@ def config(tmp_path: Path, venue: FakeExchange, cron: str = "* * * * * *") -> Pa
     return path
 
 
-def entries(db: Path) -> list[tuple[int, str, dict[str, Any]]]:
-    with open_journal(str(db)) as store:
+def entries(db: str) -> list[tuple[int, str, dict[str, Any]]]:
+    with open_journal(db) as store:
         return [(e.seq, e.kind, loads(e.payload)) for e in store.read("rebalancer")]
 
 
-def verified(db: Path) -> bool:
-    with open_journal(str(db)) as store:
+def verified(db: str) -> bool:
+    with open_journal(db) as store:
         report = verify_stream(store, "rebalancer")
     assert report.ok, report.error
     return True
 
 
 def test_once_wakes_every_actor_and_a_second_run_resumes_the_stream(
-        tmp_path: Path, venue: FakeExchange) -> None:
-    cfg, db = config(tmp_path, venue), tmp_path / "journal.db"
+        tmp_path: Path, venue: FakeExchange, store_url: str) -> None:
+    cfg, db = config(tmp_path, venue), store_url
 
-    first = run_fund("run", str(cfg), "--journal", str(db), "--once")
+    first = run_fund("run", str(cfg), "--journal", db, "--once")
     venue.reset(prices={"BTCUSDT": Decimal("44000"), "ETHUSDT": Decimal("1900")})
-    second = run_fund("run", str(cfg), "--journal", str(db), "--once")
+    second = run_fund("run", str(cfg), "--journal", db, "--once")
 
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     stream = entries(db)
@@ -90,16 +91,16 @@ def test_once_wakes_every_actor_and_a_second_run_resumes_the_stream(
     assert events[-1]["event"] == "wake" and events[-1]["actor"] == "rebalancer"
 
 
-def start(cfg: Path, db: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "fund", "run", str(cfg), "--journal", str(db)],
+def start(cfg: Path, db: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "fund", "run", str(cfg), "--journal", db],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def wait_for_wakes(db: Path, count: int, timeout: float = 20.0) -> None:
+def wait_for_wakes(db: str, count: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if db.exists() and sum(k == "Wake" for _, k, _ in entries(db)) >= count:
+        if journal_exists(db) and sum(k == "Wake" for _, k, _ in entries(db)) >= count:
             return
         time.sleep(0.2)
     raise AssertionError(f"fewer than {count} wakes after {timeout} s")
@@ -115,8 +116,8 @@ def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 def test_sigterm_stops_cleanly_and_a_restart_accounts_for_every_missed_wake(
-        tmp_path: Path, venue: FakeExchange) -> None:
-    cfg, db = config(tmp_path, venue), tmp_path / "journal.db"
+        tmp_path: Path, venue: FakeExchange, store_url: str) -> None:
+    cfg, db = config(tmp_path, venue), store_url
 
     daemon = start(cfg, db)
     try:
@@ -145,12 +146,12 @@ def test_sigterm_stops_cleanly_and_a_restart_accounts_for_every_missed_wake(
     assert verified(db)
 
 
-def test_a_changed_strategy_cannot_resume_an_existing_stream(tmp_path: Path,
-                                                             venue: FakeExchange) -> None:
-    cfg, db = config(tmp_path, venue), tmp_path / "journal.db"
-    assert run_fund("run", str(cfg), "--journal", str(db), "--once").returncode == 0
+def test_a_changed_strategy_cannot_resume_an_existing_stream(
+        tmp_path: Path, venue: FakeExchange, store_url: str) -> None:
+    cfg, db = config(tmp_path, venue), store_url
+    assert run_fund("run", str(cfg), "--journal", db, "--once").returncode == 0
 
-    result = run_fund("run", str(cfg), "--journal", str(db), "--once", "--set",
+    result = run_fund("run", str(cfg), "--journal", db, "--once", "--set",
                       'actors.rebalancer.params.weights={"BTC/USDT"=0.9}')
 
     assert result.returncode == 2
@@ -172,16 +173,16 @@ def test_live_without_keys_names_the_variables(tmp_path: Path, venue: FakeExchan
 KEY, SECRET = "live-key-3f9a8c1e77", "live-secret-b51d0e92aa"
 
 
-def run_live(cfg: Path, db: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_live(cfg: Path, db: str, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AGENTFUND_API_KEY": KEY, "AGENTFUND_SECRET": SECRET}
     return subprocess.run([sys.executable, "-m", "fund", "run", str(cfg), "--live", "--journal",
-                           str(db), *extra], cwd=ROOT, capture_output=True, text=True, env=env,
+                           db, *extra], cwd=ROOT, capture_output=True, text=True, env=env,
                           timeout=120, check=False)
 
 
 def test_live_orders_reach_the_exchange_once_and_secrets_appear_nowhere(
-        tmp_path: Path, venue: FakeExchange) -> None:
-    cfg, db = config(tmp_path, venue), tmp_path / "journal.db"
+        tmp_path: Path, venue: FakeExchange, store_url: str) -> None:
+    cfg, db = config(tmp_path, venue), store_url
 
     first = run_live(cfg, db, "--once")
     venue.reset(prices={"BTCUSDT": Decimal("36000"), "ETHUSDT": Decimal("2300")},
@@ -196,22 +197,22 @@ def test_live_orders_reach_the_exchange_once_and_secrets_appear_nowhere(
     assert {p["client_order_id"] for p in fills} <= intents
     assert [p for _, k, p in stream if k == "Reconcile"]  # each start-up checked the exchange
     assert verified(db)
-    exported = run_fund("journal", "export", str(db)).stdout
-    shown = run_fund("status", str(db), "--json").stdout + run_fund("status", str(db)).stdout
+    exported = run_fund("journal", "export", db).stdout
+    shown = run_fund("status", db, "--json").stdout + run_fund("status", db).stdout
     requests = " ".join(f"{r.path} {r.params}" for r in venue.requests)
     for text in (exported, shown, first.stderr, second.stderr, first.stdout, second.stdout):
         assert KEY not in text and SECRET not in text
     assert SECRET not in requests
 
 
-def test_a_second_daemon_on_a_running_actor_is_refused(tmp_path: Path,
-                                                       venue: FakeExchange) -> None:
-    cfg, db = config(tmp_path, venue), tmp_path / "journal.db"
+def test_a_second_daemon_on_a_running_actor_is_refused(
+        tmp_path: Path, venue: FakeExchange, store_url: str) -> None:
+    cfg, db = config(tmp_path, venue), store_url
     first = start(cfg, db)
     try:
         wait_for_wakes(db, 1)
-        second = run_fund("run", str(cfg), "--journal", str(db), "--once")
-        with open_journal(str(db)) as store:
+        second = run_fund("run", str(cfg), "--journal", db, "--once")
+        with open_journal(db) as store:
             held = store.lease("rebalancer")
     finally:
         code, _ = stop(first)
@@ -221,9 +222,9 @@ def test_a_second_daemon_on_a_running_actor_is_refused(tmp_path: Path,
     assert held is not None and f":{first.pid}:" in held.owner
     assert loads(held.info)["next_wake"] > held.heartbeat
     assert code == 0
-    with open_journal(str(db)) as store:
+    with open_journal(db) as store:
         assert store.lease("rebalancer") is None  # a clean stop gives the lease back
-    assert run_fund("run", str(cfg), "--journal", str(db), "--once").returncode == 0
+    assert run_fund("run", str(cfg), "--journal", db, "--once").returncode == 0
 
 
 def wait_until(check: Any, timeout: float = 20.0) -> None:
@@ -235,36 +236,36 @@ def wait_until(check: Any, timeout: float = 20.0) -> None:
     raise AssertionError("timed out waiting")
 
 
-def kinds_after(db: Path, seq: int, kind: str) -> list[dict[str, Any]]:
+def kinds_after(db: str, seq: int, kind: str) -> list[dict[str, Any]]:
     return [p for s, k, p in entries(db) if s > seq and k == kind]
 
 
 def test_operator_commands_reach_a_running_daemon_and_are_journaled(
-        tmp_path: Path, venue: FakeExchange) -> None:
+        tmp_path: Path, venue: FakeExchange, store_url: str) -> None:
     venue.random_walk(seed=3, bps=80)
-    cfg, db = config(tmp_path, venue), tmp_path / "journal.db"
+    cfg, db = config(tmp_path, venue), store_url
     cfg.write_text(cfg.read_text().replace('strategy = "rebalance"',
                                            'strategy = "rebalance"\n[actors.rebalancer.params]\n'
                                            'band = 0.0005'), encoding="utf-8")
     daemon = start(cfg, db)
     try:
         wait_for_wakes(db, 2)
-        assert run_fund("kill", "rebalancer", "--journal", str(db), "--reason", "t").returncode == 0
+        assert run_fund("kill", "rebalancer", "--journal", db, "--reason", "t").returncode == 0
         wait_until(lambda: kinds_after(db, 0, "Control"))
         killed_at = max(s for s, k, _ in entries(db) if k == "Control")
         wait_until(lambda: kinds_after(db, killed_at, "OrderRejected"))
-        assert run_fund("pause", "rebalancer", "--journal", str(db)).returncode == 0
+        assert run_fund("pause", "rebalancer", "--journal", db).returncode == 0
         wait_until(lambda: any(p.get("reason") == "paused"
                                for p in kinds_after(db, killed_at, "MissedWake")))
-        assert run_fund("resume", "rebalancer", "--journal", str(db)).returncode == 0
-        assert run_fund("deposit", "rebalancer", "500", "--journal", str(db)).returncode == 0
-        assert run_fund("withdraw", "rebalancer", "1e9", "--journal", str(db)).returncode == 0
+        assert run_fund("resume", "rebalancer", "--journal", db).returncode == 0
+        assert run_fund("deposit", "rebalancer", "500", "--journal", db).returncode == 0
+        assert run_fund("withdraw", "rebalancer", "1e9", "--journal", db).returncode == 0
         wait_until(lambda: len([p for p in kinds_after(db, 0, "Control")
                                 if "command_seq" in p]) >= 4)
         resumed_at = max(s for s, k, p in entries(db) if k == "Control"
                          and p["command"] == "resume")
         wait_for_wakes(db, sum(k == "Wake" for _, k, _ in entries(db)) + 1)
-        shown = run_fund("status", str(db), "--json")
+        shown = run_fund("status", db, "--json")
     finally:
         code, _ = stop(daemon)
 
@@ -281,7 +282,27 @@ def test_operator_commands_reach_a_running_daemon_and_are_journaled(
     [row] = json.loads(shown.stdout)
     assert row["actor"] == "rebalancer" and row["daemon"] and row["heartbeat_age_s"] < 10
     assert not row["paused"] and not row["killed"]
-    verified_all = run_fund("verify", str(db))
+    verified_all = run_fund("verify", db)
     assert verified_all.returncode == 0, verified_all.stderr
     assert sorted(line.split(":")[0] for line in verified_all.stdout.splitlines()) == [
         "rebalancer", "rebalancer.commands"]
+
+
+def test_a_deposit_queued_between_two_runs_is_applied_and_the_lease_given_back(
+        tmp_path: Path, venue: FakeExchange, store_url: str) -> None:
+    cfg, db = config(tmp_path, venue), store_url
+
+    first = run_fund("run", str(cfg), "--journal", db, "--once")
+    queued = run_fund("deposit", "rebalancer", "250", "--journal", db)
+    second = run_fund("run", str(cfg), "--journal", db, "--once")
+
+    assert first.returncode == queued.returncode == second.returncode == 0, second.stderr
+    with open_journal(db) as store:
+        kinds = [(e.kind, loads(e.payload)) for e in store.read("rebalancer")]
+        assert store.lease("rebalancer") is None  # released after --once
+    assert [k for k, _ in kinds].count("Wake") == 2
+    assert [Decimal(p["amount"]) for k, p in kinds if k == "Deposit"] == [Decimal(10000),
+                                                                          Decimal(250)]
+    status = json.loads(run_fund("status", db, "--json").stdout)
+    assert status[0]["actor"] == "rebalancer" and status[0]["daemon"] is None
+    assert run_fund("verify", db).returncode == 0

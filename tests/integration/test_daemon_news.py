@@ -49,23 +49,23 @@ def serve(news: NewsServer, records: list[dict[str, Any]]) -> str:
                     content_type="application/rss+xml; charset=utf-8")
 
 
-def run_once(db: Path, venue: FakeExchange, feeds: list[str]
+def run_once(db: str, venue: FakeExchange, feeds: list[str]
              ) -> tuple[int, str]:
     """``fund run examples/sentiment-daemon.toml --once`` with test feeds and exchange."""
     listed = ", ".join(f'"{url}"' for url in feeds)
-    result = run_fund("run", str(EXAMPLE), "--journal", str(db), "--once",
+    result = run_fund("run", str(EXAMPLE), "--journal", db, "--once",
                       "--set", f'exchange.urls={{api = "{venue.url}"}}',
                       "--set", f"daemon.news.feeds=[{listed}]", "--set", "daemon.news.pages=[]",
                       "--set", "daemon.news.min_interval_s=0", "--set", "daemon.news.retries=0")
     return result.returncode, result.stderr
 
 
-def stream(db: Path) -> list[tuple[str, dict[str, Any]]]:
-    with open_journal(str(db)) as store:
+def stream(db: str) -> list[tuple[str, dict[str, Any]]]:
+    with open_journal(db) as store:
         return [(e.kind, loads(e.payload)) for e in store.read("mentions")]
 
 
-def wakes(db: Path) -> list[dict[str, Any]]:
+def wakes(db: str) -> list[dict[str, Any]]:
     """Per wake: its observations by oracle name and its decision."""
     found: list[dict[str, Any]] = []
     for kind, payload in stream(db):
@@ -79,14 +79,14 @@ def wakes(db: Path) -> list[dict[str, Any]]:
 
 
 def test_two_runs_record_only_new_items_and_verify_scores_them_again(
-        tmp_path: Path, venue: FakeExchange, news: NewsServer) -> None:
-    db = tmp_path / "journal.db"
+        venue: FakeExchange, news: NewsServer, store_url: str) -> None:
+    db = store_url
     feed = serve(news, HEADLINES)
 
     first = run_once(db, venue, [feed])
     serve(news, [LATER, *HEADLINES])
     second = run_once(db, venue, [feed])
-    verified = run_fund("verify", str(db))
+    verified = run_fund("verify", db)
 
     assert first[0] == 0 and second[0] == 0, first[1] + second[1]
     one, two = wakes(db)
@@ -107,8 +107,8 @@ def test_two_runs_record_only_new_items_and_verify_scores_them_again(
 
 @pytest.mark.parametrize("fault", ["unreachable", "garbage"])
 def test_a_feed_that_fails_is_an_error_observation_and_the_wake_completes(
-        tmp_path: Path, venue: FakeExchange, news: NewsServer, fault: str) -> None:
-    db = tmp_path / "journal.db"
+        venue: FakeExchange, news: NewsServer, fault: str, store_url: str) -> None:
+    db = store_url
     feed = (f"http://127.0.0.1:{refused_port()}/rss.xml" if fault == "unreachable" else
             news.add("/feed.xml", b"<rss><channel>\x00\x01 not xml <<<",
                      content_type="application/rss+xml"))
@@ -122,12 +122,12 @@ def test_a_feed_that_fails_is_an_error_observation_and_the_wake_completes(
     assert "has no data" in wake["sentiment"]["error"]
     assert wake["decision"]["rule"] == "hold: no news"
     assert "price" in str(wake["prices"]["data"])
-    assert run_fund("verify", str(db)).returncode == 0
+    assert run_fund("verify", db).returncode == 0
 
 
 def test_one_failing_feed_leaves_the_others_items(
-        tmp_path: Path, venue: FakeExchange, news: NewsServer) -> None:
-    db = tmp_path / "journal.db"
+        venue: FakeExchange, news: NewsServer, store_url: str) -> None:
+    db = store_url
     refused = f"http://127.0.0.1:{refused_port()}/rss.xml"
 
     code, stderr = run_once(db, venue, [refused, serve(news, HEADLINES)])

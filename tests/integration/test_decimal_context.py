@@ -10,32 +10,32 @@ from __future__ import annotations
 
 import decimal
 from decimal import ROUND_HALF_UP
-from pathlib import Path
 
 from backtests.engine import run_backtest
 from fund.config import load_config
 from fund.journal import open_journal
 from fund.verify import verify_stream
 from tests.conftest import EXAMPLES
+from tests.fixtures.journals import JournalUrls
 
 MARCH = ["backtest.start=2024-03-01", "backtest.end=2024-03-03"]
 
 
-def backtest(name: str) -> str:
+def backtest(url: str) -> str:
     config = load_config(EXAMPLES / "rebalance.toml", MARCH)
-    journal = open_journal(f"memory://decimal-context-{name}")
-    [run] = run_backtest(config, journal)
-    assert verify_stream(journal, "rebalancer").ok
+    with open_journal(url) as journal:
+        [run] = run_backtest(config, journal)
+        assert verify_stream(journal, "rebalancer").ok
     return run.head_hash
 
 
-def test_a_hostile_decimal_context_changes_nothing(tmp_path: Path) -> None:
-    normal = backtest("normal")
+def test_a_hostile_decimal_context_changes_nothing(journal_urls: JournalUrls) -> None:
+    normal = backtest(journal_urls("normal"))
     saved = decimal.getcontext().copy()
     try:
         hostile = decimal.getcontext()
         hostile.prec, hostile.rounding = 12, ROUND_HALF_UP
-        under_hostile = backtest("hostile")
+        under_hostile = backtest(journal_urls("hostile"))
         assert decimal.getcontext().prec == 12  # the caller's context is left as it was
     finally:
         decimal.setcontext(saved)

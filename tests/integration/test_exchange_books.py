@@ -3,21 +3,19 @@ and paper wakes that walk the recorded book, verified (and caught when tampered)
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from fund.actor import ActorSpec
 from fund.canonical import dumps, loads
 from fund.clock import SimulatedClock
 from fund.exchange.paper import PaperAdapter
 from fund.journal import JournalWriter, open_journal
-from fund.journal.base import GENESIS_HASH, entry_hash
 from fund.markets import Market
 from fund.runtime import ActorRuntime
 from fund.strategy import FundTerms, parse_params, strategy_class
@@ -26,6 +24,7 @@ from oracles.base import Oracle, OracleError
 from oracles.exchange_books import ExchangeOrderBook
 from oracles.exchange_candles import ExchangeOHLCV
 from oracles.exchange_prices import ExchangePrices, public_client
+from tests.fixtures.tamper import rehash_from, tampering
 from tests.integration.fake_exchange import NOW_MS, FakeExchange
 
 D = Decimal
@@ -186,48 +185,42 @@ def runtime(venue: FakeExchange, url: str, extra: dict[str, Oracle] | None = Non
     return run, writer
 
 
-def rows(db: Path) -> list[tuple[int, str, str]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT seq, kind, payload FROM journal_entries "
-                            "WHERE process_id = ? ORDER BY seq", (ACTOR,)).fetchall()
+def rows(db: str) -> list[tuple[int, str, str]]:
+    with tampering(db) as conn:
+        found = conn.execute(text("SELECT seq, kind, payload FROM journal_entries "
+                                  "WHERE process_id = :pid ORDER BY seq"), {"pid": ACTOR})
+        return [(seq, kind, payload) for seq, kind, payload in found]
 
 
-def verify(db: Path) -> Any:
-    with open_journal(f"sqlite:///{db}") as store:
+def verify(db: str) -> Any:
+    with open_journal(db) as store:
         return verify_stream(store, ACTOR)
 
 
-def forge(db: Path, seq: int, payload: dict[str, Any]) -> None:
+def forge(db: str, seq: int, payload: dict[str, Any]) -> None:
     """Rewrite one entry's payload and re-chain every hash after it, as an attacker would."""
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE journal_entries SET payload = ? WHERE seq = ?",
-                     (dumps(payload), seq))
-        prev = conn.execute("SELECT hash FROM journal_entries WHERE seq = ?", (seq - 1,))
-        prev_hash = prev.fetchone()[0] if seq > 1 else GENESIS_HASH
-        for number, kind, ts, text in conn.execute(
-                "SELECT seq, kind, ts, payload FROM journal_entries WHERE seq >= ? "
-                "ORDER BY seq", (seq,)).fetchall():
-            digest = entry_hash(ACTOR, number, kind, ts, text, prev_hash)
-            conn.execute("UPDATE journal_entries SET prev_hash = ?, hash = ? WHERE seq = ?",
-                         (prev_hash, digest, number))
-            prev_hash = digest
+    with tampering(db) as conn:
+        conn.execute(text("UPDATE journal_entries SET payload = :payload "
+                          "WHERE process_id = :pid AND seq = :seq"),
+                     {"payload": dumps(payload), "pid": ACTOR, "seq": seq})
+        rehash_from(conn, ACTOR, seq)
 
 
 @pytest.fixture
-def walked(venue: FakeExchange, tmp_path: Path) -> Path:
+def walked(venue: FakeExchange, store_url: str) -> str:
     """A journal of one paper wake whose BTC buy (0.125 at 40000) walks three asks."""
     venue.set_book("BTCUSDT", time_ms=NOW_MS - 100,
                    bids=[("39990", "1")],
                    asks=[("40010", "0.05"), ("40020.5", "0.05"), ("40100", "1"), ("41000", "9")])
-    db = tmp_path / "journal.db"
-    run, writer = runtime(venue, f"sqlite:///{db}")
+    db = store_url
+    run, writer = runtime(venue, db)
     run.wake(AT)
     writer.flush()
     writer.journal.close()
     return db
 
 
-def test_a_paper_wake_walks_the_recorded_book_and_verifies(walked: Path) -> None:
+def test_a_paper_wake_walks_the_recorded_book_and_verifies(walked: str) -> None:
     entries = rows(walked)
     book = next(loads(p) for _, k, p in entries
                 if k == "Observation" and loads(p)["oracle"] == "book")
@@ -245,7 +238,7 @@ def test_a_paper_wake_walks_the_recorded_book_and_verifies(walked: Path) -> None
     assert report.ok, report.error
 
 
-def test_a_tampered_book_level_fails_verification_at_the_fill_it_changes(walked: Path) -> None:
+def test_a_tampered_book_level_fails_verification_at_the_fill_it_changes(walked: str) -> None:
     entries = rows(walked)
     seq, payload = next((s, loads(p)) for s, k, p in entries
                         if k == "Observation" and loads(p)["oracle"] == "book")
@@ -260,7 +253,7 @@ def test_a_tampered_book_level_fails_verification_at_the_fill_it_changes(walked:
     assert "exchange event differs from replay" in (report.error or "")
 
 
-def test_a_book_dated_after_its_wake_is_a_look_ahead(walked: Path) -> None:
+def test_a_book_dated_after_its_wake_is_a_look_ahead(walked: str) -> None:
     entries = rows(walked)
     seq, payload = next((s, loads(p)) for s, k, p in entries
                         if k == "Observation" and loads(p)["oracle"] == "book")
@@ -274,12 +267,12 @@ def test_a_book_dated_after_its_wake_is_a_look_ahead(walked: Path) -> None:
 
 
 def test_a_candle_closing_after_its_wake_is_a_look_ahead(venue: FakeExchange,
-                                                          tmp_path: Path) -> None:
+                                                          store_url: str) -> None:
     venue.set_candles("BTCUSDT", [(NOW_MS - 2 * HOUR, "1", "2", "1", "2", "1"),
                                   (NOW_MS - HOUR, "2", "3", "2", "3", "1")])
-    db = tmp_path / "journal.db"
+    db = store_url
     candles = ExchangeOHLCV("candles", ["BTC/USDT"], client(venue), timeframe="1h", count=2)
-    run, writer = runtime(venue, f"sqlite:///{db}", {"candles": candles})
+    run, writer = runtime(venue, db, {"candles": candles})
     run.wake(AT)
     writer.flush()
     writer.journal.close()
@@ -298,10 +291,10 @@ def test_a_candle_closing_after_its_wake_is_a_look_ahead(venue: FakeExchange,
 
 
 def test_a_failed_book_is_an_error_observation_and_orders_fill_at_the_price(
-        venue: FakeExchange, tmp_path: Path) -> None:
+        venue: FakeExchange, store_url: str) -> None:
     venue.serve_raw("/api/v3/depth", b"<html>maintenance</html>")
-    db = tmp_path / "journal.db"
-    run, writer = runtime(venue, f"sqlite:///{db}")
+    db = store_url
+    run, writer = runtime(venue, db)
 
     run.wake(AT)
     writer.flush()

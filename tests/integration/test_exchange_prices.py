@@ -13,7 +13,7 @@ from fund.actor import ActorSpec
 from fund.canonical import loads
 from fund.clock import SimulatedClock
 from fund.exchange.paper import PaperAdapter
-from fund.journal import JournalWriter, MemoryJournal
+from fund.journal import JournalWriter, open_journal
 from fund.markets import Market
 from fund.runtime import ActorRuntime
 from fund.strategy import FundTerms, parse_params, strategy_class
@@ -76,14 +76,15 @@ def test_an_unavailable_exchange_is_a_one_line_oracle_error(venue: FakeExchange)
     assert "\n" not in str(caught.value)
 
 
-def test_a_paper_wake_on_live_prices_fills_at_them_and_verifies(venue: FakeExchange) -> None:
+def test_a_paper_wake_on_live_prices_fills_at_them_and_verifies(venue: FakeExchange,
+                                                                journal_url: str) -> None:
     cls = strategy_class("rebalance")
     params = parse_params(cls, {"weights": {"BTC/USDT": "0.5", "ETH/USDT": "0.25"}})
     terms = FundTerms(quote="USDT", fee_rate=D("0.001"), slippage_bps=D(0))
     spec = ActorSpec(actor_id="live-paper", strategy="rebalance", params=params,
                      cron="* * * * *", terms=terms, mode="paper",
                      markets={s: Market.parse(s) for s in ("BTC/USDT", "ETH/USDT")})
-    journal = MemoryJournal("memory://live-paper")
+    journal = open_journal(journal_url)
     writer = JournalWriter(journal, spec.actor_id)
     runtime = ActorRuntime(
         spec=spec, writer=writer, clock=SimulatedClock(AT),
@@ -101,6 +102,7 @@ def test_a_paper_wake_on_live_prices_fills_at_them_and_verifies(venue: FakeExcha
     assert abs(D(fills[0]["amount"]) * D(fills[0]["price"]) - D(5000)) < D("1e-20")
     assert venue.posts() == []  # paper: nothing was sent to the exchange
     assert verify_stream(journal, spec.actor_id).ok
+    journal.close()
 
 
 def test_actors_sharing_tickers_make_one_request_per_snapshot(venue: FakeExchange) -> None:

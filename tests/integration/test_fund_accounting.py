@@ -15,7 +15,8 @@ from sqlalchemy import text
 from fund.canonical import loads, parse_ts
 from fund.journal import EntryFilter, open_journal
 from tests.conftest import EXAMPLES, run_fund
-from tests.fixtures.tamper import rehash_from, tampering
+from tests.fixtures.journals import JournalUrls
+from tests.fixtures.tamper import copy_journal, rehash_from, tampering
 from tests.integration.fake_exchange import FakeExchange
 from tests.integration.test_daemon import CONFIG
 
@@ -23,16 +24,17 @@ INVESTORS = ("founder", "alice", "bob", "carol")
 
 
 @pytest.fixture(scope="module")
-def journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def journal(module_store_urls: JournalUrls, tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("investors")
+    url = module_store_urls("investors")
     done = run_fund("backtest", str(EXAMPLES / "investors.toml"), "--out", str(out),
-                    "--no-report", "--json")
+                    "--journal", url, "--no-report", "--json")
     assert done.returncode == 0, done.stderr
-    return out / "journal.db"
+    return url
 
 
-def valuations(path: Path) -> list[dict[str, Any]]:
-    with open_journal(str(path)) as store:
+def valuations(path: str) -> list[dict[str, Any]]:
+    with open_journal(path) as store:
         return [loads(e.payload) for e in store.read("rebalancer",
                                                      EntryFilter(kinds=("Valuation",)))]
 
@@ -53,7 +55,7 @@ def irr(flows: list[tuple[datetime, float]]) -> float:
     return rate
 
 
-def independent(path: Path, investor: str) -> dict[str, Any]:
+def independent(path: str, investor: str) -> dict[str, Any]:
     """The investor's figures straight from the Valuation entries: value by units and price,
     time-weighted by value before and after each day's flows, money-weighted by IRR."""
     value_before, growth, flows = 0.0, [], []
@@ -85,14 +87,14 @@ def independent(path: Path, investor: str) -> dict[str, Any]:
             "withdrawn": withdrawn, "twr": math.prod(growth) - 1, "mwr": irr(flows)}
 
 
-def test_the_backtest_with_investors_verifies(journal: Path) -> None:
-    done = run_fund("verify", str(journal))
+def test_the_backtest_with_investors_verifies(journal: str) -> None:
+    done = run_fund("verify", journal)
     assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("investor", INVESTORS)
-def test_statements_agree_with_an_independent_computation(journal: Path, investor: str) -> None:
-    done = run_fund("statement", str(journal), "--investor", investor, "--json")
+def test_statements_agree_with_an_independent_computation(journal: str, investor: str) -> None:
+    done = run_fund("statement", journal, "--investor", investor, "--json")
     assert done.returncode == 0, done.stderr
     shown, expected = json.loads(done.stdout), independent(journal, investor)
 
@@ -104,9 +106,9 @@ def test_statements_agree_with_an_independent_computation(journal: Path, investo
     assert shown["money_weighted_return"] == pytest.approx(expected["mwr"], rel=1e-9)
 
 
-def test_units_times_price_is_the_fund_at_every_valuation_point(journal: Path) -> None:
+def test_units_times_price_is_the_fund_at_every_valuation_point(journal: str) -> None:
     units: dict[str, Decimal] = {}
-    with open_journal(str(journal)) as store:
+    with open_journal(journal) as store:
         end = loads(next(iter(store.read("rebalancer", EntryFilter(kinds=("End",))))).payload)
     for payload in valuations(journal):
         for investor, change in payload["investors"].items():
@@ -118,8 +120,8 @@ def test_units_times_price_is_the_fund_at_every_valuation_point(journal: Path) -
     assert abs(sum(units.values()) * Decimal(last["price"]) - net) <= Decimal("0.01")
 
 
-def test_a_redemption_is_dealt_at_the_next_valuation_point_never_before(journal: Path) -> None:
-    with open_journal(str(journal)) as store:
+def test_a_redemption_is_dealt_at_the_next_valuation_point_never_before(journal: str) -> None:
+    with open_journal(journal) as store:
         asked = {e.seq: loads(e.payload)["requested"] for e in store.read(
             "rebalancer", EntryFilter(kinds=("Subscription", "Redemption")))}
     daily = [p for p in valuations(journal)]
@@ -132,10 +134,8 @@ def test_a_redemption_is_dealt_at_the_next_valuation_point_never_before(journal:
         assert not earlier  # and not a later one than the next
 
 
-def test_an_altered_valuation_fails_verify(journal: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "copy.db"
-    copy.write_bytes(journal.read_bytes())
-    url = f"sqlite:///{copy}"
+def test_an_altered_valuation_fails_verify(journal: str, scratch_urls: JournalUrls) -> None:
+    url = copy_journal(journal, scratch_urls("copy"))
     with open_journal(url) as store:
         entry = [e for e in store.read("rebalancer", EntryFilter(kinds=("Valuation",)))][40]
     payload = loads(entry.payload)
@@ -151,8 +151,9 @@ def test_an_altered_valuation_fails_verify(journal: Path, tmp_path: Path) -> Non
     assert f"entry {entry.seq}: valuation differs from replay" in done.stderr
 
 
-def test_the_daemon_deals_a_subscription_queued_by_the_cli(tmp_path: Path) -> None:
-    db = str(tmp_path / "daemon.db")
+def test_the_daemon_deals_a_subscription_queued_by_the_cli(tmp_path: Path,
+                                                           store_url: str) -> None:
+    db = store_url
     with FakeExchange() as venue:
         venue.reset(prices={"BTCUSDT": Decimal("40000"), "ETHUSDT": Decimal("2000")})
         cfg = tmp_path / "daemon.toml"

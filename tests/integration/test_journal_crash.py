@@ -1,9 +1,11 @@
-"""Appends to an SQLite journal are atomic when the writing process is SIGKILLed.
+"""Appends to a journal are atomic when the writing process is SIGKILLed.
 
 A child process appends batches of 1..5000 entries in a loop; the test kills it at a
-random moment, checks the stored stream, and starts it again on the same file (it resumes
-from the stored head). Payloads follow from the sequence number, so a torn or misplaced
-entry shows up as a payload that differs from what the writer would have written.
+random moment, checks the stored stream, and starts it again on the same journal (it
+resumes from the stored head). Payloads follow from the sequence number, so a torn or
+misplaced entry shows up as a payload that differs from what the writer would have
+written. Runs on SQLite and on PostgreSQL: on either, a killed writer must leave no part
+of a batch behind.
 """
 
 from __future__ import annotations
@@ -173,10 +175,10 @@ def kill_round(script: Path, url: str, wait: float, log: Path) -> Run:
     return Run.parse(output)
 
 
-def test_appends_are_atomic_under_sigkill(tmp_path: Path) -> None:
+def test_appends_are_atomic_under_sigkill(tmp_path: Path, store_url: str) -> None:
     script = tmp_path / "writer.py"
     script.write_text(SCRIPT, encoding="utf-8")
-    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    url = store_url
     rng = random.Random(20240101)
     heads = [0]
     in_flight_kills = 0

@@ -39,12 +39,13 @@ initial_cash = 2000
 """
 
 
-def test_two_actors_run_as_two_verifiable_streams(tmp_path: Path) -> None:
+def test_two_actors_run_as_two_verifiable_streams(tmp_path: Path, store_url: str) -> None:
     config = tmp_path / "two.toml"
     config.write_text(CONFIG, encoding="utf-8")
 
-    run = run_fund("backtest", str(config), "--out", str(tmp_path / "out"), "--json")
-    verify = run_fund("verify", str(tmp_path / "out" / "journal.db"))
+    run = run_fund("backtest", str(config), "--out", str(tmp_path / "out"), "--journal",
+                   store_url, "--json")
+    verify = run_fund("verify", store_url)
 
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)

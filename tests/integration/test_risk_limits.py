@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+
 from fund.canonical import loads
 from fund.journal import open_journal
 from fund.verify import verify_stream
 from tests.conftest import EXAMPLES, run_fund
+from tests.fixtures.journals import JournalUrls
+from tests.fixtures.tamper import rehash_from, tampering
 
 W1 = EXAMPLES / "rebalance.toml"
 MARCH = ("--start", "2024-03-01", "--end", "2024-03-31", "--json", "--no-report")
 
 
-def backtest(out: Path, *sets: str) -> dict[str, Any]:
+def backtest(out: Path, journal: str, *sets: str) -> dict[str, Any]:
     args = [arg for item in sets for arg in ("--set", item)]
-    result = run_fund("backtest", str(W1), "--out", str(out), *MARCH, *args)
+    result = run_fund("backtest", str(W1), "--out", str(out), "--journal", journal, *MARCH,
+                      *args)
     assert result.returncode == 0, result.stderr
     summary: dict[str, Any] = json.loads(result.stdout)
     return summary
@@ -32,8 +36,9 @@ def entries(journal: str, kind: str) -> list[tuple[int, dict[str, Any]]]:
         return [(e.seq, loads(e.payload)) for e in store.read("rebalancer") if e.kind == kind]
 
 
-def test_limits_reject_orders_with_the_limit_that_fired(tmp_path: Path) -> None:
-    summary = backtest(tmp_path, "risk.max_order_notional=1000", "risk.max_orders_per_wake=3")
+def test_limits_reject_orders_with_the_limit_that_fired(tmp_path: Path, store_url: str) -> None:
+    summary = backtest(tmp_path, store_url, "risk.max_order_notional=1000",
+                       "risk.max_orders_per_wake=3")
 
     rejections = entries(summary["journal"], "OrderRejected")
     intents = {p["client_order_id"]: p for _, p in entries(summary["journal"], "OrderIntent")}
@@ -50,9 +55,10 @@ def test_limits_reject_orders_with_the_limit_that_fired(tmp_path: Path) -> None:
     assert run_fund("verify", summary["journal"]).returncode == 0
 
 
-def test_the_drawdown_limit_halts_buying_and_is_recorded(tmp_path: Path) -> None:
-    free = backtest(tmp_path / "free")
-    halted = backtest(tmp_path / "halted", "risk.max_drawdown=0.03")
+def test_the_drawdown_limit_halts_buying_and_is_recorded(tmp_path: Path,
+                                                         store_urls: JournalUrls) -> None:
+    free = backtest(tmp_path / "free", store_urls("free"))
+    halted = backtest(tmp_path / "halted", store_urls("halted"), "risk.max_drawdown=0.03")
 
     halts = entries(halted["journal"], "Halt")
     assert len(halts) == 1
@@ -68,16 +74,14 @@ def test_the_drawdown_limit_halts_buying_and_is_recorded(tmp_path: Path) -> None
     assert run_fund("verify", halted["journal"]).returncode == 0
 
 
-def test_a_removed_halt_is_caught_by_verify(tmp_path: Path) -> None:
-    summary = backtest(tmp_path, "risk.max_drawdown=0.03")
+def test_a_removed_halt_is_caught_by_verify(tmp_path: Path, store_url: str) -> None:
+    summary = backtest(tmp_path, store_url, "risk.max_drawdown=0.03")
     (seq, _), = entries(summary["journal"], "Halt")
-    db = summary["journal"].removeprefix("sqlite:///")
-    with sqlite3.connect(db) as conn:  # turn the Halt into a harmless-looking kind
-        conn.execute("UPDATE journal_entries SET kind = 'Deposit', payload = "
-                     "'{\"amount\":\"0\",\"currency\":\"USDT\",\"reason\":\"x\"}' WHERE seq = ?",
-                     (seq,))
-        from tests.integration.test_verify_tamper import rehash_from
-        rehash_from(conn, seq)
+    with tampering(summary["journal"]) as conn:  # turn the Halt into a harmless-looking kind
+        conn.execute(text("UPDATE journal_entries SET kind = 'Deposit', payload = "
+                          "'{\"amount\":\"0\",\"currency\":\"USDT\",\"reason\":\"x\"}' "
+                          "WHERE seq = :seq"), {"seq": seq})
+        rehash_from(conn, "rebalancer", seq)
 
     with open_journal(summary["journal"]) as store:
         report = verify_stream(store, "rebalancer")
@@ -87,7 +91,7 @@ def test_a_removed_halt_is_caught_by_verify(tmp_path: Path) -> None:
     assert "called for a Halt" in (report.error or "")
 
 
-def test_the_kill_switch_stops_every_order_until_resumed(tmp_path: Path) -> None:
+def test_the_kill_switch_stops_every_order_until_resumed(journal_url: str) -> None:
     from backtests.engine import build_oracles, load_history
     from fund.clock import SimulatedClock
     from fund.config import load_config
@@ -102,7 +106,7 @@ def test_the_kill_switch_stops_every_order_until_resumed(tmp_path: Path) -> None
     candles = load_history(config.backtest, config.actors)
     wakes = list(fire_times(cron_trigger(spec.cron), datetime(2024, 3, 1, tzinfo=UTC),
                             datetime(2024, 3, 1, 8, tzinfo=UTC)))
-    store = open_journal(str(tmp_path / "journal.db"))
+    store = open_journal(journal_url)
     writer = JournalWriter(store, spec.actor_id)
     clock = SimulatedClock(wakes[0])
     runtime = ActorRuntime(spec=spec, writer=writer, clock=clock,

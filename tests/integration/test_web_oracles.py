@@ -19,7 +19,7 @@ from fund.actor import ActorSpec
 from fund.canonical import dumps, format_ts, loads
 from fund.clock import SimulatedClock
 from fund.exchange.paper import PaperAdapter
-from fund.journal import JournalWriter, MemoryJournal
+from fund.journal import Journal, JournalWriter, open_journal
 from fund.markets import Market
 from fund.messages import DECISION, OBSERVATION, ORDER_INTENT, Decision, Observation
 from fund.runtime import ActorRuntime
@@ -438,9 +438,9 @@ class HoldWithoutNews(Strategy[NoParams, None]):
         return state, Decision(rule="read", reasons={"items": len((news.data or {})["items"])})
 
 
-def _run_one_wake(oracle: WebPageOracle) -> MemoryJournal:
-    """Run one paper wake of HoldWithoutNews with ``oracle`` as its news; return the journal."""
-    journal = MemoryJournal("memory://test-web-oracles")
+def _run_one_wake(oracle: WebPageOracle, url: str) -> Journal:
+    """Run one paper wake of HoldWithoutNews with ``oracle`` as its news, journaled at url."""
+    journal = open_journal(url)
     writer = JournalWriter(journal, "reader")
     terms = FundTerms(quote="USD", fee_rate=Decimal("0.001"), slippage_bps=Decimal(0))
     spec = ActorSpec(actor_id="reader", strategy=f"{__name__}:HoldWithoutNews",
@@ -458,12 +458,11 @@ def _run_one_wake(oracle: WebPageOracle) -> MemoryJournal:
 
 
 def test_the_runtime_records_a_failed_page_and_the_actor_holds(
-        server: NewsServer, fetcher: Fetcher) -> None:
+        server: NewsServer, fetcher: Fetcher, journal_url: str) -> None:
     url = server.url("/404")
 
-    journal = _run_one_wake(WebPageOracle("news", [url], fetcher))
-
-    entries = list(journal.read("reader"))
+    with _run_one_wake(WebPageOracle("news", [url], fetcher), journal_url) as journal:
+        entries = list(journal.read("reader"))
     [observation] = [loads(e.payload) for e in entries if e.kind == OBSERVATION]
     [decision] = [loads(e.payload) for e in entries if e.kind == DECISION]
     assert observation["error"] == f"OracleError: {url}: HTTP 404"
@@ -474,18 +473,18 @@ def test_the_runtime_records_a_failed_page_and_the_actor_holds(
 
 
 def test_the_runtime_journals_page_blobs_that_verify(
-        server: NewsServer, fetcher: Fetcher) -> None:
+        server: NewsServer, fetcher: Fetcher, journal_url: str) -> None:
     from fund.verify import verify_stream
 
-    journal = _run_one_wake(WebPageOracle("news", [server.url("/article")], fetcher))
-
-    entries = list(journal.read("reader"))
-    [observation] = [loads(e.payload) for e in entries if e.kind == OBSERVATION]
-    [decision] = [loads(e.payload) for e in entries if e.kind == DECISION]
-    [digest] = observation["data"]["blobs"]
-    assert journal.get_blob(digest) == server.routes["/article"].body
-    assert decision["rule"] == "read"
-    assert verify_stream(journal, "reader").ok
+    oracle = WebPageOracle("news", [server.url("/article")], fetcher)
+    with _run_one_wake(oracle, journal_url) as journal:
+        entries = list(journal.read("reader"))
+        [observation] = [loads(e.payload) for e in entries if e.kind == OBSERVATION]
+        [decision] = [loads(e.payload) for e in entries if e.kind == DECISION]
+        [digest] = observation["data"]["blobs"]
+        assert journal.get_blob(digest) == server.routes["/article"].body
+        assert decision["rule"] == "read"
+        assert verify_stream(journal, "reader").ok
 
 
 @pytest.fixture(scope="module")
