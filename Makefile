@@ -29,8 +29,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# two processes side by side (pytest-xdist), then the timing-sensitive tests alone
 pytest: install
-	bash scripts/with-postgres.sh $(PY) -m pytest -q
+	bash scripts/with-postgres.sh bash -c '$(PY) -m pytest -q -n 2 -m "not serial" && \
+	  $(PY) -m pytest -q -m serial'
 
 test: system-deps lint pytest
 

@@ -31,6 +31,10 @@ from tests.conftest import ROOT
 from tests.fixtures.journals import JournalUrls, journal_exists
 from tests.integration.fake_exchange import FakeExchange
 
+# timing-sensitive (real clocks, SIGKILL windows, cluster start-up): run alone, not beside
+# other tests under pytest-xdist (make test runs the "serial" ones after the rest)
+pytestmark = pytest.mark.serial
+
 # How many kills, and when each comes (seconds after the start, uniformly). The daemon
 # starts up about half a second slower on PostgreSQL (driver import, connection), so with
 # the SQLite schedule most kills there land before its first wake and it hardly trades:

@@ -23,6 +23,10 @@ from tests.conftest import ROOT, run_fund
 from tests.fixtures.journals import journal_exists
 from tests.integration.fake_exchange import FakeExchange
 
+# timing-sensitive (real clocks, SIGKILL windows, cluster start-up): run alone, not beside
+# other tests under pytest-xdist (make test runs the "serial" ones after the rest)
+pytestmark = pytest.mark.serial
+
 CONFIG = """
 [fund]
 name = "paper-daemon"

@@ -22,8 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fund.canonical import loads
 from fund.journal import GENESIS_HASH, Journal, open_journal
+
+# timing-sensitive (SIGKILL windows on a real clock): run alone, not beside other tests
+# under pytest-xdist (make test runs the "serial" ones after the rest)
+pytestmark = pytest.mark.serial
 
 PID = "crash-writer"
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,6 +24,10 @@ import pytest
 
 from tests.conftest import EXAMPLES, ROOT, run_fund
 
+# timing-sensitive (real clocks, SIGKILL windows, cluster start-up): run alone, not beside
+# other tests under pytest-xdist (make test runs the "serial" ones after the rest)
+pytestmark = pytest.mark.serial
+
 CONFIG = EXAMPLES / "rebalance.toml"
 BAND = "actors.rebalancer.params.band"
 FEE = "fund.fee_rate"

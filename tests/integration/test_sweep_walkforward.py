@@ -22,6 +22,10 @@ from fund.journal import EntryFilter, open_journal
 from fund.messages import WAKE
 from tests.conftest import EXAMPLES, run_fund
 
+# timing-sensitive (real clocks, SIGKILL windows, cluster start-up): run alone, not beside
+# other tests under pytest-xdist (make test runs the "serial" ones after the rest)
+pytestmark = pytest.mark.serial
+
 CONFIG = EXAMPLES / "rebalance.toml"
 BAND = "actors.rebalancer.params.band"
 TICK = timedelta(microseconds=1)

@@ -52,6 +52,7 @@ pytestmark = [
                        reason="needs the playwright package (pip install playwright; "
                               "never `playwright install`: the Debian Chromium is used)"),
     pytest.mark.slow,
+    pytest.mark.serial,  # a real browser on a real server: run alone (see pyproject.toml)
 ]
 
 if TYPE_CHECKING:
