@@ -26,10 +26,9 @@ from backtests.sweep_keys import (
     code_version,
     config_hash,
     plugin_hash,
-    raw_config,
     result_key,
 )
-from fund.config import ConfigError, load_config
+from fund.config import ConfigError, load_config, raw_config
 from fund.errors import UsageError
 
 MAX_GRID = 100_000

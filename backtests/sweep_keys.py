@@ -24,8 +24,7 @@ import json
 import re
 import sqlite3
 import sys
-import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 
 from backtests.data import find_file
 from fund import __version__
-from fund.config import ConfigError, FundConfig, apply_overrides
+from fund.config import FundConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIRS = ("fund", "strategies", "oracles", "backtests")
@@ -80,18 +79,6 @@ def code_version() -> str:
         digest.update(f"\n{path.relative_to(ROOT).as_posix()} ".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
-
-
-def raw_config(path: Path, overrides: Sequence[str], cwd: Path) -> dict[str, Any]:
-    """Read a config file and apply overrides, as ``load_config`` does before validating."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    apply_overrides(raw, overrides, cwd)
-    return raw
 
 
 def config_hash(raw: Mapping[str, Any]) -> str:

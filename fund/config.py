@@ -229,8 +229,9 @@ def _first_error(exc: ValidationError, prefix: str = "") -> str:
     return f"{where}: {message}" if where else message
 
 
-def load_config(path: Path, overrides: Sequence[str] = (), cwd: Path | None = None) -> FundConfig:
-    """Read, override and validate a fund config file; raise ConfigError on any problem."""
+def raw_config(path: Path, overrides: Sequence[str] = (), cwd: Path | None = None
+               ) -> dict[str, Any]:
+    """Read a config file and apply overrides (not validated yet); ConfigError if unreadable."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -238,6 +239,12 @@ def load_config(path: Path, overrides: Sequence[str] = (), cwd: Path | None = No
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     apply_overrides(raw, overrides, cwd or Path.cwd())
+    return raw
+
+
+def load_config(path: Path, overrides: Sequence[str] = (), cwd: Path | None = None) -> FundConfig:
+    """Read, override and validate a fund config file; raise ConfigError on any problem."""
+    raw = raw_config(path, overrides, cwd)
     try:
         model = ConfigFile.model_validate(raw)
     except ValidationError as exc:

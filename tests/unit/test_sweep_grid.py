@@ -20,10 +20,11 @@ from backtests.sweep import (
     sample,
     split_values,
 )
-from backtests.sweep_keys import FileHashes, code_version, config_hash, raw_config
+from backtests.sweep_keys import FileHashes, code_version, config_hash
 from backtests.sweep_results import sort_runs, typed_values
 from backtests.sweep_runner import Run
 from backtests.walkforward import make_windows, parse_split
+from fund.config import raw_config
 from fund.errors import UsageError
 
 AXES = (Axis("a", ("1", "2", "3")), Axis("b", ("x", "y")))

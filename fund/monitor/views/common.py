@@ -44,6 +44,19 @@ def journal(settings: Settings) -> Journal | None:
         return None
 
 
+def page(settings: Settings, title: str) -> tuple[Journal, list[str]] | None:
+    """A page's title, its journal and actors; None (after saying why) if it has none."""
+    st.title(title)
+    store = journal(settings)
+    if store is None:
+        return None
+    names = actors(store)
+    if not names:
+        st.info(f"{store.url} holds no actor yet.")
+        return None
+    return store, names
+
+
 def actors(store: Journal) -> list[str]:
     """The actor streams (operators' command streams left out)."""
     return [p for p in store.processes() if not p.endswith(COMMANDS_SUFFIX)]

@@ -67,14 +67,10 @@ def _table(store: Journal, actor: str, query: DecisionQuery) -> list[int]:
 
 def render(settings: common.Settings) -> None:
     """The decisions page."""
-    st.title("Decisions")
-    store = common.journal(settings)
-    if store is None:
+    opened = common.page(settings, "Decisions")
+    if opened is None:
         return
-    names = common.actors(store)
-    if not names:
-        st.info(f"{store.url} holds no actor yet.")
-        return
+    store, names = opened
     actor = pick_actor(names, "d-actor")
     snap = common.load(store, actor)
     if not snap.trusted:

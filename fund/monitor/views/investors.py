@@ -23,14 +23,10 @@ def _pct(value: float | None) -> str:
 
 def render(settings: common.Settings) -> None:
     """The investors page (funds with an [accounting] section)."""
-    st.title("Investors")
-    store = common.journal(settings)
-    if store is None:
+    opened = common.page(settings, "Investors")
+    if opened is None:
         return
-    names = common.actors(store)
-    if not names:
-        st.info(f"{store.url} holds no actor yet.")
-        return
+    store, names = opened
     actor = pick_actor(names, "i-actor")
     book = _books(store, actor)
     if book.register is None:

@@ -98,14 +98,10 @@ def actor_card(store: Journal, actor: str, lease: Lease | None) -> None:
 
 def render(settings: common.Settings) -> None:
     """The overview page."""
-    st.title("Overview")
-    store = common.journal(settings)
-    if store is None:
+    opened = common.page(settings, "Overview")
+    if opened is None:
         return
-    names = common.actors(store)
-    if not names:
-        st.info(f"{store.url} holds no actor yet.")
-        return
+    store, names = opened
     leases = common.live_leases(store)
 
     def body() -> None:

@@ -19,14 +19,10 @@ def pick_actor(names: list[str], key: str) -> str:
 
 def render(settings: common.Settings) -> None:
     """The charts page."""
-    st.title("Charts")
-    store = common.journal(settings)
-    if store is None:
+    opened = common.page(settings, "Charts")
+    if opened is None:
         return
-    names = common.actors(store)
-    if not names:
-        st.info(f"{store.url} holds no actor yet.")
-        return
+    store, names = opened
     snap = common.load(store, pick_actor(names, "charts-actor"))
     if not snap.trusted:
         common.chain_badge(snap)
