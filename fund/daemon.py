@@ -31,7 +31,7 @@ from fund.config import DaemonSettings, FundConfig
 from fund.exchange.base import Adapter
 from fund.exchange.paper import PaperAdapter
 from fund.journal import EntryFilter, Journal, JournalWriter, Lease
-from fund.messages import CONTROL, DEPOSIT, WAKE
+from fund.messages import CONTROL, DEPOSIT, OBSERVATION, WAKE
 from fund.reconcile import Venue, reconcile
 from fund.runtime import ActorRuntime
 from fund.schedule import cron_trigger, fire_times
@@ -118,6 +118,7 @@ class Daemon:
             self.applied[spec.actor_id] = self._last_applied(spec.actor_id)
             self.journal.claim(self._lease(spec.actor_id), self.owner)  # now with next_wake
             self.reconcile(spec.actor_id)
+        self.check_balances()
 
     def _lease(self, actor_id: str) -> Lease:
         runtime = self.runtimes.get(actor_id)
@@ -169,6 +170,41 @@ class Daemon:
         runtime.writer.flush()
         runtime.ambiguous = False
         json_log("reconciled", actor=actor_id, **counts)
+
+    def check_balances(self) -> None:
+        """Live: compare the exchange account with the books of every actor it holds, and
+        journal what was found (an ``exchange_balances`` observation in each actor's stream,
+        differences included), so a position the journal does not explain is on record."""
+        fetch = getattr(self.venue, "balances", None)
+        if fetch is None or not self.runtimes:
+            return
+        try:
+            held: dict[str, Decimal] = fetch()
+        except Exception as exc:  # noqa: BLE001 - a failed check is logged, not fatal
+            json_log("balances-unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
+            return
+        books: dict[str, Decimal] = {}
+        for runtime in self.runtimes.values():
+            ledger, quote = runtime.core.ledger, runtime.spec.terms.quote
+            books[quote] = books.get(quote, Decimal(0)) + ledger.cash
+            for symbol in runtime.spec.markets:  # a market's asset held but not booked shows
+                books.setdefault(symbol.partition("/")[0], Decimal(0))
+            for symbol, position in ledger.positions.items():
+                base = symbol.partition("/")[0]
+                books[base] = books.get(base, Decimal(0)) + position.amount
+        zero = Decimal(0)
+        differences = {c: held.get(c, zero) - books[c] for c in sorted(books)
+                       if held.get(c, zero) != books[c]}
+        now = format_ts(self.clock.now())
+        payload = {"oracle": "exchange_balances", "as_of": now, "data": {
+            "account": {c: held.get(c, zero) for c in sorted(books)},
+            "booked": {c: books[c] for c in sorted(books)}, "differences": differences,
+            "actors": sorted(self.runtimes)}}
+        for runtime in self.runtimes.values():
+            runtime.record(OBSERVATION, payload)
+            runtime.writer.flush()
+        if differences:
+            json_log("balances-differ", **{c: str(d) for c, d in differences.items()})
 
     def _check_same_actor(self, runtime: ActorRuntime) -> None:
         """Refuse to resume a stream that was started with a different configuration."""

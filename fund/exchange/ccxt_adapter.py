@@ -84,6 +84,13 @@ class CcxtAdapter(Adapter):
                              for sym, m in raw.items()}
         return self._markets
 
+    @isolated
+    def balances(self) -> dict[str, Decimal]:
+        """The account's total per currency (free plus held in orders), exact."""
+        raw = self._call(lambda: self._exchange.fetch_balance())
+        return {currency: Decimal(str(amount)) for currency, amount
+                in sorted((raw.get("total") or {}).items()) if amount not in (None, "")}
+
     # --- orders ---------------------------------------------------------------------------
 
     @isolated  # ccxt rewrites the Decimal context: keep it from leaking

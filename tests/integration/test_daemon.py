@@ -209,6 +209,31 @@ def test_live_orders_reach_the_exchange_once_and_secrets_appear_nowhere(
     assert SECRET not in requests
 
 
+def test_a_live_start_journals_the_account_against_the_books(
+        tmp_path: Path, venue: FakeExchange, store_url: str) -> None:
+    cfg, db = config(tmp_path, venue), store_url
+    venue.reset(balances={"USDT": Decimal("10000")})
+    first = run_live(cfg, db, "--once")
+    venue.reset(balances={"USDT": Decimal("9000"), "BTC": Decimal("0.5")})  # moved by hand
+    second = run_live(cfg, db, "--once")
+
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    checks = [p["data"] for _, k, p in entries(db)
+              if k == "Observation" and p["oracle"] == "exchange_balances"]
+    assert len(checks) == 2
+    # the first start: the books hold the initial 10,000 USDT, as the account does
+    assert checks[0]["booked"] == {"BTC": "0", "ETH": "0", "USDT": "10000"}
+    assert checks[0]["differences"] == {}
+    # the second: what the books say after the first run's fills, against the account
+    books = {c: Decimal(v) for c, v in checks[1]["booked"].items()}
+    assert {c: Decimal(v) for c, v in checks[1]["differences"].items()} == {
+        c: d for c, d in {"USDT": Decimal(9000) - books["USDT"],
+                          "BTC": Decimal("0.5") - books["BTC"],
+                          "ETH": -books["ETH"]}.items() if d}
+    assert '"event": "balances-differ"' in second.stderr
+    assert verified(db)
+
+
 def test_a_second_daemon_on_a_running_actor_is_refused(
         tmp_path: Path, venue: FakeExchange, store_url: str) -> None:
     cfg, db = config(tmp_path, venue), store_url
