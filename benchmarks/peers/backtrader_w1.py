@@ -28,7 +28,6 @@ Prints (and with ``--out`` writes) JSON: final_nav, fills, fees, rejected, wall_
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -147,11 +146,7 @@ def main() -> int:
         "wall_s": wall_s,
         "notes": NOTES[args.variant],
     }
-    text = json.dumps(result)
-    if args.out:
-        args.out.write_text(text)
-    print(text)
-    return 0
+    return w1.emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ second, warm simulation), load_s, notes.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -149,11 +148,7 @@ def main() -> int:
         "wall_s": wall_s,
         "notes": NOTES[args.variant],
     }
-    text = json.dumps(result)
-    if args.out:
-        args.out.write_text(text)
-    print(text)
-    return 0
+    return w1.emit(result, args.out)
 
 
 if __name__ == "__main__":

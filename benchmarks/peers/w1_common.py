@@ -17,7 +17,9 @@ amount * price * (1 + fee) <= cash, and skipped if the scaled buy no longer clea
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -154,3 +156,12 @@ def simulate(closes: FloatArray, wakes: npt.NDArray[np.bool_], initial_cash: flo
             fees += paid
     final_nav = cash + float(np.dot(position, closes[-1]))
     return {"final_nav": float(final_nav), "fills": fills, "fees": float(fees)}
+
+
+def emit(result: dict[str, Any], out: Path | None) -> int:
+    """Print an engine's result as one JSON line (and write it to ``out``); exit code 0."""
+    text = json.dumps(result)
+    if out:
+        out.write_text(text)
+    print(text)
+    return 0
