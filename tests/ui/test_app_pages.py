@@ -285,3 +285,27 @@ def test_investors_page_shows_each_statement(investors_journal: Path) -> None:
 def test_investors_page_on_a_fund_without_accounts(runs: Path) -> None:
     app = page("Investors", runs / "band-1pct" / "journal.db")
     assert any("keeps no investor accounts" in i.value for i in app.info)
+
+
+def test_the_overview_refreshes_itself_while_a_daemon_holds_the_actor(
+        runs: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from fund.canonical import dumps, format_ts
+    from fund.journal import Lease
+
+    journal = tmp_path / "live.db"
+    journal.write_bytes((runs / "band-1pct" / "journal.db").read_bytes())
+    stale = page("Overview", journal)
+    assert not any("refreshes every 5 seconds" in c.value for c in stale.caption)
+
+    now = datetime.now(UTC)
+    with open_journal(str(journal)) as store:
+        assert store.claim(Lease(process_id="rebalancer", owner="host-a:4242:cafe",
+                                 heartbeat=format_ts(now),
+                                 info=dumps({"next_wake": format_ts(now + timedelta(hours=1))})),
+                           None)
+    live = page("Overview", journal)
+    captions = [c.value for c in live.caption]
+    assert any("refreshes every 5 seconds" in c for c in captions)
+    assert any("daemon host-a:4242:cafe" in c for c in captions)
