@@ -10,6 +10,7 @@ key (process_id, seq) turns any race between two writers into a ConflictError.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,7 @@ from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, Text, eve
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import Field, SQLModel, create_engine
 
 from fund.journal.base import (
@@ -113,6 +114,29 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _create_tables(engine: Engine) -> None:
+    """Create the journal's tables if they are missing, safely against other processes
+    opening the same new journal at the same moment."""
+    tables = [ENTRIES, BLOBS, LEASES]
+    with engine.connect() as conn:
+        if all(engine.dialect.has_table(conn, t.name) for t in tables):
+            return
+    if engine.dialect.name == "sqlite":
+        # take the write lock first: a reader that upgrades to writing mid-transaction is
+        # refused at once by SQLite (no waiting), which is what two openers would do
+        with engine.connect().execution_options(journal_write=True) as conn, conn.begin():
+            SQLModel.metadata.create_all(conn, tables=tables)
+        return
+    for attempt in (1, 2, 3):  # PostgreSQL: a concurrent CREATE TABLE loses on pg_type
+        try:
+            SQLModel.metadata.create_all(engine, tables=tables)
+            return
+        except (IntegrityError, ProgrammingError):
+            if attempt == 3:
+                raise
+            time.sleep(0.2)
+
+
 def _shown(url: str) -> str:
     """The URL with any password masked."""
     parsed = make_url(url)
@@ -131,7 +155,7 @@ class SqlJournal(Journal):
             else:
                 self._engine = create_engine(url, pool_pre_ping=True)
                 self._insert_blob = postgresql.insert(BLOBS).on_conflict_do_nothing()
-            SQLModel.metadata.create_all(self._engine, tables=[ENTRIES, BLOBS, LEASES])
+            _create_tables(self._engine)
         except (DBAPIError, OSError) as exc:
             raise JournalError(_describe(self.url, exc)) from None
         mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
