@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from fund.canonical import dumps, loads
+from fund.canonical import loads
 from tests.conftest import EXAMPLES, run_fund
-from tests.fixtures.tamper import rehash_from, tampering
+from tests.fixtures.tamper import forge, tampering
 from tests.integration.fake_exchange import FakeExchange
 
 ACTOR = "rebalancer"
@@ -59,15 +59,6 @@ def entries(db: str) -> list[tuple[int, str, dict[str, Any]]]:
             "ORDER BY seq"), {"pid": ACTOR})]
 
 
-def forge(db: str, seq: int, payload: dict[str, Any]) -> None:
-    """Rewrite one entry's payload and re-chain every hash after it, as an attacker would."""
-    with tampering(db) as conn:
-        conn.execute(text("UPDATE journal_entries SET payload = :payload "
-                          "WHERE process_id = :pid AND seq = :seq"),
-                     {"payload": dumps(payload), "pid": ACTOR, "seq": seq})
-        rehash_from(conn, ACTOR, seq)
-
-
 @pytest.fixture
 def journal(venue: FakeExchange, tmp_path: Path, store_url: str) -> str:
     cfg, db = tmp_path / "fund.toml", store_url
@@ -104,7 +95,7 @@ def test_verify_fails_at_the_fill_a_tampered_book_level_changes(journal: str) ->
     stream = entries(journal)
     seq, book = next((s, p) for s, k, p in stream if k == "Observation" and p["oracle"] == "book")
     book["data"]["books"]["ETH/USDT"]["asks"][2] = ["2003", "0.2"]  # deeper than it was
-    forge(journal, seq, book)
+    forge(journal, ACTOR, seq, book)
 
     result = run_fund("verify", journal)
 

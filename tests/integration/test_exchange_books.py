@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from fund.actor import ActorSpec
-from fund.canonical import dumps, loads
+from fund.canonical import loads
 from fund.clock import SimulatedClock
 from fund.exchange.paper import PaperAdapter
 from fund.journal import JournalWriter, open_journal
@@ -24,7 +24,7 @@ from oracles.base import Oracle, OracleError
 from oracles.exchange_books import ExchangeOrderBook
 from oracles.exchange_candles import ExchangeOHLCV
 from oracles.exchange_prices import ExchangePrices, public_client
-from tests.fixtures.tamper import rehash_from, tampering
+from tests.fixtures.tamper import forge, tampering
 from tests.integration.fake_exchange import NOW_MS, FakeExchange
 
 D = Decimal
@@ -197,15 +197,6 @@ def verify(db: str) -> Any:
         return verify_stream(store, ACTOR)
 
 
-def forge(db: str, seq: int, payload: dict[str, Any]) -> None:
-    """Rewrite one entry's payload and re-chain every hash after it, as an attacker would."""
-    with tampering(db) as conn:
-        conn.execute(text("UPDATE journal_entries SET payload = :payload "
-                          "WHERE process_id = :pid AND seq = :seq"),
-                     {"payload": dumps(payload), "pid": ACTOR, "seq": seq})
-        rehash_from(conn, ACTOR, seq)
-
-
 @pytest.fixture
 def walked(venue: FakeExchange, store_url: str) -> str:
     """A journal of one paper wake whose BTC buy (0.125 at 40000) walks three asks."""
@@ -243,7 +234,7 @@ def test_a_tampered_book_level_fails_verification_at_the_fill_it_changes(walked:
     seq, payload = next((s, loads(p)) for s, k, p in entries
                         if k == "Observation" and loads(p)["oracle"] == "book")
     payload["data"]["books"]["BTC/USDT"]["asks"][1] = ["40020.4", "0.05"]  # a cent better
-    forge(walked, seq, payload)
+    forge(walked, ACTOR, seq, payload)
 
     report = verify(walked)
 
@@ -258,7 +249,7 @@ def test_a_book_dated_after_its_wake_is_a_look_ahead(walked: str) -> None:
     seq, payload = next((s, loads(p)) for s, k, p in entries
                         if k == "Observation" and loads(p)["oracle"] == "book")
     payload["data"]["books"]["BTC/USDT"]["time"] = "2023-11-14T22:13:21.000000Z"
-    forge(walked, seq, payload)
+    forge(walked, ACTOR, seq, payload)
 
     report = verify(walked)
 
@@ -282,7 +273,7 @@ def test_a_candle_closing_after_its_wake_is_a_look_ahead(venue: FakeExchange,
     last = payload["data"]["candles"]["BTC/USDT"][-1]
     last["close_time"] = (datetime.fromisoformat(last["close_time"].replace("Z", "+00:00"))
                           + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    forge(db, seq, payload)
+    forge(db, ACTOR, seq, payload)
 
     report = verify(db)
 
