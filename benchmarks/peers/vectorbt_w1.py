@@ -22,10 +22,8 @@ second, warm simulation), load_s, notes.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -112,12 +110,7 @@ NOTES = {
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--every", type=int, default=60, help="wake every N minutes")
-    parser.add_argument("--variant", choices=sorted(NOTES), default="band")
-    parser.add_argument("--prices", type=Path, default=w1.PRICES_DIR)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
+    args = w1.arguments(__doc__.splitlines()[0], sorted(NOTES))
 
     started = time.perf_counter()
     opens, closes = w1.load_closes(args.prices)

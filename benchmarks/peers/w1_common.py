@@ -17,6 +17,7 @@ amount * price * (1 + fee) <= cash, and skipped if the scaled buy no longer clea
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -165,3 +166,13 @@ def emit(result: dict[str, Any], out: Path | None) -> int:
         out.write_text(text)
     print(text)
     return 0
+
+
+def arguments(description: str, variants: list[str]) -> argparse.Namespace:
+    """The command line every engine script takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--every", type=int, default=60, help="wake every N minutes")
+    parser.add_argument("--variant", choices=variants, default="band")
+    parser.add_argument("--prices", type=Path, default=PRICES_DIR)
+    parser.add_argument("--out", type=Path)
+    return parser.parse_args()
