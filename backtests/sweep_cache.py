@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fund.cache import cache_root
+from fund.cache import cache_root, open_cache_db
 
 
 def default_cache_path() -> Path:
@@ -28,11 +28,9 @@ class ResultCache:
         self.path = path
         self._db: sqlite3.Connection | None = None
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, "
-                             "payload TEXT NOT NULL, created TEXT NOT NULL)")
+            self._db = open_cache_db(path, "CREATE TABLE IF NOT EXISTS results (key TEXT "
+                                           "PRIMARY KEY, payload TEXT NOT NULL, created TEXT "
+                                           "NOT NULL)")
 
     def get(self, key: str, *, need_curve: bool = False) -> dict[str, Any] | None:
         """Return the cached result, or None (also when a curve is needed and absent)."""

@@ -32,6 +32,7 @@ from typing import Any
 
 from backtests.data import find_file
 from fund import __version__
+from fund.cache import open_cache_db
 from fund.config import FundConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,11 +134,9 @@ class FileHashes:
         self._memo: dict[tuple[str, int, int], str] = {}
         self._db: sqlite3.Connection | None = None
         if db is not None:
-            db.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(db, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS file_hashes (path TEXT, size INTEGER,"
-                             " mtime_ns INTEGER, sha256 TEXT, PRIMARY KEY (path, size, mtime_ns))")
+            self._db = open_cache_db(db, "CREATE TABLE IF NOT EXISTS file_hashes (path TEXT, "
+                                         "size INTEGER, mtime_ns INTEGER, sha256 TEXT, "
+                                         "PRIMARY KEY (path, size, mtime_ns))")
 
     def sha256(self, path: Path) -> str:
         """Return the file's content hash, from memory, the table, or by reading it."""
