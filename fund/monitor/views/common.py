@@ -63,13 +63,16 @@ def actors(store: Journal) -> list[str]:
 
 
 def load(store: Journal, actor: str) -> ActorSnapshot:
-    """The actor's snapshot, showing a progress bar while a long stream is first read."""
-    total = store.count(actor)
+    """The actor's snapshot, showing a progress bar while a long stream is first read
+    (the stream is counted only then: a warm view costs no count)."""
     bar = st.empty()
+    total: list[int] = []
 
     def progress(done: int) -> None:
-        bar.progress(min(done / max(total, 1), 1.0),
-                     text=f"{actor}: reading the journal ({done:,} of {total:,} entries)…")
+        if not total:
+            total.append(store.count(actor))
+        bar.progress(min(done / max(total[0], 1), 1.0),
+                     text=f"{actor}: reading the journal ({done:,} of {total[0]:,} entries)…")
 
     try:
         return snapshot(store, actor, progress)
