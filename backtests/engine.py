@@ -1,9 +1,11 @@
 """The backtest engine: the live runtime, driven by a simulated clock over history.
 
 Each actor runs in its own journal stream. Its wakes are the cron fire times (computed by
-the same APScheduler trigger the daemon uses) between the first candle's close and the
-end of the period; at each one the clock is set to the fire time and the runtime does
-exactly what it does live, with historical oracles and the paper adapter.
+the same APScheduler trigger the daemon uses) within the period [start, end]; at each one
+the clock is set to the fire time and the runtime does exactly what it does live, with
+historical oracles and the paper adapter. After the last wake, final observations dated
+at the period end mark the books and record the news published since the last wake (with
+its sentiment), so the journal holds every headline of the period; then the End entry.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class ActorRun:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Period:
-    """The period a run covers: first and last wake bounds (inclusive)."""
+    """The period a run covers, both bounds inclusive: wakes and news are taken from it."""
 
     start: datetime
     end: datetime
@@ -170,6 +172,7 @@ def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping
         clock = SimulatedClock(first)
         adapter = PaperAdapter(fee_rate=spec.terms.fee_rate,
                                slippage_bps=spec.terms.slippage_bps)
+        # news is served from period.start on, that moment included (HistoricalNews)
         oracles = build_oracles(spec, candles, news, period.start, max_age)
         runtime = ActorRuntime(spec=spec, writer=writer, oracles=oracles, adapter=adapter,
                                clock=clock)
@@ -180,7 +183,7 @@ def run_actor(spec: ActorSpec, journal: Journal, cash: Decimal, candles: Mapping
                           dealing)
         dealing.until(period.end)
         clock.set_time(max(period.end, clock.now()))
-        end = runtime.finish(period.end)
+        end = runtime.finish(period.end)  # also records the news after the last wake
     finally:
         wakes.close()  # stops the fire-time worker if the run ended early
         writer.flush()  # whatever was recorded is kept, whole

@@ -4,7 +4,10 @@ A dataset is a JSON array, JSON lines or CSV file (optionally gzipped). Field na
 configurable; the defaults fit the shipped Reddit headline set (``timestamp`` in Unix
 seconds, ``title``, ``link``). At a wake at T the oracle serves the items published after
 the previous wake's observation of it (read from the journal) and at or before T — never
-an item published after T.
+an item published after T. The first observation serves everything from the period start
+on, that moment included; the engine records one more observation at the period end
+(after the last wake), so a run's observations together hold every item of its period
+[start, end] exactly once.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from fund.config import NewsFields
 from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, Recorded
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _open_text(path: Path) -> str:
@@ -93,7 +97,14 @@ def load_news(path: Path,
 
 
 class HistoricalNews(Oracle):
-    """Items published in (previous observation, wake time]; the first wake starts at ``since``."""
+    """Items published in the window (start, at]: after ``start``, at or before ``at``.
+
+    ``start`` is the ``as_of`` of the oracle's previous observation (from the journal);
+    the first observation, having none, starts one microsecond before ``since`` (the
+    period start), so an item published exactly at ``since`` is in it. Each observation
+    records its ``window`` as ``[start, at]`` with that meaning: start excluded, ``at``
+    included; consecutive windows chain (one's ``at`` is the next one's start).
+    """
 
     def __init__(self, name: str, items: list[tuple[int, dict[str, Any]]],
                  since: datetime) -> None:
@@ -105,11 +116,11 @@ class HistoricalNews(Oracle):
     def observe(self, at: datetime, blobs: BlobSink,
                 recorded: Recorded = NOTHING_RECORDED) -> dict[str, Any]:
         previous = recorded.last.get(self.name)
-        start = previous.as_of if previous is not None else self._since
+        start = previous.as_of if previous is not None else self._since - _MICROSECOND
         low = bisect_right(self._times, _micros(start))
         high = bisect_right(self._times, _micros(at))
         return {"items": self._items[low:high], "window": [format_ts(start), format_ts(at)]}
 
 
 def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    return (moment - _EPOCH) // _MICROSECOND

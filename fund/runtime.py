@@ -190,12 +190,27 @@ class ActorRuntime:
 
     @standard
     def finish(self, at: datetime) -> Entry:
-        """Mark the books at ``at`` with a last observation and append the End entry."""
-        ts = format_ts(self.clock.now())
+        """Record the last observations, as of ``at``, then append the End entry.
+
+        Prices mark the books. Any other oracle is recorded only when it carries something
+        (``items``: news published after the last wake, and the sentiment derived from
+        it), so the journal holds every input of the period though nothing decides on it;
+        a failure, or nothing new, is not recorded. As at a wake, each oracle sees the
+        last wake's observations as its previous ones and this round's recorded so far.
+        """
+        ts, as_of = format_ts(self.clock.now()), format_ts(at)
+        core = self.core
+        last = {**core.last_observations, **{n: o for n, o in core.observations.items() if o.ok}}
+        done: list[str] = []
         for name, oracle in self.oracles.items():
-            payload = self._observe(name, oracle, at, format_ts(at))
-            if payload.get("data", {}).get("prices"):
-                self._record(OBSERVATION, ts, payload)
+            recorded = Recorded(this_wake={n: core.observations[n] for n in done}, last=last)
+            try:
+                data = oracle.observe(at, self.writer, recorded)
+            except Exception:  # noqa: BLE001 - nothing to record: the books stay marked
+                continue
+            if data.get("prices") or data.get("items"):
+                self._record(OBSERVATION, ts, {"oracle": name, "as_of": as_of, "data": data})
+                done.append(name)
         ledger = self.core.ledger
         end = self._record(END, ts, {
             "nav": ledger.nav(), "cash": ledger.cash, "fees": ledger.fees_paid,
