@@ -161,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     oracle.add_argument("--keyword", action="append", default=[], metavar="NAME[=ALIASES]",
                         help="count and score mentions, e.g. --keyword 'Trump=Donald Trump'")
     oracle.add_argument("--json", action="store_true", help="print the data as JSON")
+    oracle.add_argument("--deadline", type=float, default=30.0, metavar="SECONDS",
+                        help="give up on a URL after this long in all, however slowly it "
+                             "answers (default 30)")
     oracle.set_defaults(handler=_oracle)
 
     stmt = sub.add_parser("statement", help="an investor's holdings, flows, fees and returns")
@@ -248,7 +251,7 @@ def _journal_export(args: argparse.Namespace) -> int:
 def _oracle(args: argparse.Namespace) -> int:
     from fund.commands.oracle import run_oracle
 
-    return run_oracle(args.kind, args.urls, args.keyword, args.json)
+    return run_oracle(args.kind, args.urls, args.keyword, args.json, deadline=args.deadline)
 
 
 def _statement(args: argparse.Namespace) -> int:

@@ -3,14 +3,16 @@
 ```toml
 [daemon.news]
 feeds = ["https://example.org/rss.xml",
-         {url = "https://slow.example.org/atom.xml", read_timeout_s = 30}]
+         {url = "https://slow.example.org/atom.xml", read_timeout_s = 30, deadline_s = 60}]
 pages = ["https://example.org/some-article"]
 user_agent = "my-fund/1.0 (+mailto:me@example.org)"   # fetch options for every source;
 read_timeout_s = 10                                    # a source's own table overrides them
+deadline_s = 30     # a fetch's whole time: retries, redirects, waits, a server that drips
 ```
 
 A source is a URL or a table with ``url`` and any fetch option. The options are those
-of :class:`oracles.http.Fetcher`; one left unset keeps the Fetcher's default.
+of :class:`oracles.http.Fetcher` (``_s`` marks seconds: ``deadline_s`` is its ``deadline``);
+one left unset keeps the Fetcher's default.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class FetchOptions:
     retries: int | None = None
     backoff: float | None = None
     min_interval: float | None = None
+    deadline: float | None = None
 
     def fetcher_kwargs(self) -> dict[str, Any]:
         """Return the options that are set, as ``Fetcher(**kwargs)`` takes them."""
@@ -89,6 +92,7 @@ class _Fetch(BaseModel):
     retries: int | None = Field(default=None, ge=0, le=10)
     backoff_s: float | None = Field(default=None, ge=0)
     min_interval_s: float | None = Field(default=None, ge=0)
+    deadline_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     def options(self, defaults: _Fetch | None = None) -> FetchOptions:
         """Return these options, each unset one taken from ``defaults``."""
@@ -100,7 +104,8 @@ class _Fetch(BaseModel):
                             connect_timeout=pick("connect_timeout_s"),
                             read_timeout=pick("read_timeout_s"), max_bytes=pick("max_bytes"),
                             max_redirects=pick("max_redirects"), retries=pick("retries"),
-                            backoff=pick("backoff_s"), min_interval=pick("min_interval_s"))
+                            backoff=pick("backoff_s"), min_interval=pick("min_interval_s"),
+                            deadline=pick("deadline_s"))
 
 
 class SourceSection(_Fetch):

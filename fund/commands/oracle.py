@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -32,8 +33,15 @@ def parse_keyword(text: str) -> tuple[str, tuple[str, ...]]:
     return name.strip(), tuple(a.strip() for a in aliases.split(",") if a.strip())
 
 
-def run_oracle(kind: str, urls: Sequence[str], keywords: Sequence[str], as_json: bool) -> int:
-    """Fetch, extract and (with keywords) score; print a summary or the JSON data."""
+def run_oracle(kind: str, urls: Sequence[str], keywords: Sequence[str], as_json: bool, *,
+               deadline: float = 30.0) -> int:
+    """Fetch, extract and (with keywords) score; print a summary or the JSON data.
+
+    Each URL gets ``deadline`` seconds in all (retries and slow answers included): past it,
+    that URL has failed, and when every URL failed this raises RunFailed naming the first.
+    """
+    if not (math.isfinite(deadline) and deadline > 0):
+        raise UsageError(f"--deadline {deadline:g}: expected a positive number of seconds")
     from oracles.base import OracleError, Recorded
     from oracles.http import Fetcher
     from oracles.mentions import Keyword
@@ -44,7 +52,7 @@ def run_oracle(kind: str, urls: Sequence[str], keywords: Sequence[str], as_json:
 
     now = datetime.now(UTC)  # a command, not a handler: the wall clock is fine here
     blobs = _Blobs()
-    with Fetcher() as fetcher:
+    with Fetcher(deadline=deadline) as fetcher:
         oracle = (WebPageOracle("news", urls, fetcher) if kind == "page"
                   else RssOracle("news", urls, fetcher))
         try:

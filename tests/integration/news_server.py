@@ -10,6 +10,13 @@ Add pages and feeds with :meth:`NewsServer.add`; the fault routes are built in:
 * ``/huge`` streams ``huge_bytes`` of HTML in 64 KB chunks without a Content-Length
   (``/huge-declared`` with one), counting the bytes sent and whether the client hung up
 * ``/loop`` redirects to itself; ``/redirect`` answers 302 to ``/article``
+
+Routes that never finish (each stops when the client hangs up or the server closes):
+
+* ``/drip`` sends headers (Content-Length 100 kB) and then one byte every ``drip_s`` seconds
+* ``/trickle`` sends headers (no Content-Length) and then ``trickle_bytes`` of HTML every
+  ``trickle_s`` seconds, forever: a body that never ends, far slower than any byte cap
+* ``/stall`` sends headers and then nothing; ``/silent`` reads the request, never answers
 """
 
 from __future__ import annotations
@@ -55,12 +62,24 @@ class StreamStats:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+@dataclass
+class Endless:
+    """What the server did on the endless routes (/drip, /trickle, /stall, /silent)."""
+
+    sent: Counter[str] = field(default_factory=Counter)  # body bytes sent, per route
+    hung_up: set[str] = field(default_factory=set)  # routes whose client hung up
+
+
 class NewsServer:
     """A ThreadingHTTPServer on 127.0.0.1 with canned routes and fault routes."""
 
     def __init__(self, *, slow_s: float = 1.5, flaky_failures: int = 2,
-                 huge_bytes: int = 50 * 1024 * 1024, chunk: int = 64 * 1024) -> None:
+                 huge_bytes: int = 50 * 1024 * 1024, chunk: int = 64 * 1024,
+                 drip_s: float = 0.5, trickle_s: float = 0.05, trickle_bytes: int = 256) -> None:
         self.slow_s = slow_s
+        self.drip_s = drip_s
+        self.trickle_s = trickle_s
+        self.trickle_bytes = trickle_bytes
         self.flaky_failures = flaky_failures
         self.huge_bytes = huge_bytes
         self.chunk = chunk
@@ -68,6 +87,8 @@ class NewsServer:
         self.hits: Counter[str] = Counter()
         self.user_agents: list[str] = []
         self.huge = StreamStats()
+        self.endless = Endless()
+        self.closing = threading.Event()  # set on exit: the endless routes stop
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -113,6 +134,7 @@ class NewsServer:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self.closing.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -159,6 +181,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Route(body, "text/html; charset=utf-8"))
         elif path in ("/huge", "/huge-declared"):
             self._stream_huge(declared=path == "/huge-declared")
+        elif path in ("/drip", "/trickle", "/stall", "/silent"):
+            self._endless(path)
         elif path == "/loop":
             self._send(Route(b"", status=302, headers={"Location": "/loop"}))
         elif path == "/redirect":
@@ -193,6 +217,27 @@ class _Handler(BaseHTTPRequestHandler):
             stats.disconnected.set()
         finally:
             stats.done.set()
+
+    def _endless(self, path: str) -> None:
+        """Answer slowly or never, until the client hangs up or the server closes."""
+        news = self.news
+        every, piece = {"/drip": (news.drip_s, b" "),
+                        "/trickle": (news.trickle_s, (_FILLER * 2)[:news.trickle_bytes])
+                        }.get(path, (3600.0, b""))
+        try:
+            if path != "/silent":
+                self.send_response(200)
+                self.send_header("Content-Type", HTML)
+                if path == "/drip":
+                    self.send_header("Content-Length", "100000")
+                self.end_headers()
+            while not news.closing.wait(every):
+                self.wfile.write(piece)
+                with news._lock:
+                    news.endless.sent[path] += len(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            with news._lock:
+                news.endless.hung_up.add(path)
 
 
 def refused_port() -> int:

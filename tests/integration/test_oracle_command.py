@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,7 @@ from tests.integration.news_server import NewsServer, load_headlines, rss_feed
 from tests.integration.test_web_oracles import ARTICLE
 
 HEADLINES = SAMPLE / "news" / "reddit_headlines_2021-12-31_2022-01-20.json.gz"
+STARTUP_SLACK = 5.0  # seconds: a fresh interpreter importing fund, httpx and trafilatura
 
 
 @pytest.fixture
@@ -48,3 +50,26 @@ def test_a_failing_page_is_one_line_exit_1(server: NewsServer) -> None:
 
     assert result.returncode == 1
     assert result.stderr.strip() == f"fund: oracle failed: {server.url('/404')}: HTTP 404"
+
+
+def test_a_server_too_slow_for_the_deadline_is_one_line_exit_1(server: NewsServer) -> None:
+    url = server.url("/drip")  # headers, then a byte every 0.5 s: no read ever times out
+
+    started = time.monotonic()
+    result = run_fund("oracle", "page", url, "--deadline", "2", timeout=60)
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(
+        f"fund: oracle failed: {url}: no complete answer within the 2 s deadline (")
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+    assert elapsed < 2 + STARTUP_SLACK  # the deadline, plus starting Python and the imports
+
+
+@pytest.mark.parametrize("value", ["0", "nan", "soon"])
+def test_a_bad_deadline_is_a_usage_error(server: NewsServer, value: str) -> None:
+    result = run_fund("oracle", "page", server.url("/article"), f"--deadline={value}")
+
+    assert result.returncode == 2
+    assert "--deadline" in result.stderr and "Traceback" not in result.stderr
+    assert server.count("/article") == 0
