@@ -56,11 +56,15 @@ def tf_label(timeframe: timedelta) -> str:
 def find_file(directory: Path, symbol: str, timeframe: timedelta) -> Path:
     """Locate the history file of a market in a directory."""
     stem = f"{symbol.replace('/', '_')}-{tf_label(timeframe)}"
-    for suffix in SUFFIXES:
-        candidate = directory / (stem + suffix)
-        if candidate.is_file():
-            return candidate
-    if not directory.is_dir():
+    try:
+        for suffix in SUFFIXES:
+            candidate = directory / (stem + suffix)
+            if candidate.is_file():
+                return candidate
+        present = directory.is_dir()
+    except OSError as exc:  # a path the system cannot look up (too long, …)
+        raise DataError(f"backtest.prices: {directory}: {exc.strerror or exc}") from None
+    if not present:
         raise DataError(f"backtest.prices: {directory} is not a directory")
     raise DataError(f"backtest.prices: no {stem}.feather/.csv/.csv.gz in {directory}")
 

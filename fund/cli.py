@@ -1,8 +1,9 @@
 """The ``fund`` command line.
 
 Exit codes: 0 success; 1 the run or verification failed (a divergence, a strategy that
-broke the rules); 2 bad input (config, data, journal URL, arguments). Errors are one line
-on stderr, never a traceback.
+broke the rules) or agentfund itself failed (an "internal error": a bug); 2 bad input
+(config, data, journal URL, arguments). Errors are one line on stderr, never a traceback
+(``AGENTFUND_DEBUG=1`` shows the traceback of an internal error).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def _moment(text: str | None, *, end: bool = False) -> datetime | None:
     except ValueError:
         raise UsageError(f"{text!r} is not a date (YYYY-MM-DD) or time (ISO 8601)") from None
     if end and len(text) == 10:
+        if moment.date() == datetime.max.date():
+            raise UsageError(f"{text!r} is the last day a date can have: give a time on it")
         moment += timedelta(days=1)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -285,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except RunFailed as exc:
-        print(f"fund: {exc}", file=sys.stderr)
+        print(f"fund: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("fund: interrupted", file=sys.stderr)
@@ -295,14 +298,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
     except Exception as exc:
         if isinstance(exc, _known_errors()):
-            print(f"fund: error: {exc}", file=sys.stderr)
+            print(f"fund: error: {one_line(exc)}", file=sys.stderr)
             return 2
         from fund.actor import HandlerPurityError
 
         if isinstance(exc, HandlerPurityError):
-            print(f"fund: strategy broke purity: {exc}", file=sys.stderr)
+            print(f"fund: strategy broke purity: {one_line(exc)}", file=sys.stderr)
             return 1
-        raise
+        if os.environ.get("AGENTFUND_DEBUG"):
+            raise
+        print(f"fund: internal error: {type(exc).__name__}: {one_line(exc, 500)} (a bug: "
+              "please report it; AGENTFUND_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def one_line(exc: BaseException, limit: int | None = None) -> str:
+    """An error's message as one line: what is not printable (a line break, a control
+    character a config value brought in) is written as its escape, ``\\n``, ``\\x1b``;
+    with a ``limit``, shortened to that many characters."""
+    text = "".join(char if char.isprintable() else
+                   char.encode("unicode_escape").decode("ascii") for char in str(exc))
+    return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
 
 
 if __name__ == "__main__":

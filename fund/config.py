@@ -30,6 +30,7 @@ from pydantic import (
 
 from fund.accounting.config import (
     AccountingSection,
+    Amount,
     Flow,
     FlowSection,
     FlowsError,
@@ -39,10 +40,32 @@ from fund.accounting.config import (
 from fund.accounting.spec import AccountingSpec
 from fund.actor import ActorSpec
 from fund.markets import Market
+from fund.money import exact_amount
 from fund.news_sources import NewsSection, NewsSource
 from fund.risk import RiskLimits
 from fund.schedule import CronError, cron_trigger
-from fund.strategy import FundTerms, StrategyError, parse_params, strategy_class
+from fund.strategy import (
+    FundTerms,
+    Strategy,
+    StrategyError,
+    parse_params,
+    strategy_class,
+)
+from fund.toml_types import (
+    MAX_DEPTH,
+    MISSING,
+    check_toml,
+    deepest_line,
+    error_location,
+    is_toml_error,
+    too_deep,
+)
+
+ACTOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+"""An actor's id: its journal stream is named by it (and its commands by ID.commands)."""
+COMMANDS_SUFFIX = ".commands"  # fund.verify's (not imported: config loading stays light)
+EXCHANGE_ID = re.compile(r"[a-z][a-z0-9]{0,63}")
+"""The shape of ccxt's exchange ids (membership is checked by check_exchange)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,11 +92,11 @@ class _Model(BaseModel):
 
 class FundSection(_Model):
     name: str = "fund"
-    initial_cash: Decimal = Field(gt=0)
+    initial_cash: Amount = Field(gt=0)
     quote: str = Field(min_length=1)
     fee_rate: Decimal = Field(default=Decimal(0), ge=0, lt=1)
     slippage_bps: Decimal = Field(default=Decimal(0), ge=0, lt=10_000)
-    markets: dict[str, dict[str, Decimal]] = {}
+    markets: dict[str, dict[str, Amount]] = {}
 
 
 def _timeframe(value: Any) -> str:
@@ -105,20 +128,30 @@ class ActorSection(_Model):
     cron: str
     strategy: str
     params: dict[str, Any] = {}
-    initial_cash: Decimal | None = Field(default=None, gt=0)
+    initial_cash: Amount | None = Field(default=None, gt=0)
     risk: dict[str, Any] = {}
 
 
+def _exchange_id(value: str) -> str:
+    if not EXCHANGE_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not an exchange id: ccxt's are lowercase letters "
+                         "and digits, such as binance or kraken")
+    return value
+
+
 class ExchangeSection(_Model):
-    id: str = "binance"
+    id: Annotated[str, AfterValidator(_exchange_id)] = "binance"
     urls: dict[str, str] = {}  # e.g. {api = "https://testnet.binance.vision"}
+    timeout_ms: int = Field(default=10_000, ge=100, le=300_000)  # one request to the exchange
+    order_validity_ms: int = Field(default=5_000, ge=1_000, le=60_000)  # binance recvWindow
     api_key_env: str = "AGENTFUND_API_KEY"  # names of environment variables, never the keys
     secret_env: str = "AGENTFUND_SECRET"
 
 
 class DaemonSection(_Model):
     journal: str | None = None
-    misfire_grace_s: float = Field(default=30.0, ge=0)
+    misfire_grace_s: float = Field(default=30.0, ge=0, le=366 * 86_400)
+    wake_budget_s: float = Field(default=60.0, gt=0, le=3600)  # a wake's observations, in all
     news: NewsSection | None = None  # live news sources (fund/news_sources.py)
 
 
@@ -157,6 +190,9 @@ class DaemonSettings:
     api_key_env: str = "AGENTFUND_API_KEY"
     secret_env: str = "AGENTFUND_SECRET"
     news: tuple[NewsSource, ...] = ()  # [daemon.news]: feeds, then pages
+    wake_budget: timedelta = timedelta(seconds=60)  # oracles still out then: recorded failed
+    exchange_timeout_ms: int = 10_000
+    order_validity_ms: int = 5_000  # how late the exchange may accept an order it was sent
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,11 +224,14 @@ def _moment(value: date | datetime | None, *, end: bool) -> datetime | None:
     return moment + timedelta(days=1) if end else moment
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(text: str, item: str) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise ConfigError(f"--set {item!r}: arrays or tables nested more than {MAX_DEPTH} "
+                          "levels deep") from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], cwd: Path) -> None:
@@ -208,19 +247,16 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], cwd: Path) ->
             if not isinstance(nxt, dict):
                 raise ConfigError(f"--set {item!r}: {part} is not a table")
             table = nxt
-        value = _parse_value(text)
+        value = _parse_value(text, item)
         if parts == ["backtest", "prices"] and isinstance(value, str):
             value = str((cwd / value).resolve())
         table[parts[-1]] = value
 
 
-def _location(loc: Sequence[Any]) -> str:
-    return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
-
-
-def _first_error(exc: ValidationError, prefix: str = "") -> str:
-    error = exc.errors()[0]
-    where = ".".join(p for p in (prefix, _location(error["loc"])) if p)
+def _first_error(exc: ValidationError, prefix: str = "", raw: Any = MISSING) -> str:
+    errors = exc.errors()
+    error = next((e for e in errors if is_toml_error(e["type"])), errors[0])
+    where = ".".join(p for p in (prefix, error_location(error["loc"], raw)) if p)
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "missing required key"
@@ -233,12 +269,20 @@ def raw_config(path: Path, overrides: Sequence[str] = (), cwd: Path | None = Non
                ) -> dict[str, Any]:
     """Read a config file and apply overrides (not validated yet); ConfigError if unreadable."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"{path}: invalid TOML: arrays or inline tables nested too deeply "
+                          f"(line {deepest_line(text)}); at most {MAX_DEPTH} levels") from None
     apply_overrides(raw, overrides, cwd or Path.cwd())
+    deep = too_deep(raw)
+    if deep is not None:
+        raise ConfigError(f"{path}: {deep}: arrays or tables nested more than "
+                          f"{MAX_DEPTH} levels deep")
     return raw
 
 
@@ -246,10 +290,27 @@ def load_config(path: Path, overrides: Sequence[str] = (), cwd: Path | None = No
     """Read, override and validate a fund config file; raise ConfigError on any problem."""
     raw = raw_config(path, overrides, cwd)
     try:
+        check_toml(ConfigFile, raw)
         model = ConfigFile.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_first_error(exc)}") from None
+        raise ConfigError(f"{path}: {_first_error(exc, raw=raw)}") from None
     return _build(model, path)
+
+
+def check_exchange(config: FundConfig) -> None:
+    """Refuse an ``[exchange] id`` that is not one of ccxt's exchanges, suggesting close
+    ones. (Not done while loading: importing ccxt takes longer than a short backtest.)"""
+    import difflib
+
+    import ccxt  # type: ignore[import-untyped]
+
+    name = config.daemon.exchange_id
+    if name in ccxt.exchanges:
+        return
+    close = difflib.get_close_matches(name, ccxt.exchanges, n=3)
+    hint = f"did you mean {' or '.join(close)}?" if close else "see ccxt.exchanges"
+    raise ConfigError(f"{config.source}: exchange.id: {name!r} is not one of ccxt's "
+                      f"{len(ccxt.exchanges)} exchanges ({hint})")
 
 
 def _build(model: ConfigFile, path: Path) -> FundConfig:
@@ -258,6 +319,11 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
     actors: list[ActorSpec] = []
     cash: dict[str, Decimal] = {}
     for actor_id, section in model.actors.items():
+        if not ACTOR_ID.fullmatch(actor_id) or actor_id.endswith(COMMANDS_SUFFIX):
+            raise ConfigError(f"{path}: actors.{actor_id}: an actor id is 1 to 100 letters, "
+                              "digits and _ . : - (starting with a letter or digit, not "
+                              f"ending in {COMMANDS_SUFFIX}); it names the actor's journal "
+                              "stream")
         spec = _actor(actor_id, section, terms, fund.markets, path)
         actors.append(replace(spec, risk=_risk(model.risk, section.risk, actor_id, path)))
         cash[actor_id] = section.initial_cash or fund.initial_cash
@@ -268,13 +334,18 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
     backtest = None
     if model.backtest is not None:
         backtest = _backtest(model.backtest, path)
+    if model.daemon.news is not None:
+        _check_user_agents(model.daemon.news, path)
     daemon = DaemonSettings(misfire_grace=timedelta(seconds=model.daemon.misfire_grace_s),
                             exchange_id=model.exchange.id,
                             exchange_urls=dict(model.exchange.urls) or None,
                             journal=model.daemon.journal,
                             api_key_env=model.exchange.api_key_env,
                             secret_env=model.exchange.secret_env,
-                            news=model.daemon.news.sources() if model.daemon.news else ())
+                            news=model.daemon.news.sources() if model.daemon.news else (),
+                            wake_budget=timedelta(seconds=model.daemon.wake_budget_s),
+                            exchange_timeout_ms=model.exchange.timeout_ms,
+                            order_validity_ms=model.exchange.order_validity_ms)
     flows: tuple[Flow, ...] = ()
     if model.accounting is not None:
         actors = [replace(spec, accounting=_accounting(model.accounting, path))
@@ -286,11 +357,28 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
                       initial_cash=cash, backtest=backtest, daemon=daemon, flows=flows)
 
 
+def _check_user_agents(news: NewsSection, path: Path) -> None:
+    """Refuse a user agent HTTP cannot send (a header is ASCII)."""
+    agents = [("daemon.news", news.user_agent)] + [
+        (f"daemon.news.{kind}.{number}", source.user_agent)
+        for kind, sources in (("feeds", news.feeds), ("pages", news.pages))
+        for number, source in enumerate(sources)]
+    for where, agent in agents:
+        if agent is not None and not agent.isascii():
+            raise ConfigError(f"{path}: {where}.user_agent: {agent!r} is not ASCII, as an "
+                              "HTTP header must be")
+
+
+def _cron_problem(exc: ValueError, expr: str) -> str:
+    return str(exc) if isinstance(exc, CronError) else f"cron {expr!r}: {exc}"
+
+
 def _accounting(section: AccountingSection, path: Path) -> AccountingSpec:
     try:
         cron_trigger(section.valuation_cron)
-    except CronError as exc:
-        raise ConfigError(f"{path}: accounting.valuation_cron: {exc}") from None
+    except ValueError as exc:  # a CronError, or a digit int() cannot read ("²")
+        raise ConfigError(f"{path}: accounting.valuation_cron: "
+                          f"{_cron_problem(exc, section.valuation_cron)}") from None
     return section.spec()
 
 
@@ -300,7 +388,8 @@ def _flows(model: ConfigFile, path: Path, actors: list[str]) -> tuple[Flow, ...]
     flows = from_sections(model.flows)
     if model.accounting.flows_csv is not None:
         try:
-            flows += from_csv(_relative(model.accounting.flows_csv, path))
+            flows += from_csv(_relative(model.accounting.flows_csv, path,
+                                        "accounting.flows_csv"))
         except FlowsError as exc:
             raise ConfigError(str(exc)) from None
     named = []
@@ -314,8 +403,16 @@ def _flows(model: ConfigFile, path: Path, actors: list[str]) -> tuple[Flow, ...]
     return tuple(sorted(named, key=lambda f: f.at))
 
 
-def _relative(target: Path, config: Path) -> Path:
-    return (target if target.is_absolute() else config.parent / target).resolve()
+def _relative(target: Path, config: Path, key: str = "") -> Path:
+    """``target`` relative to the config file; with a ``key``, refused (naming it) if the
+    system cannot even look it up (a name too long, a symlink loop)."""
+    resolved = (target if target.is_absolute() else config.parent / target).resolve()
+    try:
+        resolved.exists()
+    except OSError as exc:
+        raise ConfigError(f"{config}: {key}: cannot use {resolved}: "
+                          f"{exc.strerror or exc}") from None
+    return resolved
 
 
 def _news(raw: Mapping[str, Any] | None, path: Path) -> tuple[Path | None, NewsFields]:
@@ -324,19 +421,25 @@ def _news(raw: Mapping[str, Any] | None, path: Path) -> tuple[Path | None, NewsF
     fields = dict(raw)
     if not isinstance(fields.get("path"), str):
         raise ConfigError(f"{path}: backtest.news.path: missing required key (the dataset file)")
-    dataset = _relative(Path(fields.pop("path")), path)
+    dataset = _relative(Path(fields.pop("path")), path, "backtest.news.path")
     try:
+        check_toml(NewsFields, fields)
         return dataset, TypeAdapter(NewsFields).validate_python(fields)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_first_error(exc, 'backtest.news')}") from None
+        raise ConfigError(f"{path}: {_first_error(exc, 'backtest.news', fields)}") from None
 
 
 def _backtest(section: BacktestSection, path: Path) -> BacktestSettings:
     news, fields = _news(section.news, path)
+    try:
+        end = _moment(section.end, end=True)
+    except OverflowError:  # the day after 9999-12-31
+        raise ConfigError(f"{path}: backtest.end: {section.end} is the last day a date can "
+                          "have, and a date means up to the next midnight") from None
     settings = BacktestSettings(
-        prices=_relative(section.prices, path),
+        prices=_relative(section.prices, path, "backtest.prices"),
         timeframe=parse_timeframe(section.timeframe),
-        start=_moment(section.start, end=False), end=_moment(section.end, end=True),
+        start=_moment(section.start, end=False), end=end,
         news=news, news_fields=fields, max_price_age=parse_timeframe(section.max_price_age))
     if settings.start and settings.end and settings.end <= settings.start:
         raise ConfigError(f"{path}: backtest.end: {section.end} is not after "
@@ -347,14 +450,20 @@ def _backtest(section: BacktestSection, path: Path) -> BacktestSettings:
 def _risk(fund_wide: Mapping[str, Any], own: Mapping[str, Any], actor_id: str,
           path: Path) -> RiskLimits:
     """The actor's limits: the fund-wide [risk] table, overridden key by key by its own."""
-    try:
-        TypeAdapter(RiskLimits).validate_python(dict(fund_wide))
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_first_error(exc, 'risk')}") from None
-    try:
-        return TypeAdapter(RiskLimits).validate_python({**fund_wide, **own})
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_first_error(exc, f'actors.{actor_id}.risk')}") from None
+    validator = TypeAdapter(RiskLimits)
+    for where, table in (("risk", dict(fund_wide)), (f"actors.{actor_id}.risk", own)):
+        try:
+            check_toml(RiskLimits, {**fund_wide, **table})
+            limits = validator.validate_python({**fund_wide, **table})
+        except ValidationError as exc:
+            raise ConfigError(f"{path}: {_first_error(exc, where, table)}") from None
+        notional = table.get("max_order_notional")
+        if notional is not None and limits.max_order_notional is not None:
+            try:
+                exact_amount(limits.max_order_notional, written=notional)
+            except ValueError as exc:
+                raise ConfigError(f"{path}: {where}.max_order_notional: {exc}") from None
+    return limits
 
 
 def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
@@ -362,8 +471,8 @@ def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
     where = f"{source}: actors.{actor_id}"
     try:
         cron_trigger(section.cron)
-    except CronError as exc:
-        raise ConfigError(f"{where}.cron: {exc}") from None
+    except ValueError as exc:  # a CronError, or a digit int() cannot read ("²")
+        raise ConfigError(f"{where}.cron: {_cron_problem(exc, section.cron)}") from None
     try:
         cls = strategy_class(section.strategy)
     except StrategyError as exc:
@@ -371,11 +480,13 @@ def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
     if not isinstance(getattr(cls, "Params", None), type):
         raise ConfigError(f"{where}.strategy: {section.strategy} declares no Params class")
     try:
-        params = parse_params(cls, section.params)
+        params = parse_params(cls, section.params, toml=True)
     except ValidationError as exc:
-        raise ConfigError(f"{where}.{_first_error(exc, 'params')}") from None
+        raise ConfigError(f"{where}.{_first_error(exc, 'params', section.params)}") from None
+    strategy = cls(params)
+    _check_keywords(strategy, where)
     markets: dict[str, Market] = {}
-    for symbol in cls(params).symbols():
+    for symbol in strategy.symbols():
         quote = symbol.partition("/")[2]
         if quote != terms.quote:
             raise ConfigError(f"{where}.params: market {symbol} is not quoted in fund.quote "
@@ -386,3 +497,18 @@ def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
             raise ConfigError(f"{source}: fund.markets.{symbol}: {exc}") from None
     return ActorSpec(actor_id=actor_id, strategy=section.strategy, params=params,
                      cron=section.cron, terms=terms, markets=markets, mode="backtest")
+
+
+def _check_keywords(strategy: Strategy[Any, Any], where: str) -> None:
+    """Refuse sentiment keywords that cannot be looked for (a blank name or alias) now:
+    the sentiment oracle that finds them is built only when the actor runs."""
+    from oracles.mentions import Keyword
+
+    for oracle in strategy.oracles():
+        if oracle.kind != "sentiment":
+            continue
+        for name, aliases in oracle.options.get("keywords", ()):
+            try:
+                Keyword(name=name, aliases=tuple(aliases))
+            except ValueError as exc:
+                raise ConfigError(f"{where}.params.keywords.{name}: {exc}") from None

@@ -44,7 +44,7 @@ def _day_number(token: str, expr: str) -> int:
     text = token.strip().lower()
     if text in _DAY_NAMES:
         return _DAY_NAMES.index(text)
-    if text.isdigit() and 0 <= int(text) <= 7:
+    if text.isdecimal() and text.isascii() and 0 <= int(text) <= 7:
         return int(text)
     raise CronError(f"cron {expr!r}: bad day of week {token!r} (0-7 or sun-sat)")
 
@@ -65,7 +65,8 @@ def cron_days(field: str, expr: str) -> set[int]:
     days: set[int] = set()
     for part in field.split(","):
         body, _, step_text = part.partition("/")
-        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
+        step = int(step_text) if step_text.isdecimal() and step_text.isascii() and \
+            int(step_text) > 0 else None
         if step_text and step is None:
             raise CronError(f"cron {expr!r}: bad step {step_text!r} in day of week")
         if body == "*":

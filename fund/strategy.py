@@ -27,6 +27,7 @@ from fund.ledger import PortfolioView
 from fund.markets import Market
 from fund.messages import Decision, Observation
 from fund.plugins import PluginError, import_object
+from fund.toml_types import check_toml
 
 P = TypeVar("P")
 S = TypeVar("S")
@@ -159,8 +160,16 @@ def strategy_class(name: str) -> type[Strategy[Any, Any]]:
     raise StrategyError(f"unknown strategy {name!r} (known: {known}; or use module:Class)")
 
 
-def parse_params(cls: type[Strategy[Any, Any]], raw: Mapping[str, Any]) -> Any:
-    """Validate raw config values into the strategy's Params; raise ValidationError."""
+def parse_params(cls: type[Strategy[Any, Any]], raw: Mapping[str, Any], *,
+                 toml: bool = False) -> Any:
+    """Validate raw values into the strategy's Params; raise ValidationError.
+
+    ``toml``: the values come from a config file, so a number must be a TOML number, not
+    a string (:func:`fund.toml_types.check_toml`); journaled params (Decimals as text)
+    are not.
+    """
+    if toml:
+        check_toml(cls.Params, dict(raw))
     return TypeAdapter(cls.Params).validate_python(dict(raw))
 
 

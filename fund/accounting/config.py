@@ -7,11 +7,30 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 
 from fund.accounting.register import Terms
 from fund.accounting.spec import AccountingSpec
+from fund.money import exact_amount
+
+
+def _amount(value: Any, handler: ValidatorFunctionWrapHandler) -> Decimal:
+    amount: Decimal = handler(value)
+    return exact_amount(amount, written=value)
+
+
+Amount = Annotated[Decimal, WrapValidator(_amount)]
+"""An amount of money (or units) in a config: finite, below 10^15, at most 12 places,
+and exactly as written (see :func:`fund.money.exact_amount`)."""
 
 
 class AccountingSection(BaseModel):
@@ -20,8 +39,9 @@ class AccountingSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     management_fee: Decimal = Field(default=Decimal(0), ge=0, lt=1)
     performance_fee: Decimal = Field(default=Decimal(0), ge=0, lt=1)
-    initial_price: Decimal = Field(default=Decimal(1), gt=0)
-    currency_step: Decimal = Field(default=Decimal("0.01"), gt=0)
+    # NAV per share is kept to 10 places (Terms.price_step): start well above that
+    initial_price: Amount = Field(default=Decimal(1), ge=Decimal("0.0001"))
+    currency_step: Amount = Field(default=Decimal("0.01"), gt=0)
     valuation_cron: str = "0 0 * * *"
     seed_investor: str = Field(default="founder", min_length=1, max_length=64)
     flows_csv: Path | None = None  # backtests: at,investor,action,amount,units[,actor]
@@ -42,9 +62,9 @@ class FlowSection(BaseModel):
     at: datetime | date
     investor: str = Field(min_length=1, max_length=64)
     actor: str | None = None
-    subscribe: Decimal | None = Field(default=None, gt=0)
-    redeem: Decimal | None = Field(default=None, gt=0)
-    redeem_units: Decimal | None = Field(default=None, gt=0)
+    subscribe: Amount | None = Field(default=None, gt=0)
+    redeem: Amount | None = Field(default=None, gt=0)
+    redeem_units: Amount | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _one_action(self) -> FlowSection:
@@ -128,4 +148,7 @@ def _positive(text: str | None, where: str) -> Decimal | None:
         raise ValueError(f"{where}: {text!r} is not a number") from None
     if not value.is_finite() or value <= 0:
         raise ValueError(f"{where}: {text} is not a positive number")
-    return value
+    try:
+        return exact_amount(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None

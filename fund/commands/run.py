@@ -3,37 +3,35 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from fund.config import DaemonSettings, load_config
+from fund.commands.outputs import new_journal, slug
+from fund.config import DaemonSettings, check_exchange, load_config
 from fund.daemon import Daemon, live_oracles
 from fund.errors import UsageError
 from fund.exchange.base import Adapter
-from fund.journal import journal_url, open_journal
 
 
 def run(*, config: Path, journal: str | None, overrides: Sequence[str], once: bool,
         live: bool) -> int:
     """Start the daemon (or one round of wakes with ``once``); return the exit code."""
     cfg = load_config(config, overrides)
+    check_exchange(cfg)
     venue = _venue(cfg.daemon) if live else None
-    target = journal or cfg.daemon.journal
+    # every actor's oracles, built (and so checked) before the journal is opened
+    oracles = {spec.actor_id: live_oracles(spec, cfg.daemon) for spec in cfg.actors}
+    target, folder = journal or cfg.daemon.journal, None
     if target is None:
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.name).strip("-") or "fund"
-        folder = Path("runs") / slug
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = Path("runs") / slug(cfg.name)
         target = str(folder / "journal.db")
-    store = open_journal(journal_url(target))
-    try:
-        daemon = Daemon(cfg, store, cfg.daemon, live_oracles, venue=venue)
+    with new_journal(target, folder) as store:
+        daemon = Daemon(cfg, store, cfg.daemon, lambda spec, _: oracles[spec.actor_id],
+                        venue=venue)
         if once:
             daemon.run_once()
         else:
             daemon.serve()
-    finally:
-        store.close()
     return 0
 
 

@@ -600,3 +600,348 @@ def test_news_sources_from_set(config_file: Path) -> None:
     [source] = config.daemon.news
     assert (source.url, source.fetch.retries) == ("https://a.test/rss", 0)
     assert message.startswith(f"{config_file}: daemon.news.feeds.0: ")
+
+
+# --------------------------------------------------------------------------------------
+# values typed as TOML types them
+
+
+@pytest.mark.parametrize(("old", "new", "key", "found"), [
+    ('"BTC/USDT" = 0.18', '"BTC/USDT" = "0.18"', "actors.rebalancer.params.weights.BTC/USDT",
+     "the string '0.18'"),
+    ("band = 0.01", 'band = "0.01"', "actors.rebalancer.params.band", "the string '0.01'"),
+    ("band = 0.01", "band = true", "actors.rebalancer.params.band", "true"),
+    ("min_notional = 0", "min_notional = 0\nbook_depth = false",
+     "actors.rebalancer.params.book_depth", "false"),
+    ("initial_cash = 10000", 'initial_cash = "10000"', "fund.initial_cash",
+     "the string '10000'"),
+    ("fee_rate = 0.001", 'fee_rate = "1e-3"', "fund.fee_rate", "the string '1e-3'"),
+], ids=["weight", "param", "bool-param", "bool-int", "section", "exponent"])
+def test_a_number_written_as_a_string_or_boolean_is_refused(
+        tmp_path: Path, old: str, new: str, key: str, found: str) -> None:
+    # Arrange
+    path = edited(tmp_path, old, new)
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert message == f"{path}: {key}: expected a number, not {found}"
+
+
+def test_a_text_that_is_no_number_keeps_pydantics_message(tmp_path: Path) -> None:
+    # Arrange
+    path = edited(tmp_path, "band = 0.01", 'band = "wide"')
+
+    # Act / Assert
+    assert config_error(path) == (f"{path}: actors.rebalancer.params.band: Input should be a "
+                                  "valid decimal")
+
+
+@pytest.mark.parametrize(("table", "key", "words"), [
+    ('[risk]\nmax_orders_per_wake = "2"\n', "risk.max_orders_per_wake",
+     "expected a number, not the string '2'"),
+    ("[risk]\nmax_orders_per_wake = 100000000000000000000\n", "risk.max_orders_per_wake",
+     "100000000000000000000 is beyond TOML's 64-bit integers"),
+    ('[daemon.news]\nfeeds = ["https://a.test/rss"]\nbackoff_s = inf\n',
+     "daemon.news.backoff_s", "expected a finite number, not the number inf"),
+    ("[daemon]\nmisfire_grace_s = inf\n", "daemon.misfire_grace_s", "less than or equal"),
+    ("[daemon]\nmisfire_grace_s = 1e300\n", "daemon.misfire_grace_s", "less than or equal"),
+    ('[daemon]\nmisfire_grace_s = "30"\n', "daemon.misfire_grace_s", "the string '30'"),
+], ids=["int-as-text", "int-beyond-64-bits", "inf", "inf-bounded", "huge-grace",
+        "float-as-text"])
+def test_numbers_in_sections_are_typed_and_bounded(tmp_path: Path, table: str, key: str,
+                                                   words: str) -> None:
+    # Arrange
+    path = write(tmp_path, example_text() + "\n" + table)
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, f"{key}: ")
+    assert words in message
+
+
+def test_numbers_from_set_are_numbers_and_texts_from_set_are_texts(config_file: Path) -> None:
+    # Act
+    config = load_config(config_file, ['actors.rebalancer.params.weights."BTC/USDT"=0.1',
+                                       "actors.rebalancer.params.band=0.02", "fund.name=x y"])
+    message = config_error(config_file, ("actors.rebalancer.params.band='0.02'",))
+
+    # Assert
+    assert dict(weights_of(config))["BTC/USDT"] == Decimal("0.1")
+    assert config.actors[0].params.band == Decimal("0.02")
+    assert config.name == "x y"
+    assert message.endswith("actors.rebalancer.params.band: expected a number, not the "
+                            "string '0.02'")
+
+
+def test_journaled_params_are_still_read_from_their_text(config_file: Path) -> None:
+    # Arrange: the Start entry keeps Decimals as strings, and a replay reads them back
+    from fund.actor import ActorSpec
+    from fund.canonical import dumps, loads
+
+    spec = load_config(config_file).actors[0]
+
+    # Act
+    again = ActorSpec.from_start(loads(dumps(spec.start_payload())))
+
+    # Assert
+    assert again.params == spec.params
+
+
+def test_a_date_is_not_a_number(tmp_path: Path) -> None:
+    # Arrange
+    text = example_text().replace("[fund]", "[accounting]\n\n[[flows]]\nat = 1705311000\n"
+                                  'investor = "alice"\nsubscribe = 5000\n\n[fund]', 1)
+    path = write(tmp_path, text)
+
+    # Act
+    message = config_error(path)
+
+    # Assert: "flows.0.at", not "flows.0.at.datetime" (a member of the union)
+    assert message == f"{path}: flows.0.at: expected a date, not the number 1705311000"
+
+
+# --------------------------------------------------------------------------------------
+# money the books can hold exactly
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ("initial_cash = 10000", "initial_cash = 1e308", "fund.initial_cash"),
+    ("initial_cash = 10000", "initial_cash = 12345678901234567890123456789012345678",
+     "fund.initial_cash"),
+    ("initial_cash = 10000", "initial_cash = 1000000000000000", "fund.initial_cash"),
+    ('strategy = "rebalance"', 'strategy = "rebalance"\ninitial_cash = 1e20',
+     "actors.rebalancer.initial_cash"),
+    ("[backtest]", '[fund.markets."BTC/USDT"]\nmin_notional = 1e16\n\n[backtest]',
+     "fund.markets.BTC/USDT.min_notional"),
+    ("[backtest]", "[risk]\nmax_order_notional = 1e300\n\n[backtest]",
+     "risk.max_order_notional"),
+    ('strategy = "rebalance"', 'strategy = "rebalance"\nrisk = {max_order_notional = 1e300}',
+     "actors.rebalancer.risk.max_order_notional"),
+], ids=["1e308", "38-digits", "10^15", "actor-cash", "market-rule", "risk", "actor-risk"])
+def test_amounts_beyond_exact_money_are_refused_saying_the_bound(
+        tmp_path: Path, old: str, new: str, key: str) -> None:
+    # Arrange
+    path = edited(tmp_path, old, new)
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, f"{key}: ")
+    assert "too large: an amount must be below 10^15 with at most 12 decimal places" in message
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ("initial_cash = 10000", "initial_cash = 0.0000000000001", "fund.initial_cash"),
+    ("[backtest]", '[fund.markets."BTC/USDT"]\nprice_step = 1e-13\n\n[backtest]',
+     "fund.markets.BTC/USDT.price_step"),
+], ids=["cash", "tick"])
+def test_amounts_with_too_many_places_are_refused(tmp_path: Path, old: str, new: str,
+                                                  key: str) -> None:
+    # Arrange
+    path = edited(tmp_path, old, new)
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, f"{key}: ")
+    assert "has 13 decimal places" in message
+
+
+def test_the_largest_exact_amount_is_accepted(tmp_path: Path) -> None:
+    # Arrange
+    path = edited(tmp_path, "initial_cash = 10000", "initial_cash = 999999999999999")
+
+    # Act / Assert
+    assert load_config(path).initial_cash["rebalancer"] == Decimal("999999999999999")
+
+
+def test_a_float_with_more_digits_than_it_keeps_is_refused(tmp_path: Path) -> None:
+    # Arrange: a TOML float is a double; this one is 123456789012.34567 once read
+    path = edited(tmp_path, "initial_cash = 10000", "initial_cash = 123456789012.3456789")
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert message == (f"{path}: fund.initial_cash: 123456789012.34567 has 17 significant "
+                       "digits, more than a TOML float keeps exactly (15): write it with "
+                       "fewer, or as an integer")
+
+
+@pytest.mark.parametrize(("table", "key"), [
+    ("management_fee = 0.02\ninitial_price = 1e-13\n", "accounting.initial_price"),
+    ("currency_step = 1e20\n", "accounting.currency_step"),
+])
+def test_accounting_amounts_are_bounded(tmp_path: Path, table: str, key: str) -> None:
+    # Arrange
+    path = write(tmp_path, example_text() + "\n[accounting]\n" + table)
+
+    # Act / Assert
+    assert_names(config_error(path), path, f"{key}: ")
+
+
+def test_flow_amounts_are_bounded(tmp_path: Path) -> None:
+    # Arrange
+    path = write(tmp_path, example_text() + "\n[accounting]\n\n[[flows]]\nat = 2024-02-01\n"
+                 'investor = "alice"\nsubscribe = 1e18\n')
+
+    # Act / Assert
+    assert_names(config_error(path), path, "flows.0.subscribe: ")
+
+
+# --------------------------------------------------------------------------------------
+# ids, nesting, paths and times nothing downstream could use
+
+
+@pytest.mark.parametrize("name", ["__class__", "Binance", "binance.us", ""])
+def test_an_exchange_id_not_shaped_like_ccxts_is_refused_at_load(tmp_path: Path,
+                                                                   name: str) -> None:
+    # Arrange
+    path = write(tmp_path, example_text() + f'\n[exchange]\nid = "{name}"\n')
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert message.startswith(f"{path}: exchange.id: {name!r} is not an exchange id")
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("binanse", "did you mean binance"), ("errors", "is not one of ccxt's")])
+def test_check_exchange_refuses_ids_ccxt_does_not_have(tmp_path: Path, name: str,
+                                                       words: str) -> None:
+    # Arrange
+    from fund.config import check_exchange
+
+    config = load_config(write(tmp_path, example_text() + f'\n[exchange]\nid = "{name}"\n'))
+
+    # Act
+    with pytest.raises(ConfigError) as info:
+        check_exchange(config)
+
+    # Assert
+    assert f"exchange.id: {name!r}" in str(info.value) and words in str(info.value)
+
+
+def test_check_exchange_accepts_ccxts_exchanges(config_file: Path) -> None:
+    from fund.config import check_exchange
+
+    check_exchange(load_config(config_file, ["exchange.id=kraken"]))
+
+
+@pytest.mark.parametrize("actor", ["a b", "-x", "x.commands", "é", "x" * 101])
+def test_an_actor_id_that_cannot_name_a_stream_is_refused(tmp_path: Path, actor: str) -> None:
+    # Arrange
+    path = edited(tmp_path, "[actors.rebalancer]", f'[actors."{actor}"]')
+    path = write(tmp_path, path.read_text(encoding="utf-8").replace(
+        "[actors.rebalancer.params", f'[actors."{actor}".params'))
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, f"actors.{actor}: an actor id is")
+
+
+def test_a_value_nested_too_deeply_names_its_key(tmp_path: Path) -> None:
+    # Arrange
+    path = edited(tmp_path, "band = 0.01", "band = " + "[" * 40 + "]" * 40)
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert message == (f"{path}: actors.rebalancer.params.band: arrays or tables nested more "
+                       "than 32 levels deep")
+
+
+def test_a_value_nested_too_deeply_for_toml_names_its_line(tmp_path: Path) -> None:
+    # Arrange: deeper than tomllib's recursion can go
+    path = edited(tmp_path, "band = 0.01", 'band = "[[[" # [[[\n' + "x = " + "[" * 500
+                  + "]" * 500)
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    line = example_text().splitlines().index("band = 0.01                   # trade an asset "
+                                             "when its drift is >= 1 % of NAV") + 2
+    assert message == (f"{path}: invalid TOML: arrays or inline tables nested too deeply "
+                       f"(line {line}); at most 32 levels")
+
+
+def test_a_value_nested_too_deeply_in_set(config_file: Path) -> None:
+    # Act
+    message = config_error(config_file, ("actors.rebalancer.params.band=" + "[" * 600
+                                         + "]" * 600,))
+
+    # Assert
+    assert message.startswith("--set 'actors.rebalancer.params.band=[[[")
+    assert message.endswith("nested more than 32 levels deep")
+
+
+def test_a_path_the_system_cannot_look_up_is_refused(config_file: Path) -> None:
+    # Act
+    message = config_error(config_file, ("backtest.prices=" + "x" * 5000,))
+
+    # Assert
+    assert_names(message, config_file, "backtest.prices: cannot use ")
+    assert "too long" in message
+
+
+def test_the_last_day_there_is_cannot_be_an_end_date(tmp_path: Path) -> None:
+    # Arrange: a date means up to the next midnight, and there is none after 9999-12-31
+    path = edited(tmp_path, "end = 2024-06-30", "end = 9999-12-31")
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, "backtest.end: 9999-12-31 is the last day")
+
+
+def test_a_blank_sentiment_keyword_alias_is_refused_at_load(tmp_path: Path) -> None:
+    # Arrange
+    text = (ROOT / "examples" / "sentiment.toml").read_text(encoding="utf-8")
+    path = write(tmp_path, text.replace('aliases = ["Joe Biden", "President Biden"]',
+                                        'aliases = ["Joe Biden", " "]'))
+
+    # Act
+    message = config_error(path)
+
+    # Assert
+    assert_names(message, path, "actors.mentions.params.keywords.Biden: ")
+    assert "empty alias" in message
+
+
+def test_a_user_agent_http_cannot_send_is_refused(tmp_path: Path) -> None:
+    # Arrange
+    path = with_news(tmp_path, 'feeds = [{url = "https://a.test/rss", user_agent = "é"}]\n')
+
+    # Act / Assert
+    assert config_error(path) == (f"{path}: daemon.news.feeds.0.user_agent: 'é' is not ASCII, "
+                                  "as an HTTP header must be")
+
+
+def test_a_nav_per_share_below_its_precision_is_refused(tmp_path: Path) -> None:
+    # Arrange: NAV per share is kept to 10 places; 1e-12 would round to nothing
+    path = write(tmp_path, example_text() + "\n[accounting]\ninitial_price = 1e-12\n")
+
+    # Act / Assert
+    assert_names(config_error(path), path, "accounting.initial_price: Input should be greater "
+                                           "than or equal to 0.0001")
+
+
+@pytest.mark.parametrize("cron", ["0 0 * * ²", "0 0 * * 1/²"])
+def test_a_digit_int_cannot_read_is_a_cron_error(tmp_path: Path, cron: str) -> None:
+    # Arrange: "²" is a digit to str.isdigit, not to int()
+    path = edited(tmp_path, 'cron = "0 * * * *"', f'cron = "{cron}"')
+
+    # Act / Assert
+    assert_names(config_error(path), path, f"actors.rebalancer.cron: cron {cron!r}: ")
