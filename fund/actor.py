@@ -30,6 +30,7 @@ from fund.messages import (
     Decision,
     Observation,
     OrderIntent,
+    client_order_id,
     parse_prices,
 )
 from fund.purity import PurityError, pure
@@ -62,11 +63,15 @@ class ActorSpec:
     mode: str
     risk: RiskLimits = NO_LIMITS
     accounting: AccountingSpec | None = None
+    instance: str | None = None  # a live stream's random id: its client order ids' salt
 
     def start_payload(self) -> dict[str, Any]:
         """Return the Start entry: everything a replay needs to rebuild this actor."""
         cls = strategy_class(self.strategy)
-        extra = {"accounting": self.accounting.to_payload()} if self.accounting else {}
+        extra: dict[str, Any] = {"accounting": self.accounting.to_payload()} \
+            if self.accounting else {}
+        if self.instance is not None:
+            extra["instance"] = self.instance
         return {**extra,
             "actor": self.actor_id, "strategy": self.strategy,
             "params": params_payload(self.params), "cron": self.cron, "mode": self.mode,
@@ -97,7 +102,12 @@ class ActorSpec:
             risk=TypeAdapter(RiskLimits).validate_python(payload.get("risk") or {}),
             accounting=AccountingSpec.from_payload(payload["accounting"])
             if payload.get("accounting") else None,
+            instance=payload.get("instance"),
         )
+
+    def client_order_id(self, intent_seq: int) -> str:
+        """The client order id of the intent at ``intent_seq`` in this actor's stream."""
+        return client_order_id(self.actor_id, intent_seq, self.instance)
 
 
 class ActorCore:

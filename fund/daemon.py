@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,13 +25,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from fund import secrets
 from fund.accounting.spec import REDEMPTION, SUBSCRIPTION
 from fund.canonical import dumps, format_ts, loads, parse_ts
 from fund.clock import Clock, WallClock
 from fund.config import DaemonSettings, FundConfig
+from fund.errors import RunFailed
 from fund.exchange.base import Adapter
 from fund.exchange.paper import PaperAdapter
-from fund.journal import EntryFilter, Journal, JournalWriter, Lease
+from fund.journal import EntryFilter, Journal, JournalError, JournalWriter, Lease
 from fund.messages import CONTROL, DEPOSIT, OBSERVATION, WAKE
 from fund.reconcile import Venue, reconcile
 from fund.runtime import ActorRuntime
@@ -40,6 +43,7 @@ from fund.verify import COMMANDS_SUFFIX
 from oracles.base import Oracle
 
 MISSED_WAKE = "MissedWake"
+UNSETTLED = "orders of unknown fate are not settled yet"  # a hold that still records wakes
 LEASE_TTL = timedelta(seconds=15)  # a lease not renewed for this long may be taken over
 HEARTBEAT_EVERY_S = 5
 
@@ -69,8 +73,28 @@ class DaemonError(Exception):
 
 
 def json_log(event: str, **fields: Any) -> None:
-    """Write one structured log line (JSON) to stderr."""
-    print(json.dumps({"event": event, **fields}, default=str), file=sys.stderr, flush=True)
+    """Write one structured log line (JSON) to stderr, with every known secret blanked."""
+    line = json.dumps({"event": event, **fields}, default=str)
+    print(secrets.redact(line), file=sys.stderr, flush=True)
+
+
+def _say(exc: BaseException) -> str:
+    """One line about an error, for a log line or a hold reason."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return secrets.redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:300]
+
+
+_VENUE_ERRORS: tuple[type[Exception], ...] = ()
+
+
+def _venue_errors() -> tuple[type[Exception], ...]:
+    """The errors of an exchange that cannot be asked (ccxt is imported only when trading)."""
+    global _VENUE_ERRORS
+    if not _VENUE_ERRORS:
+        from fund.exchange.ccxt_adapter import VenueRefused, VenueUnreachable
+
+        _VENUE_ERRORS = (VenueUnreachable, VenueRefused)
+    return _VENUE_ERRORS
 
 
 class Daemon:
@@ -78,18 +102,27 @@ class Daemon:
 
     def __init__(self, config: FundConfig, journal: Journal, settings: DaemonSettings,
                  oracle_factory: Callable[[Any, Any], dict[str, Oracle]],
-                 clock: Clock | None = None, venue: Adapter | None = None) -> None:
-        """Open (or resume) every actor's stream; with a ``venue``, trade live on it."""
+                 clock: Clock | None = None, venue: Adapter | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 instance_id: Callable[[], str] = lambda: uuid.uuid4().hex[:16]) -> None:
+        """Open (or resume) every actor's stream; with a ``venue``, trade live on it.
+
+        ``instance_id`` names a new live stream (its client order ids are salted with it).
+        """
         self.config = config
         self.journal = journal
         self.settings = settings
         self.clock = clock or WallClock()
         self.venue = venue
+        self.sleep = sleep
+        self.instance_id = instance_id
         self.owner = owner_id()
         self.locks: dict[str, threading.Lock] = {}  # per actor: wakes of different actors
         self.since: dict[str, datetime] = {}  # run side by side; a clean stop finishes each
         self.runtimes: dict[str, ActorRuntime] = {}
         self.applied: dict[str, int] = {}  # last operator command applied, per actor
+        self.held: dict[str, str] = {}  # actors that may not wake now, and why
+        self.claimed: dict[str, datetime] = {}  # when this daemon took each actor over
         try:
             self._open_all(oracle_factory)
         except BaseException:
@@ -101,13 +134,17 @@ class Daemon:
         venue = self.venue
         for spec in self.config.actors:
             self._claim(spec.actor_id)
+            self.claimed[spec.actor_id] = self.clock.now()
             spec = replace(spec, mode="live" if venue is not None else "paper")
             writer = JournalWriter(self.journal, spec.actor_id)
+            if venue is not None and writer.last_seq == 0:
+                spec = replace(spec, instance=self.instance_id())
             adapter = venue or PaperAdapter(fee_rate=spec.terms.fee_rate,
                                             slippage_bps=spec.terms.slippage_bps,
                                             durable_intents=True)
             runtime = ActorRuntime(spec=spec, writer=writer, adapter=adapter, clock=self.clock,
-                                   oracles=oracle_factory(spec, self.settings))
+                                   oracles=oracle_factory(spec, self.settings),
+                                   wake_budget=self.settings.wake_budget)
             runtime.open(self.config.initial_cash[spec.actor_id])
             writer.flush()
             self._check_same_actor(runtime)
@@ -117,7 +154,7 @@ class Daemon:
             self.since[actor] = self.last_wake(actor) or self._started(actor)
             self.applied[spec.actor_id] = self._last_applied(spec.actor_id)
             self.journal.claim(self._lease(spec.actor_id), self.owner)  # now with next_wake
-            self.reconcile(spec.actor_id)
+            self.reconcile(spec.actor_id, restarted_at=self.claimed[spec.actor_id])
         self.check_balances()
 
     def _lease(self, actor_id: str) -> Lease:
@@ -144,32 +181,83 @@ class Daemon:
             raise DaemonError(f"actor {actor_id}: another daemon claimed it at the same moment")
 
     def heartbeat(self) -> None:
-        """Renew every lease and obey queued commands; an actor whose lease was taken over
-        is stopped here."""
+        """Renew every lease, try to recover held actors, and obey queued commands; an
+        actor whose lease was taken over is stopped here."""
         for actor_id in list(self.runtimes):
             with self.locks[actor_id]:
-                if not self.journal.claim(self._lease(actor_id), self.owner):
-                    json_log("lease-lost", actor=actor_id)
-                    del self.runtimes[actor_id]
-                    continue
-                self.apply_commands(actor_id)
-                self.runtimes[actor_id].writer.flush()
+                try:
+                    if not self.journal.claim(self._lease(actor_id), self.owner):
+                        json_log("lease-lost", actor=actor_id)
+                        del self.runtimes[actor_id]
+                        continue
+                    if actor_id in self.held and not self._recover(actor_id):
+                        continue
+                    self.apply_commands(actor_id)
+                    self.runtimes[actor_id].writer.flush()
+                except Exception as exc:  # noqa: BLE001 - held and retried, never fatal
+                    self._hold(actor_id, exc)
 
     def release(self) -> None:
         """Give the leases back (a clean stop)."""
         for actor_id in list(self.runtimes):  # the heartbeat may drop an actor meanwhile
             self.journal.release(actor_id, self.owner)
 
-    def reconcile(self, actor_id: str) -> None:
-        """Settle the actor's orders of unknown fate with the exchange (live only)."""
+    def reconcile(self, actor_id: str, restarted_at: datetime | None = None) -> bool:
+        """Settle the actor's orders of unknown fate with the exchange (live only).
+
+        An exchange that cannot be asked holds the actor (it does not wake until this
+        succeeds; the heartbeat tries again): it returns False then. ``restarted_at``: when
+        this process took the actor over (orders with no answer were sent before it).
+        """
         runtime = self.runtimes[actor_id]
         if self.venue is None or not isinstance(self.venue, Venue):
-            return
-        counts = reconcile(self.journal.read(actor_id), self.venue, runtime.record,
-                           self.clock.now())
+            return True
+        try:
+            counts = reconcile(self.journal.read(actor_id), self.venue, runtime.record,
+                               self.clock, restarted_at=restarted_at, sleep=self.sleep)
+        except _venue_errors() as exc:
+            runtime.writer.flush()  # what was settled before the exchange stopped answering
+            self.held[actor_id] = f"{UNSETTLED}: {_say(exc)}"
+            json_log("reconcile-failed", actor=actor_id, error=_say(exc))
+            return False
         runtime.writer.flush()
-        runtime.ambiguous = False
+        runtime.ambiguous = counts["open"] > 0
         json_log("reconciled", actor=actor_id, **counts)
+        return True
+
+    def _hold(self, actor_id: str, exc: BaseException) -> None:
+        """An actor's wake or write failed: stop waking it until it recovers (its state is
+        rebuilt from the journal then, and its orders settled with the exchange)."""
+        from fund.actor import HandlerPurityError
+
+        reason = _say(exc)
+        if isinstance(exc, HandlerPurityError):
+            reason = f"strategy broke purity (fix it, then restart): {reason}"
+        elif isinstance(exc, JournalError):
+            reason = f"journal unwritable: {reason}"
+        self.held[actor_id] = reason
+        json_log("held", actor=actor_id, reason=reason)
+
+    def _recover(self, actor_id: str) -> bool:
+        """Bring a held actor back: the journal's state, its orders settled; False if it
+        cannot be yet (the reason is kept)."""
+        if self.held[actor_id].startswith("strategy broke purity"):
+            return False
+        runtime = self.runtimes[actor_id]
+        try:
+            runtime.reload()
+            self.since[actor_id] = self.last_wake(actor_id) or self._started(actor_id)
+            self.applied[actor_id] = self._last_applied(actor_id)
+            if not self.reconcile(actor_id, restarted_at=self.clock.now()):
+                return False
+            if self.venue is None:
+                runtime.writer.flush()
+        except Exception as exc:  # noqa: BLE001 - still failing: stay held, try again later
+            self._hold(actor_id, exc)
+            return False
+        reason = self.held.pop(actor_id)
+        json_log("recovered", actor=actor_id, after=reason)
+        return True
 
     def check_balances(self) -> None:
         """Live: compare the exchange account with the books of every actor it holds, and
@@ -181,7 +269,7 @@ class Daemon:
         try:
             held: dict[str, Decimal] = fetch()
         except Exception as exc:  # noqa: BLE001 - a failed check is logged, not fatal
-            json_log("balances-unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
+            json_log("balances-unavailable", error=_say(exc))
             return
         books: dict[str, Decimal] = {}
         for runtime in self.runtimes.values():
@@ -200,9 +288,10 @@ class Daemon:
             "account": {c: held.get(c, zero) for c in sorted(books)},
             "booked": {c: books[c] for c in sorted(books)}, "differences": differences,
             "actors": sorted(self.runtimes)}}
-        for runtime in self.runtimes.values():
-            runtime.record(OBSERVATION, payload)
-            runtime.writer.flush()
+        for actor_id, runtime in self.runtimes.items():
+            if actor_id not in self.held:
+                runtime.record(OBSERVATION, payload)
+                runtime.writer.flush()
         if differences:
             json_log("balances-differ", **{c: str(d) for c, d in differences.items()})
 
@@ -290,30 +379,42 @@ class Daemon:
     def tick(self, actor_id: str) -> None:
         """Run an actor's due wake now (APScheduler's job); record what it missed."""
         with self.locks[actor_id]:
-            runtime = self.runtimes.get(actor_id)
-            if runtime is None:
+            if self.runtimes.get(actor_id) is None:
                 return  # its lease was lost
-            now = self.clock.now()
-            run, missed = self.due(actor_id, now)
-            reason = "the daemon was not running, or the wake came later than the grace"
-            if runtime.core.paused:
-                missed, run, reason = missed + ([run] if run else []), None, "paused"
-            if missed:
-                runtime.writer.append(MISSED_WAKE, format_ts(now), {
-                    "first": format_ts(missed[0]), "last": format_ts(missed[-1]),
-                    "count": len(missed), "reason": reason,
-                    "policy": f"run the latest due wake within {self.settings.misfire_grace}, "
-                              "record the others as missed"})
-                self.since[actor_id] = missed[-1]
-                json_log("missed", actor=actor_id, count=len(missed), first=missed[0])
-            if run is not None:
-                runtime.wake(run)
-                self.since[actor_id] = run
-                json_log("wake", actor=actor_id, scheduled=run,
-                         nav=str(runtime.core.ledger.nav()), seq=runtime.writer.last_seq)
+            try:
+                self._tick(actor_id)
+            except Exception as exc:  # noqa: BLE001 - a failed wake holds the actor, no more
+                self._hold(actor_id, exc)
+
+    def _tick(self, actor_id: str) -> None:
+        runtime = self.runtimes[actor_id]
+        held = actor_id in self.held and not self._recover(actor_id)
+        if held and not self.held[actor_id].startswith(UNSETTLED):
+            return  # nothing can be recorded now: these wakes are recorded as missed later
+        now = self.clock.now()
+        run, missed = self.due(actor_id, now)
+        reason = "the daemon was not running, or the wake came later than the grace"
+        if held:
+            missed, run, reason = missed + ([run] if run else []), None, self.held[actor_id]
+        elif runtime.core.paused:
+            missed, run, reason = missed + ([run] if run else []), None, "paused"
+        if missed:
+            runtime.writer.append(MISSED_WAKE, format_ts(now), {
+                "first": format_ts(missed[0]), "last": format_ts(missed[-1]),
+                "count": len(missed), "reason": reason,
+                "policy": f"run the latest due wake within {self.settings.misfire_grace}, "
+                          "record the others as missed"})
             runtime.writer.flush()
-            if runtime.ambiguous:
-                self.reconcile(actor_id)
+            self.since[actor_id] = missed[-1]
+            json_log("missed", actor=actor_id, count=len(missed), first=missed[0])
+        if run is not None:
+            runtime.wake(run)
+            runtime.writer.flush()
+            self.since[actor_id] = run
+            json_log("wake", actor=actor_id, scheduled=run,
+                     nav=str(runtime.core.ledger.nav()), seq=runtime.writer.last_seq)
+        if runtime.ambiguous:
+            self.reconcile(actor_id)
 
     def valuation(self, actor_id: str) -> None:
         """Run a valuation point for the actor now (its valuation cron's job)."""
@@ -321,36 +422,58 @@ class Daemon:
             runtime = self.runtimes.get(actor_id)
             if runtime is None or runtime.core.register is None:
                 return
-            self.apply_commands(actor_id)
-            entry = runtime.value(self.clock.now())
+            try:
+                if actor_id in self.held and not self._recover(actor_id):
+                    json_log("valuation-skipped", actor=actor_id, reason=self.held[actor_id])
+                    return
+                self.apply_commands(actor_id)
+                entry = runtime.value(self.clock.now())
+            except Exception as exc:  # noqa: BLE001 - held and retried, never fatal
+                self._hold(actor_id, exc)
+                return
             json_log("valuation", actor=actor_id, seq=entry.seq,
                      price=loads(entry.payload)["price"])
 
     def run_once(self) -> None:
         """Wake every actor once, now (``fund run --once``), whatever its schedule; a fund
-        with investor accounts runs a valuation point first."""
+        with investor accounts runs a valuation point first. Raises RunFailed naming the
+        actors that could not wake (the others did)."""
         try:
-            self._wake_all()
+            self.wake_all()
         finally:
             self.release()
+        if self.held:
+            raise RunFailed("; ".join(f"actor {actor}: {why}"
+                                      for actor, why in sorted(self.held.items())))
 
-    def _wake_all(self) -> None:
+    def wake_all(self) -> None:
+        """Wake every actor once, now (held actors that cannot recover are skipped)."""
         for actor_id, runtime in self.runtimes.items():
             with self.locks[actor_id]:
-                self.apply_commands(actor_id)
-                if runtime.core.paused:
-                    runtime.writer.flush()
-                    json_log("paused", actor=actor_id)
-                    continue
-                if runtime.core.register is not None:  # deal what was asked, then wake
-                    runtime.value(self.clock.now())
-                now = self.clock.now()
-                runtime.wake(now)
-                runtime.writer.flush()
-                if runtime.ambiguous:
-                    self.reconcile(actor_id)
-                json_log("wake", actor=actor_id, scheduled=now, once=True,
-                         nav=str(runtime.core.ledger.nav()), seq=runtime.writer.last_seq)
+                try:
+                    self._wake_now(actor_id, runtime)
+                except Exception as exc:  # noqa: BLE001 - held; the others still wake
+                    self._hold(actor_id, exc)
+
+    def _wake_now(self, actor_id: str, runtime: ActorRuntime) -> None:
+        if actor_id in self.held and not self._recover(actor_id):
+            json_log("held", actor=actor_id, reason=self.held[actor_id])
+            return
+        self.apply_commands(actor_id)
+        if runtime.core.paused:
+            runtime.writer.flush()
+            json_log("paused", actor=actor_id)
+            return
+        if runtime.core.register is not None:  # deal what was asked, then wake
+            runtime.value(self.clock.now())
+        now = self.clock.now()
+        runtime.wake(now)
+        runtime.writer.flush()
+        self.since[actor_id] = now
+        if runtime.ambiguous:
+            self.reconcile(actor_id)
+        json_log("wake", actor=actor_id, scheduled=now, once=True,
+                 nav=str(runtime.core.ledger.nav()), seq=runtime.writer.last_seq)
 
     def serve(self) -> None:
         """Run the APScheduler loop until SIGINT or SIGTERM; finish the current wake first."""

@@ -91,7 +91,15 @@ def parse_prices(data: Mapping[str, Any] | None) -> dict[str, Decimal] | None:
     return {symbol: Decimal(quote["price"]) for symbol, quote in data["prices"].items()}
 
 
-def client_order_id(actor_id: str, intent_seq: int) -> str:
-    """Derive the exchange client order id from the actor and the intent's journal position."""
-    digest = hashlib.sha256(f"{actor_id}\x1f{intent_seq}".encode()).hexdigest()
+def client_order_id(actor_id: str, intent_seq: int, instance: str | None = None) -> str:
+    """Derive the exchange client order id from the stream's instance id (a live stream's
+    random id, recorded in its Start entry), the actor and the intent's journal position.
+
+    Without an instance (backtests and paper, which never reach an exchange) the id depends
+    on the actor and position only, so two runs give byte-identical journals. With one, two
+    journals of actors of the same name never share an id on the same account.
+    """
+    key = f"{actor_id}\x1f{intent_seq}" if instance is None else \
+        f"{instance}\x1f{actor_id}\x1f{intent_seq}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     return f"af-{digest[:29]}"

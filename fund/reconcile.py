@@ -1,26 +1,42 @@
-"""Reconciliation: after a restart or an ambiguous failure, ask the exchange what happened.
+"""Reconciliation: after a restart or an order of unknown fate, ask the exchange what happened.
 
-Every order is journaled (as an OrderIntent with its client order id) before it is sent.
-An order is *unsettled* when the journal has no event for it, or its last ack says it is
-still working, or its rejection was ambiguous (a timeout while placing). For each one the
-exchange is asked by client order id; what it reports is journaled (fills it has not seen
-before, by fill id, so a fill is never recorded twice), and an order the exchange never
-received is recorded as dropped — it is not sent late on a stale decision.
+Every order is journaled (as an OrderIntent with its client order id) before it is sent,
+and sent once. An order is *unsettled* when the journal has no event for it (the process
+stopped between journaling and the answer), its last ack says it is still working, or its
+rejection was ambiguous (the exchange's answer did not prove a refusal). Each one is looked
+up by client order id and what the exchange reports is journaled: fills it has not seen
+before (by fill id, so a fill is never recorded twice) and the current ack.
+
+An order the exchange does not know may still arrive there: a request held up on the way
+is accepted until its validity window ends. So an absent order is called *dropped* only
+after the window: the ambiguous rejection records when it ends (``valid_until``); for an
+order with no event at all, the request was signed before this process took over, so the
+window ends at most ``validity`` after ``restarted_at``. Reconciliation waits until then
+(bounded) and looks again. And because clocks and networks can still surprise, orders
+dropped in the last day are looked up again at every reconciliation: a fill that arrives
+for one is found and booked all the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import time
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from fund.canonical import format_ts, loads
+from fund.canonical import format_ts, loads, parse_ts
+from fund.clock import Clock
 from fund.exchange.base import Event
 from fund.journal import Entry
 from fund.messages import FILL, ORDER_ACK, ORDER_INTENT, ORDER_REJECTED
 
 RECONCILE = "Reconcile"
 _WORKING = ("open", "partially_filled")
+LATE_WINDOW = timedelta(days=1)
+"""How long after being called dropped an order is still looked up at each reconciliation."""
+MAX_WAIT = timedelta(minutes=2)
+"""The longest reconciliation waits for a validity window to end; a later one stays open."""
 
 
 @runtime_checkable
@@ -30,6 +46,10 @@ class Venue(Protocol):
     def order_events(self, symbol: str, client_order_id: str,
                      known_fill_ids: Collection[str]) -> list[Event]:
         """The order's current ack and its fills not yet known."""
+        ...
+
+    def settles_after(self, sent: datetime) -> datetime:
+        """The moment after which an order signed at ``sent`` can no longer be accepted."""
         ...
 
 
@@ -42,6 +62,8 @@ class OrderState:
     status: str | None = None
     ambiguous: bool = False
     settled: bool = False
+    valid_until: str | None = None  # an ambiguous order cannot be accepted after this
+    dropped: str | None = None  # when reconciliation found the exchange never had it
     fills: set[str] = field(default_factory=set)
 
 
@@ -65,9 +87,13 @@ def order_states(entries: Iterable[Entry]) -> dict[str, OrderState]:
         elif entry.kind == ORDER_ACK:
             state.status = payload["status"]
             state.settled = payload["status"] not in _WORKING
+            state.ambiguous, state.dropped = False, None
         else:
             state.ambiguous = bool(payload.get("ambiguous"))
+            state.valid_until = payload.get("valid_until") or state.valid_until
             state.settled = not state.ambiguous
+            if payload.get("source") == "reconcile":
+                state.dropped = entry.ts
     return orders
 
 
@@ -77,26 +103,64 @@ def unsettled(orders: dict[str, OrderState]) -> list[tuple[str, OrderState]]:
             if not s.settled and (s.events == 0 or s.ambiguous or s.status in _WORKING)]
 
 
-def reconcile(entries: Iterable[Entry], venue: Venue, record: Any, now: Any) -> dict[str, int]:
+def _recently_dropped(orders: dict[str, OrderState],
+                      since: str) -> list[tuple[str, OrderState]]:
+    return [(coid, s) for coid, s in orders.items() if s.dropped and s.dropped >= since]
+
+
+Record = Callable[[str, dict[str, Any]], Any]
+
+
+def reconcile(entries: Iterable[Entry], venue: Venue, record: Record, clock: Clock, *,
+              restarted_at: datetime | None = None,
+              sleep: Callable[[float], None] = time.sleep,
+              late_window: timedelta = LATE_WINDOW) -> dict[str, int]:
     """Settle every unsettled order with the venue; ``record(kind, payload)`` journals.
 
-    Returns counts: checked, found (the exchange knew the order), dropped (it did not,
-    and the journal had no event: the crash came between journaling and sending).
+    Returns counts: checked, found (the exchange knew the order), late (found after it had
+    been called dropped), dropped (it did not, after its validity window), open (its window
+    ends too far ahead to wait for: left for the next reconciliation). Raises what the
+    venue raises when it cannot be asked (nothing is recorded as dropped then).
     """
-    counts = {"checked": 0, "found": 0, "dropped": 0}
-    for coid, state in unsettled(order_states(entries)):
+    started = clock.now()
+    orders = order_states(entries)
+    counts = {"checked": 0, "found": 0, "late": 0, "dropped": 0, "open": 0}
+    waiting: list[tuple[datetime, str, OrderState]] = []
+    since = format_ts(started - late_window)
+    for coid, state in unsettled(orders) + _recently_dropped(orders, since):
         counts["checked"] += 1
         events = venue.order_events(state.symbol, coid, state.fills)
         if events:
+            _book(events, state, record)
+            counts["late" if state.dropped else "found"] += 1
+        elif not state.dropped and (state.events == 0 or state.ambiguous):
+            ends = (parse_ts(state.valid_until) if state.valid_until
+                    else venue.settles_after(restarted_at or started))
+            waiting.append((ends, coid, state))
+    for ends, coid, state in sorted(waiting, key=lambda item: item[0]):
+        wait = ends - clock.now()
+        if wait > MAX_WAIT:
+            counts["open"] += 1
+            continue
+        if wait > timedelta(0):
+            sleep(wait.total_seconds())
+        events = venue.order_events(state.symbol, coid, state.fills)
+        if events:
+            _book(events, state, record)
             counts["found"] += 1
-            for kind, payload in events:
-                if kind == ORDER_ACK and payload.get("status") == state.status:
-                    continue  # nothing new
-                record(kind, payload)
-        elif state.events == 0 or state.ambiguous:
-            counts["dropped"] += 1
-            record(ORDER_REJECTED, {
-                "client_order_id": coid, "source": "reconcile",
-                "reason": "the exchange has no such order: it was never sent (not sent late)"})
-    record(RECONCILE, {**counts, "at": format_ts(now)})
+            continue
+        counts["dropped"] += 1
+        record(ORDER_REJECTED, {
+            "client_order_id": coid, "source": "reconcile",
+            "reason": f"the exchange has no such order after its validity window ended at "
+                      f"{format_ts(ends)}: it was never placed (it is not sent late)"})
+    record(RECONCILE, {**counts, "at": format_ts(started)})
     return counts
+
+
+def _book(events: list[Event], state: OrderState, record: Record) -> None:
+    """Journal what the exchange reported that the journal does not have yet."""
+    for kind, payload in events:
+        if kind == ORDER_ACK and payload.get("status") == state.status and not state.dropped:
+            continue  # nothing new
+        record(kind, payload)

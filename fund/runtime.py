@@ -7,8 +7,12 @@ books see it. What the handler sees live is therefore exactly what a replay feed
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextvars import copy_context
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -31,10 +35,9 @@ from fund.messages import (
     ORDER_REJECTED,
     START,
     WAKE,
-    client_order_id,
 )
 from fund.money import standard
-from oracles.base import Oracle, Recorded
+from oracles.base import Oracle, OracleError, Recorded
 
 _CORE_KINDS = frozenset({START, DEPOSIT, WAKE, OBSERVATION, FILL, ORDER_ACK, ORDER_REJECTED,
                          HALT, CONTROL, SUBSCRIPTION, REDEMPTION, VALUATION})
@@ -44,7 +47,11 @@ class ActorRuntime:
     """Runs one actor: its journal stream, its oracles, its exchange adapter and its clock."""
 
     def __init__(self, *, spec: ActorSpec, writer: JournalWriter, oracles: Mapping[str, Oracle],
-                 adapter: Adapter, clock: Clock) -> None:
+                 adapter: Adapter, clock: Clock, wake_budget: timedelta | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """``wake_budget``: how long a wake's observations may take in all (the daemon's
+        ``wake_budget_s``); an oracle that has not answered when it is spent is recorded as
+        failed and the wake goes on. None (backtests) calls oracles directly."""
         self.spec = spec
         self.writer = writer
         self.oracles = dict(oracles)
@@ -52,6 +59,11 @@ class ActorRuntime:
         self.clock = clock
         self._core: ActorCore | None = None
         self.ambiguous = False  # an order's fate is unknown: reconcile before going on
+        self.wake_budget = wake_budget
+        self._monotonic = monotonic
+        self._deadline = 0.0
+        self._pool: ThreadPoolExecutor | None = None
+        self._late: dict[str, Future[Any]] = {}  # oracles cut off by the budget, still running
 
     @property
     def core(self) -> ActorCore:
@@ -82,6 +94,22 @@ class ActorRuntime:
                                            "currency": self.spec.terms.quote,
                                            "reason": "initial capital"})
             return
+        self._resume()
+
+    def reload(self) -> None:
+        """Forget everything not stored and rebuild the actor from its stored stream.
+
+        After a failed journal write the in-memory core is ahead of the journal (it folded
+        entries that were lost with the batch): this puts it back level with the journal,
+        which is what a replay will see.
+        """
+        self.writer.discard()
+        self._core = None
+        self.ambiguous = False
+        self._resume()
+
+    def _resume(self) -> None:
+        """Fold the stored stream into a core rebuilt from its Start entry."""
         assessed = True
         for entry in self.writer.journal.read(self.writer.process_id):
             if entry.kind == START:
@@ -104,9 +132,11 @@ class ActorRuntime:
         now = self.clock.now()
         ts = format_ts(now)
         at = ts if scheduled == now else format_ts(scheduled)
+        if self.wake_budget is not None:
+            self._deadline = self._monotonic() + self.wake_budget.total_seconds()
         self._record(WAKE, ts, {"scheduled": at})
         for name, oracle in self.oracles.items():
-            self._record(OBSERVATION, ts, self._observe(name, oracle, scheduled, at))
+            self._record(OBSERVATION, ts, self._observe(name, oracle, scheduled, at, ts))
         halt = self.core.assess_risk()
         if halt is not None:
             self._record(HALT, ts, halt)
@@ -118,7 +148,7 @@ class ActorRuntime:
                                      f"{self.core.purity_error}")
         orders = []
         for intent in decision.intents:
-            coid = client_order_id(self.spec.actor_id, self.writer.last_seq + 1)
+            coid = self.core.spec.client_order_id(self.writer.last_seq + 1)
             payload = intent.to_payload()
             payload["client_order_id"] = coid
             payload["decision"] = decision_entry.seq
@@ -127,12 +157,27 @@ class ActorRuntime:
                                       market=self.core.spec.markets[intent.symbol]))
         if orders and self.adapter.durable_intents:
             self.writer.flush()
+        self._send(orders)
+
+    def _send(self, orders: list[PlacedOrder]) -> None:
+        """Risk-check and submit each order; after one of unknown fate, send no more."""
+        unknown: str | None = None
         for index, order in enumerate(orders):
-            rejection = self.core.risk_rejection(order.intent, index, order.client_order_id)
-            events = ([(ORDER_REJECTED, rejection)] if rejection is not None
-                      else self.adapter.submit(order, self.core.ledger.view()))
+            coid = order.client_order_id
+            rejection = self.core.risk_rejection(order.intent, index, coid)
+            if unknown is not None:
+                events = [(ORDER_REJECTED, {
+                    "client_order_id": coid, "source": "adapter",
+                    "reason": f"not sent: the fate of order {unknown} is unknown, and it is "
+                              "settled with the exchange first"})]
+            elif rejection is not None:
+                events = [(ORDER_REJECTED, rejection)]
+            else:
+                events = self.adapter.submit(order, self.core.ledger.view())
             for kind, event in events:
                 self._record(kind, format_ts(self.clock.now()), event)
+                if kind == ORDER_REJECTED and event.get("ambiguous"):
+                    unknown = coid
 
     @standard
     def request(self, kind: str, investor: str, *, amount: Decimal | None = None,
@@ -161,7 +206,7 @@ class ActorRuntime:
         ts = format_ts(self.clock.now())
         for name in self.price_oracles:
             self._record(OBSERVATION, ts, self._observe(name, self.oracles[name], at,
-                                                        format_ts(at)))
+                                                        format_ts(at), ts))
         entry = self._record(VALUATION, ts, self.core.valuation(at))
         self.writer.flush()
         return entry
@@ -220,13 +265,51 @@ class ActorRuntime:
         self.writer.flush()
         return end
 
-    def _observe(self, name: str, oracle: Oracle, at: datetime, as_of: str) -> dict[str, Any]:
+    def _observe(self, name: str, oracle: Oracle, at: datetime, as_of: str,
+                 ts: str) -> dict[str, Any]:
+        """One oracle's Observation payload; ``received`` says when its answer arrived,
+        when that is later than the entry's time (never in a backtest)."""
         recorded = Recorded(this_wake=self.core.observations, last=self.core.last_observations)
+        payload: dict[str, Any] = {"oracle": name, "as_of": as_of}
         try:
-            return {"oracle": name, "as_of": as_of,
-                    "data": oracle.observe(at, self.writer, recorded)}
+            if self.wake_budget is None:
+                payload["data"] = oracle.observe(at, self.writer, recorded)
+            else:
+                payload["data"] = self._within_budget(name, oracle, at, recorded)
         except Exception as exc:  # noqa: BLE001 - any oracle failure is recorded, not raised
-            return {"oracle": name, "as_of": as_of, "error": f"{type(exc).__name__}: {exc}"}
+            payload["error"] = f"{type(exc).__name__}: {exc}"
+        received = format_ts(self.clock.now())
+        if received != ts:
+            payload["received"] = received
+        return payload
+
+    def _within_budget(self, name: str, oracle: Oracle, at: datetime,
+                       recorded: Recorded) -> Any:
+        """Call the oracle in a worker thread and wait at most what is left of the wake's
+        budget; bodies it stores are kept only if it answers in time."""
+        assert self.wake_budget is not None
+        budget = self.wake_budget.total_seconds()
+        late = self._late.get(name)
+        if late is not None and not late.done():
+            raise OracleError(f"its call of an earlier wake, cut off by the wake budget of "
+                              f"{budget:g} s, has not returned yet")
+        remaining = self._deadline - self._monotonic()
+        if remaining <= 0:
+            raise OracleError(f"the wake budget of {budget:g} s was spent before it ran")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=max(len(self.oracles), 1),
+                                            thread_name_prefix=f"oracles-{self.spec.actor_id}")
+        blobs = _Blobs()
+        context = copy_context()  # the Decimal context (and the rest) of the wake
+        future = self._pool.submit(context.run, oracle.observe, at, blobs, recorded)
+        try:
+            data = future.result(timeout=remaining)
+        except FutureTimeout:
+            self._late[name] = future
+            raise OracleError(f"no answer within the wake budget of {budget:g} s") from None
+        for body in blobs.bodies:
+            self.writer.put_blob(body)
+        return data
 
     def _record(self, kind: str, ts: str, payload: dict[str, Any]) -> Entry:
         if kind == ORDER_REJECTED and payload.get("ambiguous"):
@@ -235,3 +318,16 @@ class ActorRuntime:
         if kind in _CORE_KINDS:
             self.core.apply(entry.seq, kind, loads(entry.payload))
         return entry
+
+
+class _Blobs:
+    """Bodies an oracle stores while it runs under a budget: kept only if it answers."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def put_blob(self, data: bytes) -> str:
+        from fund.journal.base import blob_digest
+
+        self.bodies.append(data)
+        return blob_digest(data)

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from fund.accounting.spec import REDEMPTION, SUBSCRIPTION, VALUATION
 from fund.actor import ActorCore, ActorSpec
-from fund.canonical import dumps, loads, parse_ts
+from fund.canonical import dumps, format_ts, loads, parse_ts
 from fund.exchange.base import Event, PlacedOrder
 from fund.exchange.paper import PaperAdapter
 from fund.journal import GENESIS_HASH, BlobMissingError, Entry, Journal
@@ -35,7 +36,6 @@ from fund.messages import (
     START,
     WAKE,
     OrderIntent,
-    client_order_id,
 )
 from fund.money import standard
 from fund.strategy import OracleSpec
@@ -157,7 +157,7 @@ class _Replay:
             raise Divergence(entry.seq, f"decision differs from replay: recorded "
                                         f"{entry.payload}, replay {text}")
         for offset, intent in enumerate(decision.intents, 1):
-            coid = client_order_id(core.spec.actor_id, entry.seq + offset)
+            coid = core.spec.client_order_id(entry.seq + offset)
             self.intents.append(_intent_text(intent, coid, entry.seq))
             if self.adapter is not None:  # a live venue's events are inputs, not re-derived
                 self.orders.append((offset - 1, PlacedOrder(
@@ -184,10 +184,13 @@ class _Replay:
 
     def _observation(self, entry: Entry, payload: Mapping[str, Any]) -> None:
         data = payload.get("data") or {}
-        # nothing may be dated after the moment it was recorded (in a backtest, the wake)
-        as_of = max(entry.ts, payload.get("as_of", ""))
+        # nothing may be dated after the moment it arrived: in a backtest the wake; live,
+        # when the answer came (``received``); the exchange's own stamps are on its clock,
+        # so they are judged with its measured offset
+        as_of = max(entry.ts, payload.get("as_of", ""), payload.get("received", ""))
+        venue_as_of = _on_venue_clock(as_of, data.get("clock"))
         for symbol, quote in (data.get("prices") or {}).items():
-            if quote.get("time", "") > as_of:
+            if quote.get("time", "") > venue_as_of:
                 raise Divergence(entry.seq, f"look-ahead: {symbol} price from {quote['time']} "
                                             f"observed at {as_of}")
         items = data.get("items")
@@ -196,7 +199,7 @@ class _Replay:
                 raise Divergence(entry.seq, f"look-ahead: item {item.get('id')} published "
                                             f"{item['published']}, observed at {as_of}")
         for what, moment in _market_times(data):
-            if moment > as_of:
+            if moment > venue_as_of:
                 raise Divergence(entry.seq, f"look-ahead: {what} {moment} observed at {as_of}")
         for digest in data.get("blobs", ()):
             try:
@@ -224,6 +227,8 @@ class _Replay:
             expected["data"] = oracle.observe(parse_ts(payload["as_of"]), _NO_BLOBS, recorded)
         except Exception as exc:  # noqa: BLE001 - the runtime records failures the same way
             expected["error"] = f"{type(exc).__name__}: {exc}"
+        if "received" in payload:  # when the scores were ready: an input, not re-derived
+            expected["received"] = payload["received"]
         if dumps(expected) == entry.payload:
             return
         was = (payload.get("data") or {}).get("scorer")
@@ -276,6 +281,18 @@ class _Replay:
         if self.intents or self.events:
             raise Divergence(last_seq + 1, f"journal ends where the replay expects "
                                            f"{self._expected()}")
+
+
+def _on_venue_clock(as_of: str, clock: Any) -> str:
+    """The latest time the exchange's clock may have read at ``as_of`` on ours: later by
+    its measured offset and the measurement's uncertainty (as_of itself without one)."""
+    if not isinstance(clock, Mapping) or not as_of:
+        return as_of
+    try:
+        ahead = int(clock.get("offset_ms", 0)) + abs(int(clock.get("uncertainty_ms", 0)))
+    except (TypeError, ValueError):
+        return as_of
+    return format_ts(parse_ts(as_of) + timedelta(milliseconds=ahead)) if ahead > 0 else as_of
 
 
 def _market_times(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -20,10 +20,9 @@ from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Record
 def public_client(exchange_id: str, *, urls: Mapping[str, str] | None = None,
                   options: Mapping[str, Any] | None = None, timeout_ms: int = 10_000) -> Any:
     """A ccxt client with no keys (public endpoints only), numbers kept as strings."""
-    try:
-        factory = getattr(ccxt, exchange_id)
-    except AttributeError:
-        raise OracleError(f"ccxt has no exchange {exchange_id!r}") from None
+    if exchange_id not in ccxt.exchanges:
+        raise OracleError(f"ccxt has no exchange {exchange_id!r}")
+    factory = getattr(ccxt, exchange_id)
     client = factory({"timeout": timeout_ms, "enableRateLimit": True,
                       "options": {**DEFAULT_OPTIONS.get(exchange_id, {}), **(options or {})}})
     client.number = str
@@ -32,21 +31,52 @@ def public_client(exchange_id: str, *, urls: Mapping[str, str] | None = None,
     return client
 
 
+OFFSET_TTL_S = 600.0
+"""How long a measured clock offset is used before it is measured again."""
+
+
 class SharedTickers:
     """Ticker snapshots of one client, shared: a fetch serves every caller for ``max_age``.
 
     The union of all symbols asked for is fetched in one request; callers wait on a lock
     rather than each paying a request (and the client's rate-limit pause) of its own.
+
+    It also measures the exchange's clock against ours (``GET time``: the server's time
+    against the midpoint of the request, to within half the round trip), every ten minutes:
+    the exchange stamps its quotes with its own clock, which may run ahead of ours.
     """
 
     def __init__(self, client: Any, max_age: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.client = client
         self.max_age = max_age
         self._clock = clock
+        self._wall = wall
         self._lock = threading.Lock()
         self._symbols: set[str] = set()
         self._snapshot: tuple[float, dict[str, Any]] | None = None
+        self._offset: tuple[float, dict[str, int] | None] | None = None
+
+    def clock_offset(self) -> dict[str, int] | None:
+        """``{"offset_ms": exchange − ours, "uncertainty_ms": half the round trip}``, or None
+        when the exchange does not tell its time."""
+        with self._lock:
+            now = self._clock()
+            if self._offset is not None and now - self._offset[0] < OFFSET_TTL_S:
+                return self._offset[1]
+            measured: dict[str, int] | None = None
+            if self.client.has.get("fetchTime"):
+                try:
+                    sent = self._wall()
+                    server = int(self.client.fetch_time())
+                    back = self._wall()
+                    measured = {"offset_ms": round(server - (sent + back) * 500),
+                                "uncertainty_ms": int((back - sent) * 500) + 1}
+                except (ccxt.BaseError, TypeError, ValueError):
+                    measured = None
+            self._offset = (now, measured)
+            return measured
 
     def get(self, symbols: Sequence[str]) -> dict[str, Any]:
         """Tickers for at least ``symbols``, fetched now or at most ``max_age`` ago."""
@@ -66,7 +96,9 @@ class ExchangePrices(Oracle):
     """Last traded price per market, with the exchange's own timestamp for it.
 
     The data has the shape historical prices have (``{"prices": {symbol: {"price",
-    "time"}}}``), so a strategy reads live and recorded prices the same way. Markets the
+    "time"}}}``), so a strategy reads live and recorded prices the same way, plus ``clock``:
+    the exchange's measured clock offset, against which ``fund verify`` judges the
+    exchange's timestamps (they are on its clock, the answer's arrival on ours). Markets the
     exchange does not quote are left out; none at all is an error (the strategy holds).
     """
 
@@ -95,7 +127,8 @@ class ExchangePrices(Oracle):
         if not prices:
             raise OracleError(f"{self.client.id}: no usable price for "
                               f"{', '.join(self.symbols)}")
-        return {"prices": prices}
+        offset = self.tickers.clock_offset()
+        return {"prices": prices, "clock": offset} if offset else {"prices": prices}
 
 
 def _quote(ticker: Mapping[str, Any] | None) -> dict[str, str] | None:

@@ -18,7 +18,7 @@ from typing import Any
 from fund.canonical import format_ts, loads, parse_ts
 from fund.errors import UsageError
 from fund.journal import ConflictError, EntryFilter, Journal, JournalWriter, open_journal
-from fund.ledger import Ledger
+from fund.ledger import Ledger, LedgerError
 from fund.messages import CONTROL, DEPOSIT, FILL, HALT, OBSERVATION, START, WAKE
 from fund.money import standard
 from fund.reconcile import order_states, unsettled
@@ -75,7 +75,7 @@ def _positive(command: str, key: str, text: str) -> Decimal:
 @standard
 def actor_status(journal: Journal, actor: str, now: datetime) -> dict[str, Any]:
     """Fold an actor's stream into what an operator needs to see."""
-    ledger, last_wake, halted, control = None, None, False, None
+    ledger, last_wake, halted, control, problem = None, None, False, None, None
     for entry in journal.read(actor, EntryFilter(kinds=(START, DEPOSIT, FILL, OBSERVATION, WAKE,
                                                         HALT, CONTROL))):
         payload = loads(entry.payload)
@@ -87,8 +87,11 @@ def actor_status(journal: Journal, actor: str, now: datetime) -> dict[str, Any]:
             halted = True
         elif entry.kind == CONTROL and payload["command"] in ("pause", "resume", "kill"):
             control = payload["command"]
-        if ledger is not None:
-            ledger.apply(entry.kind, payload)
+        if ledger is not None and problem is None:
+            try:
+                ledger.apply(entry.kind, payload)
+            except LedgerError as exc:  # books that do not add up: say where, fold no more
+                problem = f"entry {entry.seq}: {exc}"
     lease = journal.lease(actor)
     info = loads(lease.info) if lease else {}
     open_orders = [coid for coid, _ in unsettled(order_states(journal.read(actor)))]
@@ -105,6 +108,7 @@ def actor_status(journal: Journal, actor: str, now: datetime) -> dict[str, Any]:
         "heartbeat_age_s": round((now - parse_ts(lease.heartbeat)).total_seconds(), 1)
         if lease else None,
         "commands_queued_total": queued,
+        "problem": problem,
     }
 
 
@@ -126,6 +130,8 @@ def status(target: str, *, as_json: bool) -> int:
         table.add_column(column, overflow="fold")
     for row in rows:
         state = ",".join(k for k in ("halted", "killed", "paused") if row[k]) or "running"
+        if row["problem"]:
+            state = f"books inconsistent at {row['problem']} (run fund verify)"
         daemon = (f"{row['daemon']} ({row['heartbeat_age_s']} s ago)" if row["daemon"]
                   else "none")
         table.add_row(row["actor"], row["last_wake"] or "", row["next_wake"] or "",

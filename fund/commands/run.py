@@ -45,4 +45,6 @@ def _venue(settings: DaemonSettings) -> Adapter:
                          f"set {' and '.join(missing)} (names from [exchange] in the config)")
     return CcxtAdapter(exchange_id=settings.exchange_id,
                        api_key=os.environ[settings.api_key_env],
-                       secret=os.environ[settings.secret_env], urls=settings.exchange_urls)
+                       secret=os.environ[settings.secret_env], urls=settings.exchange_urls,
+                       timeout_ms=settings.exchange_timeout_ms,
+                       validity_ms=settings.order_validity_ms)

@@ -2,8 +2,16 @@
 
 Numbers cross the ccxt boundary as strings (``exchange.number = str``) and become
 ``Decimal`` here, so amounts, prices and fees are exactly what the exchange reported.
-A client order id is never placed twice: after a timeout the order is looked up by that id
-before it is sent again.
+
+**An order is sent once.** Its client order id never reaches the exchange a second time:
+an answer that proves the exchange refused the order (a validation error, insufficient
+funds, a bad symbol, an expired signature) is a final rejection; any other outcome — a
+timeout, a dropped connection, HTTP 5xx, binance's -1006 "execution status unknown", even
+a 429 (a proxy may have passed the order on) — leaves the order's fate unknown. It is
+recorded as an *ambiguous* rejection carrying ``valid_until``: the moment after which the
+exchange can no longer accept it (orders are signed with a short ``recvWindow``, and the
+measured clock offset and a margin are added). Reconciliation (fund/reconcile.py) looks the
+order up by client order id, and only after that moment may it call the order dropped.
 """
 
 from __future__ import annotations
@@ -11,12 +19,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt  # type: ignore[import-untyped]
 
+from fund import secrets
+from fund.canonical import format_ts
 from fund.exchange.base import Adapter, Event, PlacedOrder
 from fund.ledger import PortfolioView
 from fund.markets import Market
@@ -32,12 +43,33 @@ DEFAULT_OPTIONS: Mapping[str, Mapping[str, Any]] = {
 CLIENT_ID_PARAM: Mapping[str, str] = {"binance": "origClientOrderId"}
 """The ``fetch_order`` parameter that looks an order up by client order id."""
 
-_THROTTLED = (ccxt.RateLimitExceeded, ccxt.DDoSProtection)  # refused before any processing
+VALIDITY_OPTION: Mapping[str, str] = {"binance": "recvWindow"}
+"""The ccxt option that bounds how late the exchange may accept a signed request."""
+
+DEFAULT_VALIDITY_MS = 5_000
+"""How long after signing the exchange may still accept an order (binance's recvWindow)."""
+
 _TIME_IN_FORCE = "IOC"  # limit orders fill at once or not at all, as paper trading's do
+_REFUSALS = (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadRequest,
+             ccxt.AuthenticationError, ccxt.NotSupported, ccxt.ArgumentsRequired,
+             ccxt.OperationRejected, ccxt.InvalidNonce)
+"""Errors that prove the exchange refused a request without acting on it."""
+_OFFSET_TTL_S = 600.0  # the clock offset is measured again after this long
 
 
 class VenueUnreachable(Exception):
-    """The exchange did not answer within the retries."""
+    """The exchange did not answer within the retries (the message is redacted)."""
+
+
+class VenueRefused(Exception):
+    """The exchange answered a request with an error (the message is redacted)."""
+
+
+def proves_refusal(exc: BaseException) -> bool:
+    """Whether an error answer to an order placement proves the order does not exist."""
+    if isinstance(exc, ccxt.DuplicateOrderId) or "duplicate order" in str(exc).lower():
+        return False  # an order with this client id exists: look it up
+    return isinstance(exc, _REFUSALS)
 
 
 class CcxtAdapter(Adapter):
@@ -46,7 +78,8 @@ class CcxtAdapter(Adapter):
     Market orders take what the book gives; limit orders are immediate-or-cancel, like the
     paper adapter's. Sells are capped at the amount held; amounts and prices are rounded to
     both the exchange's and the configured market's steps, and minimums are checked before
-    anything is sent. The API key and secret are handed to ccxt and nowhere else.
+    anything is sent. The API key and secret are handed to ccxt and nowhere else, and
+    blanked out of every text that leaves the adapter.
     """
 
     durable_intents = True
@@ -56,9 +89,17 @@ class CcxtAdapter(Adapter):
                  urls: Mapping[str, str] | None = None,
                  options: Mapping[str, Any] | None = None, retries: int = 3,
                  backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep,
-                 timeout_ms: int = 10_000, enable_rate_limit: bool = True) -> None:
+                 timeout_ms: int = 10_000, enable_rate_limit: bool = True,
+                 validity_ms: int = DEFAULT_VALIDITY_MS,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        if exchange_id not in ccxt.exchanges:
+            raise ValueError(f"ccxt has no exchange {exchange_id!r}")
         merged = {**DEFAULT_OPTIONS.get(exchange_id, {}), **(options or {})}
+        if exchange_id in VALIDITY_OPTION:
+            merged[VALIDITY_OPTION[exchange_id]] = validity_ms
         self.exchange_id = exchange_id
+        secrets.register(api_key, secret)
         self._exchange: Any = getattr(ccxt, exchange_id)({
             "apiKey": api_key, "secret": secret, "timeout": timeout_ms,
             "enableRateLimit": enable_rate_limit, "options": merged})
@@ -68,12 +109,15 @@ class CcxtAdapter(Adapter):
         if self._urls:
             rewrite_urls(self._exchange.urls, self._urls)
         self.retries, self.backoff, self._sleep = retries, backoff, sleep
+        self.validity = timedelta(milliseconds=validity_ms)
+        self._clock, self._monotonic = clock, monotonic
+        self._offset: tuple[float, timedelta] | None = None  # (measured at, offset)
         self._markets: dict[str, Market] | None = None
 
     def __repr__(self) -> str:
         return f"CcxtAdapter(exchange_id={self.exchange_id!r}, urls={self._urls!r})"
 
-    # --- markets --------------------------------------------------------------------------
+    # --- markets and account ------------------------------------------------------------
 
     @isolated  # ccxt rewrites the Decimal context: keep it from leaking
     def markets(self) -> dict[str, Market]:
@@ -91,6 +135,32 @@ class CcxtAdapter(Adapter):
         return {currency: Decimal(str(amount)) for currency, amount
                 in sorted((raw.get("total") or {}).items()) if amount not in (None, "")}
 
+    def clock_offset(self) -> timedelta:
+        """The exchange's clock minus ours (zero if it cannot be measured), re-measured every
+        ten minutes: the server's time against the midpoint of the request."""
+        now = self._monotonic()
+        if self._offset is not None and now - self._offset[0] < _OFFSET_TTL_S:
+            return self._offset[1]
+        offset = timedelta(0)
+        if self._exchange.has.get("fetchTime"):
+            try:
+                sent = self._clock()
+                server = int(self._exchange.fetch_time())
+                back = self._clock()
+                middle = sent + (back - sent) / 2
+                offset = datetime.fromtimestamp(server / 1000, UTC) - middle
+            except (ccxt.BaseError, TypeError, ValueError):
+                offset = timedelta(0)
+        self._offset = (now, offset)
+        return offset
+
+    def settles_after(self, sent: datetime) -> datetime:
+        """The moment after which an order signed at ``sent`` (our clock) can no longer be
+        accepted: the validity window, the clock offset if the exchange runs behind, and a
+        second of margin."""
+        behind = max(-self.clock_offset(), timedelta(0))
+        return sent + self.validity + behind + timedelta(seconds=1)
+
     # --- orders ---------------------------------------------------------------------------
 
     @isolated  # ccxt rewrites the Decimal context: keep it from leaking
@@ -100,7 +170,7 @@ class CcxtAdapter(Adapter):
             prepared = self._prepare(order, portfolio)
         except VenueUnreachable as exc:
             return [self._reject(coid, f"exchange unreachable: {exc}", "adapter")]
-        except ccxt.BaseError as exc:
+        except (VenueRefused, ccxt.BaseError) as exc:
             return [self._reject(coid, self._say(exc), "adapter")]
         if isinstance(prepared, str):
             return [self._reject(coid, prepared, "adapter")]
@@ -112,11 +182,12 @@ class CcxtAdapter(Adapter):
                      known_fill_ids: Collection[str]) -> list[Event]:
         """Return the order's current ack and its fills not in ``known_fill_ids``.
 
-        Empty when the exchange has no order with this client id; raises
-        :class:`VenueUnreachable` when it cannot be asked.
+        Empty when the exchange has no order with this client id (an order under another
+        id is never taken for it); raises :class:`VenueUnreachable` (or
+        :class:`VenueRefused`) when it cannot be asked.
         """
         found = self._call(lambda: self._find(symbol, client_order_id))
-        if found is None:
+        if found is None or str(found.get("clientOrderId")) != client_order_id:
             return []
         trades = self._call(lambda: self._trades(found))
         events = self._events(client_order_id, found, trades)
@@ -154,32 +225,33 @@ class CcxtAdapter(Adapter):
 
     def _place(self, order: PlacedOrder, amount: Decimal,
                price: Decimal | None) -> list[Event]:
-        """Send the order, retrying what may be retried, never placing its id twice."""
+        """Send the order once; an answer that is not a proof of refusal is ambiguous."""
         intent, coid = order.intent, order.client_order_id
         params: dict[str, Any] = {"clientOrderId": coid}
         if price is not None:
             params["timeInForce"] = _TIME_IN_FORCE
-        unsure, last = False, ""  # unsure: an earlier attempt may have placed the order
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self._sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                if unsure:
-                    found = self._find(intent.symbol, coid)
-                    if found is not None:
-                        return self._placed_events(order, found, self._trades(found))
-                    unsure = False
-                response = self._exchange.create_order(
-                    intent.symbol, intent.order_type, intent.side, _num(amount),
-                    None if price is None else _num(price), params)
-                return self._placed_events(order, response, response.get("trades") or [])
-            except _THROTTLED as exc:
-                last = self._say(exc)
-            except ccxt.NetworkError as exc:  # timeout, 5xx, reset: the order may exist
-                last, unsure = self._say(exc), True
-            except ccxt.BaseError as exc:
-                return [self._reject(coid, self._say(exc), "exchange", ambiguous=unsure)]
-        return [self._reject(coid, f"exchange unreachable: {last}", "adapter", ambiguous=unsure)]
+        sent = self._clock()
+        try:
+            response = self._exchange.create_order(
+                intent.symbol, intent.order_type, intent.side, _num(amount),
+                None if price is None else _num(price), params)
+            return self._placed_events(order, response, response.get("trades") or [])
+        except ccxt.BaseError as exc:
+            if proves_refusal(exc):
+                return [self._reject(coid, self._say(exc), "exchange")]
+            return [self._unknown(coid, self._say(exc), sent)]
+        except Exception as exc:  # noqa: BLE001 - an answer ccxt could not parse: fate unknown
+            return [self._unknown(coid, self._say(exc), sent)]
+
+    def _unknown(self, coid: str, reason: str, sent: datetime) -> Event:
+        """The rejection of an order whose fate is unknown, to be settled by looking it up."""
+        try:
+            until = self.settles_after(sent)
+        except Exception:  # noqa: BLE001 - a failed clock measurement must not lose the order
+            until = sent + self.validity + timedelta(seconds=1)
+        event = self._reject(coid, f"fate unknown: {reason}", "exchange", ambiguous=True)
+        event[1]["valid_until"] = format_ts(until)
+        return event
 
     def _placed_events(self, order: PlacedOrder, response: Mapping[str, Any],
                        trades: list[Mapping[str, Any]]) -> list[Event]:
@@ -246,14 +318,18 @@ class CcxtAdapter(Adapter):
     # --- errors ---------------------------------------------------------------------------
 
     def _call(self, fn: Callable[[], Any]) -> Any:
-        """Run a read-only request, retrying network errors with backoff."""
+        """Run a read-only request, retrying what may pass (network errors, 5xx, -1006,
+        rate limits) with backoff; anything else is a :class:`VenueRefused`."""
+        last = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 self._sleep(self.backoff * 2 ** (attempt - 1))
             try:
                 return fn()
-            except ccxt.NetworkError as exc:
+            except ccxt.OperationFailed as exc:  # network errors, -1006, 429: ask again
                 last = self._say(exc)
+            except ccxt.BaseError as exc:
+                raise VenueRefused(self._say(exc)) from None
         raise VenueUnreachable(last)
 
     def _say(self, exc: BaseException) -> str:
@@ -261,8 +337,8 @@ class CcxtAdapter(Adapter):
         text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(
             exc).__name__
         for secret in self._redact:
-            text = text.replace(secret, "***")
-        return text[:300]
+            text = text.replace(secret, secrets.MASK)
+        return secrets.redact(text)[:300]
 
     def _reject(self, coid: str, reason: str, source: str, *, ambiguous: bool = False) -> Event:
         payload: dict[str, Any] = {"client_order_id": coid, "reason": reason, "source": source}

@@ -63,6 +63,11 @@ class JournalWriter:
             self._pending.blobs[digest] = data
         return digest
 
+    def discard(self) -> None:
+        """Drop every buffered entry and blob and continue from the stored head."""
+        self._pending = Batch()
+        self._resync()
+
     def flush(self) -> None:
         """Store every buffered entry and blob in one atomic append."""
         batch = self._pending

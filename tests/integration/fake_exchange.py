@@ -1,48 +1,112 @@
 """A Binance-compatible fake spot exchange on loopback, for ccxt integration tests.
 
 ``with FakeExchange() as venue:`` serves the endpoints ccxt's binance client calls on
-127.0.0.1 (a free port) from daemon threads; point the client at ``venue.url``. State
-(symbols, last prices, balances, fee rate) is set by the test; every request and every
-order placed is recorded. Faults, consumed one request at a time:
+127.0.0.1 (a free port) from daemon threads; point the client at ``venue.url``. It is meant
+to be no kinder than the real venue:
 
-* :meth:`FakeExchange.fail_next` — the next N requests answer 429 (binance -1003), 418
-  or 503, without touching the books
-* :meth:`FakeExchange.hang_next_order` — the next ``POST /api/v3/order`` is booked, then
-  its response is held back ``seconds`` (beyond the client's timeout)
-* ``max_fill`` — market orders fill at most this quantity (the rest expires)
-* :meth:`FakeExchange.serve_raw` — answer a path with these bytes until reset (garbage)
+* **Its clock moves.** Every time it sends — a ticker's ``closeTime``, ``serverTime``, an
+  order's ``transactTime``, a trade's ``time``, the default candle — is its own clock at
+  the moment of the answer: the wall clock plus ``skew_ms`` (a clock ahead of the client's
+  by a few hundred milliseconds is common), or any ``clock`` a test passes.
+* **Signed requests expire.** An order is booked only if it is processed within its
+  ``recvWindow`` of the ``timestamp`` it was signed with (binance -1021 otherwise), so an
+  order held up on the way lands late — or never.
+* **Balances move with fills**, fees are charged in the quote asset at ``fee_rate`` (a buy
+  needs ``qty × price × (1 + fee_rate)`` of quote), trades are listed by ``myTrades``.
+* **It fails the way binance fails**, one request at a time:
+
+  - :meth:`FakeExchange.fail_next` — the next N requests (any path) answer 429 (-1003),
+    418, 503 or 500, without touching the books;
+  - :meth:`FakeExchange.inject` — a :class:`Fault` for the next order placements, *before*
+    the order is booked (it never exists) or *after* (it exists, the answer is lost): an
+    HTTP error with a binance body (500 -1006 "execution status unknown", 429 …), a hang
+    (held ``seconds``, then — before — processed late, as a request stuck on the way is),
+    or a dropped connection;
+  - :meth:`FakeExchange.chaos` — such faults at random, on a share of the placements;
+  - :meth:`FakeExchange.hang_next_order` — book the next order, hold its answer back;
+  - ``max_fill`` — market orders fill at most this quantity (the rest expires);
+  - :meth:`FakeExchange.serve_raw` — answer a path with these bytes until reset (garbage);
+  - :meth:`FakeExchange.refuse_key` — answer 401 (-2015) to that API key, echoing it in the
+    message as binance does.
 
 Market data: :meth:`FakeExchange.set_book` sets what ``GET /api/v3/depth`` serves for a
 symbol (served as given, in the given order; by default one level at the last price each
-side), :meth:`FakeExchange.set_candles` what ``GET /api/v3/klines`` serves (by default one
-closed one-minute candle at the last price).
-
-Fees are charged in the quote asset at ``fee_rate`` (as with a quote-asset fee setting),
-so a buy needs ``qty × price × (1 + fee_rate)`` of quote.
+side), :meth:`FakeExchange.set_candles` what ``GET /api/v3/klines`` serves (by default the
+last closed one-minute candle, at the last price).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
+import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 D = Decimal
-NOW_MS = 1_700_000_000_000
+NOW_MS = 1_700_000_000_000  # a fixed instant, for tests that pass ``clock=frozen(NOW_MS)``
 INSUFFICIENT = "Account has insufficient balance for requested action."
 NO_LIQUIDITY = "Order book liquidity is less than LOT_SIZE filter minimum quantity."
+UNKNOWN_STATUS = ("An unexpected response was received from the message bus. Execution "
+                  "status unknown.")
 STEP, TICK, MIN_NOTIONAL, FEE_RATE = D("0.00001"), D("0.01"), D("5"), D("0.001")
 SIGNED = {"/api/v3/account", "/api/v3/order", "/api/v3/openOrders", "/api/v3/allOrders",
           "/api/v3/myTrades"}
+ERROR_BODIES = {  # status -> (binance code, message)
+    429: (-1003, "Too many requests; current limit is 6000 request weight per 1 MINUTE."),
+    418: (-1003, "Way too many requests; IP banned until 1700000100000."),
+    500: (-1006, UNKNOWN_STATUS),
+    503: (-1001, "Internal error; unable to process your request. Please try again."),
+}
+
+
+def wall_ms() -> int:
+    """The wall clock in milliseconds (the fake's default clock, before skew)."""
+    return time.time_ns() // 1_000_000
+
+
+def frozen(ms: int) -> Callable[[], int]:
+    """A clock that stands still at ``ms`` (for tests of fixed instants)."""
+    return lambda: ms
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault for an order placement (``POST /api/v3/order``).
+
+    ``when``: ``before`` the order is booked (it never exists, unless a hang lets it land
+    late) or ``after`` (it exists; the answer is lost or wrong). ``kind``: ``status`` answers
+    ``status`` with binance's body for it (``code``/``msg`` override), ``hang`` holds the
+    request ``seconds`` (before: then processes it, late), ``drop`` closes the connection
+    without an answer.
+    """
+
+    kind: Literal["status", "hang", "drop"]
+    when: Literal["before", "after"]
+    status: int = 500
+    seconds: float = 30.0
+    code: int | None = None
+    msg: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        code, msg = ERROR_BODIES.get(self.status, (-1000, "An unknown error occurred."))
+        return {"code": self.code if self.code is not None else code, "msg": self.msg or msg}
+
+
+FAULTS = tuple(Fault(kind, when, status) for when in ("before", "after")  # type: ignore[arg-type]
+               for kind, status in (("status", 500), ("status", 429), ("hang", 0),
+                                    ("drop", 0)))
+"""Every fault kind, before and after booking: what the fault-injection suite runs."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +129,17 @@ class Request:
     path: str
     params: dict[str, str]
     api_key: str | None
+    at_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """How to answer a request: status and body, after holding it; or drop the connection."""
+
+    status: int = 200
+    body: Any = None
+    hang: float = 0.0
+    drop: bool = False
 
 
 class VenueError(Exception):
@@ -105,16 +180,24 @@ def default_symbols() -> dict[str, Symbol]:
 class FakeExchange:
     """A ThreadingHTTPServer speaking enough of binance's spot REST API for ccxt."""
 
-    def __init__(self, symbols: dict[str, Symbol] | None = None) -> None:
+    def __init__(self, symbols: dict[str, Symbol] | None = None, *,
+                 clock: Callable[[], int] = wall_ms, skew_ms: int = 0) -> None:
         self.symbols = symbols or default_symbols()
+        self.clock = clock
+        self.skew_ms = self._skew = skew_ms
         self.lock = threading.Lock()
         self.book = Book(prices={}, balances={})
         self.requests: list[Request] = []
         self.placed: list[str] = []  # client order ids, once per order ever booked
         self.faults: deque[int] = deque()
+        self.order_faults: deque[Fault] = deque()
+        self.faulted: list[tuple[str, Fault]] = []  # (client order id, fault) as applied
         self.hangs: deque[float] = deque()
+        self.refused_keys: set[str] = set()
+        self.on_order: Callable[[Request], None] | None = None  # called as an order arrives
         self.release = threading.Event()
         self.walk: tuple[random.Random, Decimal] | None = None
+        self.chaos_rng: tuple[random.Random, float, tuple[Fault, ...]] | None = None
         self._ids = itertools.count(1)
         self.reset()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -125,6 +208,10 @@ class FakeExchange:
     def url(self) -> str:
         """Return the base URL (``http://127.0.0.1:PORT``)."""
         return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def now_ms(self) -> int:
+        """The exchange's clock, in milliseconds."""
+        return self.clock() + self.skew_ms
 
     def __enter__(self) -> FakeExchange:
         self.thread.start()
@@ -147,7 +234,12 @@ class FakeExchange:
             self.requests.clear()
             self.placed.clear()
             self.faults.clear()
+            self.order_faults.clear()
+            self.faulted.clear()
             self.hangs.clear()
+            self.refused_keys.clear()
+            self.chaos_rng = None
+            self.skew_ms = self._skew
 
     def set_book(self, symbol: str, *, bids: list[tuple[Any, Any]], asks: list[tuple[Any, Any]],
                  time_ms: int | None = None) -> None:
@@ -177,14 +269,28 @@ class FakeExchange:
             self.walk = (random.Random(seed), Decimal(bps) / 10_000)
 
     def fail_next(self, status: int, times: int = 1) -> None:
-        """Answer the next ``times`` requests with ``status`` (429, 418 or 503)."""
+        """Answer the next ``times`` requests with ``status`` (429, 418, 500 or 503)."""
         with self.lock:
             self.faults.extend([status] * times)
 
+    def inject(self, fault: Fault, times: int = 1) -> None:
+        """Apply ``fault`` to the next ``times`` order placements."""
+        with self.lock:
+            self.order_faults.extend([fault] * times)
+
+    def chaos(self, seed: int, rate: float, faults: tuple[Fault, ...] = FAULTS) -> None:
+        """From now on, give each order placement one of ``faults`` with chance ``rate``."""
+        with self.lock:
+            self.chaos_rng = (random.Random(seed), rate, faults)
+
     def hang_next_order(self, seconds: float) -> None:
         """Book the next order, then hold its response back ``seconds``."""
+        self.inject(Fault("hang", "after", seconds=seconds))
+
+    def refuse_key(self, api_key: str) -> None:
+        """Answer signed requests made with ``api_key`` with 401, echoing the key."""
         with self.lock:
-            self.hangs.append(seconds)
+            self.refused_keys.add(api_key)
 
     def posts(self) -> list[Request]:
         """Return the order placements received (accepted or not)."""
@@ -196,25 +302,75 @@ class FakeExchange:
             return next(o for o in self.book.orders.values()
                         if o["clientOrderId"] == client_order_id)
 
-    def answer(self, request: Request) -> tuple[int, Any, float]:
-        """Record and answer a request: status, JSON body, seconds to hold the answer."""
+    def answer(self, request: Request) -> Reply:
+        """Record and answer a request (the HTTP handler's one call)."""
+        with self.lock:
+            self.requests.append(request)
+            if self.faults:
+                status = self.faults.popleft()
+                return Reply(status, _error_body(status))
+            fault = self._order_fault(request)
+            if fault is not None:
+                self.faulted.append((request.params.get("newClientOrderId", ""), fault))
+        if fault is not None and fault.when == "before":
+            if fault.kind == "drop":
+                return Reply(drop=True)
+            if fault.kind == "status":
+                return Reply(fault.status, fault.body())
+            if self.release.wait(fault.seconds):  # held up on the way: processed late...
+                return Reply(drop=True)  # ...unless the exchange is shutting down
+        if self.on_order is not None and request.path == "/api/v3/order" and \
+                request.method == "POST":
+            self.on_order(request)
+        reply = self._process(request)
+        if fault is None or fault.when == "before":
+            return reply
+        if fault.kind == "drop":
+            return Reply(drop=True)
+        if fault.kind == "hang":
+            return Reply(reply.status, reply.body, hang=fault.seconds)
+        return Reply(fault.status, fault.body())
+
+    def _order_fault(self, request: Request) -> Fault | None:
+        if request.method != "POST" or request.path != "/api/v3/order":
+            return None
+        if self.order_faults:
+            return self.order_faults.popleft()
+        if self.chaos_rng is not None:
+            rng, rate, faults = self.chaos_rng
+            if rng.random() < rate:
+                return rng.choice(faults)
+        return None
+
+    def _process(self, request: Request) -> Reply:
         with self.lock, localcontext() as ctx:
             ctx.prec = 200  # the books are exact: no balance or fee is rounded
-            self.requests.append(request)
             try:
-                if self.faults:
-                    raise VenueError(self.faults.popleft(), -1003, "Too many requests; current "
-                                     "limit is 6000 request weight per 1 MINUTE.")
-                if request.path in SIGNED and not request.api_key:
-                    raise VenueError(401, -2014, "API-key format invalid.")
+                if request.path in SIGNED:
+                    self._check_signed(request)
                 if request.path in self.book.raw:
                     status, raw = self.book.raw[request.path]
-                    return status, raw, 0.0
+                    return Reply(status, raw)
                 body = self.route(request.method, request.path, request.params)
             except VenueError as err:
-                return err.status, {"code": err.code, "msg": err.msg}, 0.0
-            hang = self.hangs.popleft() if request.method == "POST" and self.hangs else 0.0
-            return 200, body, hang
+                return Reply(err.status, {"code": err.code, "msg": err.msg})
+            return Reply(200, body)
+
+    def _check_signed(self, request: Request) -> None:
+        key = request.api_key
+        if not key:
+            raise VenueError(401, -2014, "API-key format invalid.")
+        if key in self.refused_keys:
+            raise VenueError(401, -2015, f"Invalid API-key {key}, IP, or permissions for "
+                                         "action, request ip: 127.0.0.1")
+        stamp = request.params.get("timestamp")
+        if stamp is None:
+            return
+        window = int(request.params.get("recvWindow", "5000"))
+        now = self.now_ms()
+        if int(stamp) > now + 1000 or now - int(stamp) > window:
+            raise VenueError(400, -1021, "Timestamp for this request is outside of the "
+                                         "recvWindow.")
 
     # --- endpoints, called with the lock held ---------------------------------------------
 
@@ -222,21 +378,21 @@ class FakeExchange:
         """Answer one request; raise VenueError for a binance error."""
         handlers: dict[tuple[str, str], Callable[[], Any]] = {
             ("GET", "/api/v3/ping"): lambda: {},
-            ("GET", "/api/v3/time"): lambda: {"serverTime": NOW_MS},
+            ("GET", "/api/v3/time"): lambda: {"serverTime": self.now_ms()},
             ("GET", "/api/v3/exchangeInfo"): self._exchange_info,
             ("GET", "/api/v3/ticker/24hr"): lambda: self._ticker(params),
             ("GET", "/api/v3/klines"): lambda: self._klines(params),
             ("GET", "/api/v3/depth"): lambda: self._depth(params),
             ("GET", "/api/v3/account"): self._account,
             ("POST", "/api/v3/order"): lambda: self._place(params),
-            ("GET", "/api/v3/order"): lambda: _order_json(self._find(params)),
+            ("GET", "/api/v3/order"): lambda: self._order_json(self._find(params)),
             ("DELETE", "/api/v3/order"): lambda: self._cancel(params),
             ("GET", "/api/v3/openOrders"): lambda: [
-                _order_json(o) for o in self.book.orders.values()
+                self._order_json(o) for o in self.book.orders.values()
                 if o["status"] in ("NEW", "PARTIALLY_FILLED")
                 and o["symbol"] == params.get("symbol", o["symbol"])],
             ("GET", "/api/v3/allOrders"): lambda: [
-                _order_json(o) for o in self.book.orders.values()
+                self._order_json(o) for o in self.book.orders.values()
                 if o["symbol"] == params.get("symbol")],
             ("GET", "/api/v3/myTrades"): lambda: [
                 t for t in self.book.trades if t["symbol"] == params.get("symbol")
@@ -248,7 +404,7 @@ class FakeExchange:
         return handler()
 
     def _exchange_info(self) -> dict[str, Any]:
-        return {"timezone": "UTC", "serverTime": NOW_MS, "rateLimits": [],
+        return {"timezone": "UTC", "serverTime": self.now_ms(), "rateLimits": [],
                 "exchangeFilters": [], "symbols": [_symbol_json(k, s)
                                                    for k, s in self.symbols.items()]}
 
@@ -261,15 +417,18 @@ class FakeExchange:
                     tick = self.symbols[sym].tick
                     self.book.prices[sym] = max(tick, (price * (1 + move) / tick).quantize(
                         Decimal(1)) * tick)
+        now = self.now_ms()
 
         def one(sym: str) -> dict[str, Any]:
             last = fmt(self.book.prices.get(sym) or D(0))
             return {"symbol": sym, "lastPrice": last, "bidPrice": last, "askPrice": last,
                     "openPrice": last, "highPrice": last, "lowPrice": last, "volume": "0",
-                    "quoteVolume": "0", "openTime": NOW_MS - 86_400_000, "closeTime": NOW_MS,
+                    "quoteVolume": "0", "openTime": now - 86_400_000, "closeTime": now,
                     "priceChange": "0", "priceChangePercent": "0", "count": 0}
         if "symbol" in params:
             return one(params["symbol"])
+        if "symbols" in params:
+            return [one(sym) for sym in json.loads(params["symbols"]) if sym in self.symbols]
         return [one(sym) for sym in self.symbols]
 
     def _depth(self, params: dict[str, str]) -> dict[str, Any]:
@@ -295,12 +454,12 @@ class FakeExchange:
             limit = int(params.get("limit", "500"))
             return [[*row, row[0] + span - 1, "0", 1, "0", "0", "0"] for row in rows[-limit:]]
         last = fmt(self.book.prices.get(params.get("symbol", "")) or D(0))
-        return [[NOW_MS - 60_000, last, last, last, last, "1", NOW_MS - 1, last, 1, "0", "0",
-                 "0"]]
+        opened = self.now_ms() // 60_000 * 60_000 - 60_000  # the last closed minute
+        return [[opened, last, last, last, last, "1", opened + 59_999, last, 1, "0", "0", "0"]]
 
     def _account(self) -> dict[str, Any]:
         return {"makerCommission": 10, "takerCommission": 10, "canTrade": True,
-                "accountType": "SPOT", "updateTime": NOW_MS, "permissions": ["SPOT"],
+                "accountType": "SPOT", "updateTime": self.now_ms(), "permissions": ["SPOT"],
                 "balances": [{"asset": a, "free": fmt(v), "locked": "0"}
                              for a, v in self.book.balances.items()]}
 
@@ -316,15 +475,16 @@ class FakeExchange:
         if o["status"] not in ("NEW", "PARTIALLY_FILLED"):
             raise VenueError(400, -2011, "Unknown order sent.")
         o["status"] = "CANCELED"
-        return _order_json(o)
+        return self._order_json(o)
 
     def _place(self, params: dict[str, str]) -> dict[str, Any]:
         sym, coid = params.get("symbol", ""), params.get("newClientOrderId", "")
         spec = self.symbols.get(sym)
         if spec is None:
             raise VenueError(400, -1121, "Invalid symbol.")
-        if any(o["clientOrderId"] == coid for o in self.book.orders.values()):
-            raise VenueError(400, -2010, "Duplicate order sent.")
+        if any(o["clientOrderId"] == coid and o["status"] in ("NEW", "PARTIALLY_FILLED")
+               for o in self.book.orders.values()):
+            raise VenueError(400, -2010, "Duplicate order sent.")  # binance: among open ones
         side, kind = params["side"], params["type"]
         qty = D(params["quantity"])
         limit = D(params["price"]) if kind == "LIMIT" else None
@@ -339,7 +499,7 @@ class FakeExchange:
             "symbol": sym, "orderId": next(self._ids), "clientOrderId": coid, "side": side,
             "type": kind, "price": limit or D(0), "origQty": qty, "executedQty": D(0),
             "quote": D(0), "status": "NEW", "timeInForce": params.get("timeInForce", "GTC"),
-            "fills": []}
+            "fills": [], "time": self.now_ms()}
         self.book.orders[o["orderId"]] = o
         self.placed.append(coid)
         if marketable and last is not None:
@@ -347,7 +507,7 @@ class FakeExchange:
         if o["status"] in ("NEW", "PARTIALLY_FILLED") and (
                 kind == "MARKET" or o["timeInForce"] in ("IOC", "FOK")):
             o["status"] = "EXPIRED"
-        return _order_json(o, full=True)
+        return self._order_json(o, full=True)
 
     def _check_funds(self, spec: Symbol, side: str, qty: Decimal, price: Decimal) -> None:
         bal = self.book.balances
@@ -367,12 +527,37 @@ class FakeExchange:
         trade = {"symbol": o["symbol"], "id": 1000 + len(self.book.trades),
                  "orderId": o["orderId"], "orderListId": -1, "price": fmt(price),
                  "qty": fmt(qty), "quoteQty": fmt(notional), "commission": fmt(fee),
-                 "commissionAsset": spec.quote, "time": NOW_MS, "isBuyer": sign == 1,
+                 "commissionAsset": spec.quote, "time": self.now_ms(), "isBuyer": sign == 1,
                  "isMaker": False, "isBestMatch": True}
         self.book.trades.append(trade)
         o["fills"].append(trade)
         o["executedQty"], o["quote"] = qty, notional
         o["status"] = "FILLED" if qty == o["origQty"] else "PARTIALLY_FILLED"
+
+    def _order_json(self, o: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
+        body = {"symbol": o["symbol"], "orderId": o["orderId"], "orderListId": -1,
+                "clientOrderId": o["clientOrderId"], "price": fmt(o["price"]),
+                "origQty": fmt(o["origQty"]), "executedQty": fmt(o["executedQty"]),
+                "cummulativeQuoteQty": fmt(o["quote"]), "status": o["status"],
+                "timeInForce": o["timeInForce"], "type": o["type"], "side": o["side"],
+                "workingTime": o["time"], "selfTradePreventionMode": "NONE"}
+        if full:
+            body["transactTime"] = o["time"]
+            body["fills"] = [{"price": t["price"], "qty": t["qty"],
+                              "commission": t["commission"],
+                              "commissionAsset": t["commissionAsset"], "tradeId": t["id"]}
+                             for t in o["fills"]]
+        else:
+            body.update({"time": o["time"], "updateTime": self.now_ms(), "isWorking": True,
+                         "stopPrice": "0", "icebergQty": "0", "origQuoteOrderQty": "0"})
+        return body
+
+
+def _error_body(status: int) -> dict[str, Any] | None:
+    if status == 503:
+        return None  # a bare "Service Unavailable" page, as a load balancer sends
+    code, msg = ERROR_BODIES.get(status, (-1000, "An unknown error occurred."))
+    return {"code": code, "msg": msg}
 
 
 def _check_filters(spec: Symbol, qty: Decimal, limit: Decimal | None,
@@ -409,24 +594,6 @@ def _symbol_json(sym: str, s: Symbol) -> dict[str, Any]:
     }
 
 
-def _order_json(o: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
-    body = {"symbol": o["symbol"], "orderId": o["orderId"], "orderListId": -1,
-            "clientOrderId": o["clientOrderId"], "price": fmt(o["price"]),
-            "origQty": fmt(o["origQty"]), "executedQty": fmt(o["executedQty"]),
-            "cummulativeQuoteQty": fmt(o["quote"]), "status": o["status"],
-            "timeInForce": o["timeInForce"], "type": o["type"], "side": o["side"],
-            "workingTime": NOW_MS, "selfTradePreventionMode": "NONE"}
-    if full:
-        body["transactTime"] = NOW_MS
-        body["fills"] = [{"price": t["price"], "qty": t["qty"], "commission": t["commission"],
-                          "commissionAsset": t["commissionAsset"], "tradeId": t["id"]}
-                         for t in o["fills"]]
-    else:
-        body.update({"time": NOW_MS, "updateTime": NOW_MS, "isWorking": True,
-                     "stopPrice": "0", "icebergQty": "0", "origQuoteOrderQty": "0"})
-    return body
-
-
 def _handler(venue: FakeExchange) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -448,15 +615,21 @@ def _handler(venue: FakeExchange) -> type[BaseHTTPRequestHandler]:
             if length:
                 params.update(parse_qsl(self.rfile.read(length).decode()))
             request = Request(self.command, split.path, params,
-                              self.headers.get("X-MBX-APIKEY"))
-            status, body, hang = venue.answer(request)
-            if hang:
-                venue.release.wait(hang)
-            self._send(status, body)
+                              self.headers.get("X-MBX-APIKEY"), venue.now_ms())
+            reply = venue.answer(request)
+            if reply.drop:
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if reply.hang:
+                venue.release.wait(reply.hang)
+            self._send(reply.status, reply.body)
 
         def _send(self, status: int, body: Any) -> None:
             data = (body if isinstance(body, bytes)
-                    else b"Service Unavailable" if status == 503 else json.dumps(body).encode())
+                    else b"Service Unavailable" if status == 503 and body is None
+                    else json.dumps(body).encode())
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -13,11 +15,11 @@ from typing import Any
 import pytest
 
 from fund.exchange.base import Event, PlacedOrder
-from fund.exchange.ccxt_adapter import CcxtAdapter, VenueUnreachable
+from fund.exchange.ccxt_adapter import CcxtAdapter, VenueRefused, VenueUnreachable
 from fund.ledger import PortfolioView
 from fund.markets import Market
 from fund.messages import FILL, ORDER_ACK, ORDER_REJECTED, OrderIntent
-from tests.integration.fake_exchange import FakeExchange
+from tests.integration.fake_exchange import FakeExchange, Fault
 
 D = Decimal
 API_KEY = "test-key-Zq81kVd0aPq7"
@@ -203,120 +205,122 @@ def test_unknown_symbol_is_rejected_before_sending(adapter: CcxtAdapter,
     assert fake.posts() == []
 
 
-def test_a_second_order_with_the_same_client_id_is_refused(adapter: CcxtAdapter,
-                                                           fake: FakeExchange) -> None:
-    adapter.submit(placed("buy", "0.1"), book())
+def test_a_repeated_client_id_is_looked_up_not_taken_for_a_refusal(adapter: CcxtAdapter,
+                                                                     fake: FakeExchange) -> None:
+    # binance refuses a client id already used by an *open* order; that answer proves an
+    # order with the id exists, so it is ambiguous (looked up), never a final rejection
+    fake.reset(balances={"USDT": D("100000")})
+    fake.book.orders[99] = {"symbol": "BTCUSDT", "orderId": 99, "clientOrderId": COID,
+                            "side": "BUY", "type": "LIMIT", "price": D("1"),
+                            "origQty": D("1"), "executedQty": D(0), "quote": D(0),
+                            "status": "NEW", "timeInForce": "GTC", "fills": [], "time": 0}
 
     events = adapter.submit(placed("buy", "0.1"), book())
-
-    assert kinds(events) == [ORDER_REJECTED] and "Duplicate" in events[0][1]["reason"]
-    assert fake.placed == [COID]
-
-
-# --- retries and ambiguity ----------------------------------------------------------------
-
-def test_rate_limited_twice_then_placed_once(adapter: CcxtAdapter, fake: FakeExchange,
-                                             sleeps: Sleeps) -> None:
-    adapter.markets()
-    fake.fail_next(429, times=2)
-
-    events = adapter.submit(placed("buy", "0.1"), book())
-
-    assert kinds(events) == [ORDER_ACK, FILL]
-    assert sleeps == [0.5, 1.0]
-    assert fake.placed == [COID]
-    assert len(fake.posts()) == 3
-
-
-def test_banned_418_then_placed(adapter: CcxtAdapter, fake: FakeExchange,
-                                sleeps: Sleeps) -> None:
-    adapter.markets()
-    fake.fail_next(418)
-
-    events = adapter.submit(placed("buy", "0.1"), book())
-
-    assert kinds(events) == [ORDER_ACK, FILL] and sleeps == [0.5]
-
-
-def test_timeout_after_the_exchange_accepted_finds_the_order_by_client_id(
-        fake: FakeExchange, sleeps: Sleeps) -> None:
-    adapter = make_adapter(fake, sleeps, timeout_ms=300)
-    adapter.markets()
-    fake.hang_next_order(3.0)
-
-    events = adapter.submit(placed("buy", "0.1"), book())
-
-    assert kinds(events) == [ORDER_ACK, FILL]
-    trade = fake.order(COID)["fills"][0]
-    assert events[1][1]["fill_id"] == str(trade["id"])
-    assert events[1][1]["amount"] == D("0.1") and events[1][1]["fee"] == D("4")
-    assert fake.placed == [COID]  # exactly one order with this client id, ever
-    assert len(fake.posts()) == 1
-    assert sleeps == [0.5]
-
-
-def test_without_fetch_order_the_lookup_scans_the_orders(fake: FakeExchange,
-                                                         sleeps: Sleeps) -> None:
-    adapter = make_adapter(fake, sleeps, timeout_ms=300)
-    adapter._exchange.has["fetchOrder"] = False
-    adapter.markets()
-    fake.hang_next_order(3.0)
-
-    events = adapter.submit(placed("buy", "0.1"), book())
-
-    assert kinds(events) == [ORDER_ACK, FILL]
-    assert events[1][1]["fill_id"] == str(fake.order(COID)["fills"][0]["id"])
-    assert "/api/v3/allOrders" in [r.path for r in fake.requests]
-    assert fake.placed == [COID]
-
-
-def test_a_refused_lookup_after_a_timeout_is_an_ambiguous_rejection(
-        fake: FakeExchange) -> None:
-    class DropKey(Sleeps):
-        def __call__(self, seconds: float) -> None:
-            live._exchange.apiKey = ""  # so that the lookup is refused (not a network error)
-
-    live = make_adapter(fake, DropKey(), timeout_ms=300)
-    live.markets()
-    fake.hang_next_order(3.0)
-
-    events = live.submit(placed("buy", "0.1"), book())
 
     assert kinds(events) == [ORDER_REJECTED]
-    assert events[0][1]["ambiguous"] is True
-    assert "apiKey" in events[0][1]["reason"]
-    assert fake.placed == [COID]
+    assert events[0][1]["ambiguous"] is True and "Duplicate" in events[0][1]["reason"]
 
 
-def test_503_is_ambiguous_and_an_absent_order_is_sent_again(adapter: CcxtAdapter,
-                                                            fake: FakeExchange) -> None:
+# --- one send, and ambiguity ---------------------------------------------------------------
+
+@pytest.mark.parametrize("fault", [
+    Fault("status", "before", 500), Fault("status", "after", 500),
+    Fault("status", "before", 429), Fault("status", "after", 429),
+    Fault("status", "before", 503), Fault("drop", "before"), Fault("drop", "after"),
+    Fault("hang", "after", seconds=2.0)], ids=str)
+def test_an_answer_that_proves_nothing_is_ambiguous_and_never_sent_again(
+        fake: FakeExchange, sleeps: Sleeps, fault: Fault) -> None:
+    adapter = make_adapter(fake, sleeps, timeout_ms=400)
     adapter.markets()
-    fake.fail_next(503)
-    before = len(fake.requests)
-
-    events = adapter.submit(placed("buy", "0.1"), book())
-
-    assert kinds(events) == [ORDER_ACK, FILL]
-    paths = [(r.method, r.path) for r in fake.requests[before:]]
-    assert paths == [("POST", "/api/v3/order"), ("GET", "/api/v3/order"),
-                     ("POST", "/api/v3/order")]
-    assert fake.placed == [COID]
-
-
-def test_unreachable_after_the_retries_is_an_ambiguous_rejection(adapter: CcxtAdapter,
-                                                                 fake: FakeExchange,
-                                                                 sleeps: Sleeps) -> None:
-    adapter.markets()
-    fake.fail_next(503, times=10)
+    fake.inject(fault)
+    sent = datetime.now(UTC)
 
     events = adapter.submit(placed("buy", "0.1"), book())
 
     assert kinds(events) == [ORDER_REJECTED]
     payload = events[0][1]
-    assert payload["reason"].startswith("exchange unreachable: ")
-    assert payload["ambiguous"] is True
-    assert sleeps == [0.5, 1.0, 2.0]
-    assert fake.placed == []
+    assert payload["ambiguous"] is True and payload["reason"].startswith("fate unknown: ")
+    until = datetime.fromisoformat(payload["valid_until"].replace("Z", "+00:00"))
+    assert until >= sent + adapter.validity  # not before the exchange stops accepting it
+    assert [r.params["newClientOrderId"] for r in fake.posts()] == [COID]  # sent once
+    booked = fault.when == "after"
+    assert fake.placed == ([COID] if booked else [])
+    found = adapter.order_events(SYMBOL, COID, known_fill_ids=())
+    assert kinds(found) == ([ORDER_ACK, FILL] if booked else [])
+
+
+def test_binance_minus_1006_execution_status_unknown_is_ambiguous(fake: FakeExchange,
+                                                                  sleeps: Sleeps) -> None:
+    adapter = make_adapter(fake, sleeps)
+    adapter.markets()
+    fake.inject(Fault("status", "after", 500, code=-1006))
+
+    events = adapter.submit(placed("buy", "0.1"), book())
+
+    assert events[0][1]["ambiguous"] is True and "Execution status unknown" in \
+        events[0][1]["reason"]
+    assert kinds(adapter.order_events(SYMBOL, COID, known_fill_ids=())) == [ORDER_ACK, FILL]
+
+
+def test_an_order_held_up_on_the_way_lands_within_its_window(fake: FakeExchange,
+                                                             sleeps: Sleeps) -> None:
+    adapter = make_adapter(fake, sleeps, timeout_ms=300, validity_ms=5_000)
+    adapter.markets()
+    fake.inject(Fault("hang", "before", seconds=1.0))
+
+    events = adapter.submit(placed("buy", "0.1"), book())
+    nothing_yet = adapter.order_events(SYMBOL, COID, known_fill_ids=())
+    time.sleep(1.3)  # the fake processes the held request now: within the window
+    landed = adapter.order_events(SYMBOL, COID, known_fill_ids=())
+
+    assert events[0][1]["ambiguous"] is True
+    assert nothing_yet == [] and kinds(landed) == [ORDER_ACK, FILL]
+
+
+def test_an_order_held_up_past_its_window_is_refused_by_the_exchange(fake: FakeExchange,
+                                                                     sleeps: Sleeps) -> None:
+    adapter = make_adapter(fake, sleeps, timeout_ms=300, validity_ms=500)
+    adapter.markets()
+    fake.inject(Fault("hang", "before", seconds=1.0))
+
+    adapter.submit(placed("buy", "0.1"), book())
+    time.sleep(1.3)
+
+    assert fake.placed == [] and adapter.order_events(SYMBOL, COID, known_fill_ids=()) == []
+    assert [r.params["recvWindow"] for r in fake.posts()] == ["500"]
+
+
+def test_an_expired_signature_proves_refusal(fake: FakeExchange, sleeps: Sleeps) -> None:
+    adapter = make_adapter(fake, sleeps)
+    adapter.markets()
+    fake.skew_ms = 60_000  # the exchange's clock a minute ahead: every signature is stale
+
+    events = adapter.submit(placed("buy", "0.1"), book())
+
+    assert kinds(events) == [ORDER_REJECTED] and "ambiguous" not in events[0][1]
+    assert "recvWindow" in events[0][1]["reason"]
+
+
+def test_the_clock_offset_is_measured_and_widens_the_window(fake: FakeExchange,
+                                                            sleeps: Sleeps) -> None:
+    adapter = make_adapter(fake, sleeps)
+    fake.skew_ms = -3_000  # the exchange runs 3 s behind: it accepts orders 3 s longer
+    offset = adapter.clock_offset()
+    sent = datetime.now(UTC)
+
+    until = adapter.settles_after(sent)
+
+    assert timedelta(seconds=-3.5) < offset < timedelta(seconds=-2.5)
+    assert until - sent >= adapter.validity + timedelta(seconds=3)
+
+
+def test_an_order_answered_under_another_client_id_is_not_taken(adapter: CcxtAdapter,
+                                                                fake: FakeExchange) -> None:
+    adapter.submit(placed("buy", "0.1", coid="af-someone-else"), book())
+    other = json.dumps(fake._order_json(fake.order("af-someone-else"))).encode()
+    fake.serve_raw("/api/v3/order", other)
+
+    assert adapter.order_events(SYMBOL, COID, known_fill_ids=()) == []
 
 
 def test_markets_unreachable_is_a_rejection_not_an_exception(adapter: CcxtAdapter,
@@ -388,7 +392,6 @@ def test_key_and_secret_appear_in_no_output(fake: FakeExchange, sleeps: Sleeps) 
     adapter = make_adapter(fake, sleeps, timeout_ms=300)
     outputs: list[Any] = [repr(adapter), str(adapter)]
     outputs.append(adapter.submit(placed("buy", "0.1"), book()))
-    outputs.append(adapter.submit(placed("buy", "0.1"), book()))  # duplicate
     fake.reset(balances={"USDT": D("1")})
     outputs.append(adapter.submit(placed("buy", "1", coid="af-2"), book()))
     fake.fail_next(503, times=4)  # one answer per attempt
@@ -399,11 +402,17 @@ def test_key_and_secret_appear_in_no_output(fake: FakeExchange, sleeps: Sleeps) 
     outputs += [str(raised.value), repr(raised.value)]
     fake.hang_next_order(3.0)
     outputs.append(adapter.submit(placed("buy", "0.1", coid="af-4"), book()))
+    fake.refuse_key(API_KEY)  # binance's 401 names the key it refused
+    outputs.append(adapter.submit(placed("buy", "0.1", coid="af-6"), book()))
+    with pytest.raises((VenueRefused, VenueUnreachable)) as refused:
+        adapter.balances()
+    outputs += [str(refused.value), repr(refused.value)]
     bad = CcxtAdapter(exchange_id="binance", api_key="", secret=SECRET,
                       urls={"api": fake.url}, sleep=sleeps, enable_rate_limit=False)
     outputs.append(bad.submit(placed("buy", "0.1", coid="af-5"), book()))
 
     text = repr(outputs)
+    assert "Invalid API-key ***" in text  # the echo was there, and blanked
     assert API_KEY not in text and SECRET not in text
     assert "apiKey" in text  # the client without a key refused to send, and said so
     assert all(SECRET not in repr(r) for r in fake.requests)

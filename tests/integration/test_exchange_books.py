@@ -25,7 +25,7 @@ from oracles.exchange_books import ExchangeOrderBook
 from oracles.exchange_candles import ExchangeOHLCV
 from oracles.exchange_prices import ExchangePrices, public_client
 from tests.fixtures.tamper import forge, tampering
-from tests.integration.fake_exchange import NOW_MS, FakeExchange
+from tests.integration.fake_exchange import NOW_MS, FakeExchange, frozen
 
 D = Decimal
 AT = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)  # the fake exchange's clock (NOW_MS)
@@ -40,7 +40,9 @@ class NoBlobs:
 
 @pytest.fixture
 def venue() -> Iterator[FakeExchange]:
-    with FakeExchange() as exchange:
+    # these tests judge exact instants against a wake at AT: the exchange's clock stands
+    # still there, as the test's own (simulated) clock does
+    with FakeExchange(clock=frozen(NOW_MS)) as exchange:
         exchange.reset(prices={"BTCUSDT": D("40000"), "ETHUSDT": D("2000")})
         yield exchange
 
