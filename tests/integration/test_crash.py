@@ -32,6 +32,7 @@ from fund.verify import verify_stream
 from tests.conftest import ROOT
 from tests.fixtures.journals import JournalUrls, journal_exists
 from tests.integration.fake_exchange import FakeExchange, Fault
+from tests.integration.faults import KEY, SECRET, open_market, write_config
 
 # timing-sensitive (real clocks, SIGKILL windows, cluster start-up): run alone, not beside
 # other tests under pytest-xdist (make test runs the "serial" ones after the rest)
@@ -43,35 +44,10 @@ pytestmark = pytest.mark.serial
 # there the window opens after Python's imports (which touch no journal) and reaches
 # further, and there are fewer kills so that the test stays near a minute.
 SCHEDULE = {"sqlite": (30, 0.3, 3.0), "postgres": (20, 1.0, 5.0)}
-KEY, SECRET = "crash-key-0a1b2c", "crash-secret-3d4e5f"
 CHAOS = (Fault("status", "before", 500), Fault("status", "after", 500),
          Fault("status", "before", 429), Fault("status", "after", 429),
          Fault("hang", "before", seconds=1.5), Fault("hang", "before", seconds=4),
          Fault("hang", "after", seconds=5), Fault("drop", "before"), Fault("drop", "after"))
-CONFIG = """
-[fund]
-name = "crash"
-initial_cash = 10000
-quote = "USDT"
-fee_rate = 0.001
-
-[exchange]
-urls = {{api = "{url}"}}
-timeout_ms = 1000
-order_validity_ms = 2000
-
-[daemon]
-misfire_grace_s = 0.5
-
-[actors.rebalancer]
-cron = "* * * * * *"
-strategy = "rebalance"
-[actors.rebalancer.params]
-band = 0.001
-[actors.rebalancer.params.weights]
-"BTC/USDT" = 0.4
-"ETH/USDT" = 0.4
-"""
 
 
 def start(cfg: Path, db: str) -> subprocess.Popen[bytes]:
@@ -91,14 +67,12 @@ def wakes(db: str) -> int:
 @pytest.mark.slow
 def test_thirty_sigkills_lose_nothing_and_double_nothing(tmp_path: Path,
                                                          store_urls: JournalUrls) -> None:
-    cfg, db = tmp_path / "crash.toml", store_urls()
+    db = store_urls()
     chance = random.Random(20261122)
     with FakeExchange() as venue:
-        venue.reset(prices={"BTCUSDT": Decimal("40000"), "ETHUSDT": Decimal("2000")},
-                    balances={"USDT": Decimal("1000000")})
-        venue.random_walk(seed=7, bps=60)
+        open_market(venue, seed=7)
         venue.chaos(seed=11, rate=0.2, faults=CHAOS)
-        cfg.write_text(CONFIG.format(url=venue.url), encoding="utf-8")
+        cfg = write_config(tmp_path / "crash.toml", venue, timeout_ms=1000, validity_ms=2000)
 
         kills, earliest, latest = SCHEDULE[store_urls.backend]
         for _ in range(kills):
