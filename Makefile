@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
-	$(PY) -m compileall -q fund strategies oracles backtests  # PYTHONDONTWRITEBYTECODE may be set
+	$(PY) -m compileall -q fund agentfund  # PYTHONDONTWRITEBYTECODE may be set
 	touch $@
 
 install: $(VENV)/.installed

@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from backtests.data import Candles, DataError, load_candles
-from backtests.flows import Dealing
-from backtests.news import HistoricalNews, load_news
-from backtests.oracle import HistoricalPrices
+from agentfund.backtests.data import Candles, DataError, load_candles
+from agentfund.backtests.flows import Dealing
+from agentfund.backtests.news import HistoricalNews, load_news
+from agentfund.backtests.oracle import HistoricalPrices
+from agentfund.oracles.base import Oracle
+from agentfund.oracles.scorers import sentiment_oracle
 from fund.accounting.config import Flow
 from fund.actor import ActorSpec
 from fund.canonical import loads, parse_ts
@@ -36,8 +38,6 @@ from fund.money import standard
 from fund.runtime import ActorRuntime
 from fund.schedule import cron_trigger, fire_times_ahead
 from fund.strategy import strategy_class
-from oracles.base import Oracle
-from oracles.scorers import sentiment_oracle
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Progress = Callable[[str, float, int], None]

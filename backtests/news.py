@@ -23,10 +23,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from backtests.data import DataError
+from agentfund.backtests.data import DataError
+from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, Recorded
 from fund.canonical import format_ts
 from fund.config import NewsFields
-from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, Recorded
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

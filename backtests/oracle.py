@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from backtests.data import Candles
+from agentfund.backtests.data import Candles
+from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
 from fund.canonical import float_price, format_ts
-from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
 
 
 class HistoricalPrices(Oracle):

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from backtests.engine import ActorRun
-from backtests.metrics import compute_metrics
+from agentfund.backtests.engine import ActorRun
+from agentfund.backtests.metrics import compute_metrics
 
 
 def _combined(runs: Sequence[ActorRun]) -> tuple[list[int], list[float]]:

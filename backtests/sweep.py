@@ -20,8 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from backtests.data import DataError
-from backtests.sweep_keys import (
+from agentfund.backtests.data import DataError
+from agentfund.backtests.sweep_keys import (
     FileHashes,
     code_version,
     config_hash,
@@ -207,8 +207,8 @@ def _dask_gc_diagnosis_paused() -> Iterator[None]:
 
 
 def _run(task: RunTask) -> dict[str, Any]:
-    from backtests.engine import run_backtest
-    from backtests.summary import _combined, fund_summary
+    from agentfund.backtests.engine import run_backtest
+    from agentfund.backtests.summary import _combined, fund_summary
     from fund.journal import MemoryJournal, journal_url, open_journal
 
     if task.code and task.code != code_version():

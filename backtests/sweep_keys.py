@@ -30,13 +30,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from backtests.data import find_file
+from agentfund.backtests.data import find_file
 from fund import __version__
 from fund.cache import open_cache_db
 from fund.config import FundConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE_DIRS = ("fund", "strategies", "oracles", "backtests")
+SOURCE_DIRS = ("fund", "strategies", "oracles", "backtests")  # agentfund/ links to the last 3
 PRESENTATION = ("fund/commands/", "fund/monitor/", "fund/cli.py", "fund/__main__.py",
                 "backtests/report.py", "backtests/heatmap.py")
 """Sources that only present results: changing them keeps cached results valid."""

@@ -14,8 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from backtests.sweep import METRICS, Axis
-from backtests.sweep_runner import Run
+from agentfund.backtests.sweep import METRICS, Axis
+from agentfund.backtests.sweep_runner import Run
 
 COLUMNS = ("total_return", "annualized_return", "sharpe", "sortino", "max_drawdown",
            "turnover", "final_nav", "fees", "fills", "wakes", "entries", "first_wake", "end",

@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backtests.sweep import Combination, Planner, Progress, RunTask, one_line, run_task
-from backtests.sweep_cache import ResultCache
+from agentfund.backtests.sweep import Combination, Planner, Progress, RunTask, one_line, run_task
+from agentfund.backtests.sweep_cache import ResultCache
 from fund.errors import UsageError
 
 if TYPE_CHECKING:

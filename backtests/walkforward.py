@@ -22,13 +22,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from backtests.engine import BacktestError, actor_period, load_history
-from backtests.metrics import compute_metrics
-from backtests.news import load_news
-from backtests.sweep import Combination, Planner, Progress
-from backtests.sweep_cache import ResultCache
-from backtests.sweep_results import metric_value, sort_runs
-from backtests.sweep_runner import DaskSession, Run, Tally, run_all
+from agentfund.backtests.engine import BacktestError, actor_period, load_history
+from agentfund.backtests.metrics import compute_metrics
+from agentfund.backtests.news import load_news
+from agentfund.backtests.sweep import Combination, Planner, Progress
+from agentfund.backtests.sweep_cache import ResultCache
+from agentfund.backtests.sweep_results import metric_value, sort_runs
+from agentfund.backtests.sweep_runner import DaskSession, Run, Tally, run_all
 from fund.config import load_config, parse_timeframe
 from fund.errors import UsageError
 

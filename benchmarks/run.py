@@ -144,7 +144,7 @@ def scoring_rate() -> dict[str, float]:
     """Score every shared headline with VADER, uncached and then from a warm cache."""
     import gzip
 
-    from oracles.scoring import CachedScorer, ScoreCache, VaderScorer
+    from agentfund.oracles.scoring import CachedScorer, ScoreCache, VaderScorer
 
     with gzip.open(SHARED_NEWS, "rt", encoding="utf-8") as handle:
         titles = [record["title"] for record in json.load(handle)]

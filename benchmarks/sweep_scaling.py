@@ -32,15 +32,15 @@ FEES = "0.0,0.0005,0.001,0.0015,0.002,0.003,0.004,0.005"
 
 
 def _warm() -> str:
-    from backtests.engine import run_backtest  # noqa: F401 - imported to warm the worker
-    from backtests.sweep_keys import code_version
+    from agentfund.backtests.engine import run_backtest  # noqa: F401 - imported to warm the worker
+    from agentfund.backtests.sweep_keys import code_version
 
     return code_version()
 
 
 def _timed(task: Any) -> dict[str, Any]:
     """Run one task as ``fund sweep`` does, and time it inside the worker."""
-    from backtests.sweep import run_task
+    from agentfund.backtests.sweep import run_task
 
     wall, cpu = time.perf_counter(), time.process_time()
     result = run_task(task)
@@ -68,10 +68,10 @@ def _moment(text: str | None, *, end: bool = False) -> datetime | None:
 def run_once(workers: int, grids: list[str], start: datetime | None,
              end: datetime | None) -> dict[str, Any]:
     """Start a cluster of ``workers``, warm it, time the grid; return the figures."""
-    from backtests.sweep import Planner, RunTask, expand, parse_axes
-    from backtests.sweep_cache import ResultCache
-    from backtests.sweep_keys import FileHashes
-    from backtests.sweep_runner import DaskSession, execute
+    from agentfund.backtests.sweep import Planner, RunTask, expand, parse_axes
+    from agentfund.backtests.sweep_cache import ResultCache
+    from agentfund.backtests.sweep_keys import FileHashes
+    from agentfund.backtests.sweep_runner import DaskSession, execute
 
     combos = expand(parse_axes(grids))
     with DaskSession(workers=workers) as session:

@@ -89,14 +89,17 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--json", action="store_true", help="print the results as one JSON object")
     sw.set_defaults(handler=_sweep)
 
-    run = sub.add_parser("run", help="run a fund's actors on their cron schedules (paper)")
+    run = sub.add_parser("run", help="run a fund's actors on their cron schedules: paper "
+                                     "trading on live prices, or live with --live")
     run.add_argument("config", type=Path, help="fund config (TOML)")
     run.add_argument("--journal", help="journal URL or file (default: [daemon] journal, or "
                                        "runs/NAME/journal.db)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key")
     run.add_argument("--once", action="store_true", help="wake every actor once and exit")
-    run.add_argument("--live", action="store_true", help="trade for real (not available yet)")
+    run.add_argument("--live", action="store_true",
+                     help="trade for real on the exchange of [exchange], with the API key and "
+                          "secret read from the environment variables it names")
     run.set_defaults(handler=_run)
 
     st = sub.add_parser("status", help="each actor's state: wakes, NAV, orders, its daemon")
@@ -270,12 +273,12 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _known_errors() -> tuple[type[Exception], ...]:
-    from backtests.data import DataError
-    from backtests.engine import BacktestError
+    from agentfund.backtests.data import DataError
+    from agentfund.backtests.engine import BacktestError
+    from agentfund.oracles.base import OracleError
     from fund.config import ConfigError
     from fund.daemon import DaemonError
     from fund.journal import JournalError
-    from oracles.base import OracleError
 
     return (UsageError, ConfigError, DataError, BacktestError, JournalError, DaemonError,
             OracleError)

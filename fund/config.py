@@ -474,7 +474,7 @@ def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
     except ValueError as exc:  # a CronError, or a digit int() cannot read ("²")
         raise ConfigError(f"{where}.cron: {_cron_problem(exc, section.cron)}") from None
     try:
-        cls = strategy_class(section.strategy)
+        cls = strategy_class(section.strategy, search=(source.parent,))
     except StrategyError as exc:
         raise ConfigError(f"{where}.strategy: {exc}") from None
     if not isinstance(getattr(cls, "Params", None), type):
@@ -502,7 +502,7 @@ def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
 def _check_keywords(strategy: Strategy[Any, Any], where: str) -> None:
     """Refuse sentiment keywords that cannot be looked for (a blank name or alias) now:
     the sentiment oracle that finds them is built only when the actor runs."""
-    from oracles.mentions import Keyword
+    from agentfund.oracles.mentions import Keyword
 
     for oracle in strategy.oracles():
         if oracle.kind != "sentiment":

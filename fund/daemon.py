@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from agentfund.oracles.base import Oracle
 from fund import secrets
 from fund.accounting.spec import REDEMPTION, SUBSCRIPTION
 from fund.canonical import dumps, format_ts, loads, parse_ts
@@ -40,7 +41,6 @@ from fund.runtime import ActorRuntime
 from fund.schedule import cron_trigger, fire_times
 from fund.strategy import strategy_class
 from fund.verify import COMMANDS_SUFFIX
-from oracles.base import Oracle
 
 MISSED_WAKE = "MissedWake"
 UNSETTLED = "orders of unknown fate are not settled yet"  # a hold that still records wakes
@@ -517,7 +517,7 @@ def live_oracles(spec: Any, settings: DaemonSettings) -> dict[str, Oracle]:
     """Live oracles for the kinds a strategy declares: prices (the exchange's tickers),
     order_book and ohlcv (its public endpoints), news (the [daemon.news] sources) and
     sentiment (scored over the news)."""
-    from oracles.exchange_prices import ExchangePrices
+    from agentfund.oracles.exchange_prices import ExchangePrices
 
     strategy = strategy_class(spec.strategy)(spec.params)
     oracles: dict[str, Oracle] = {}
@@ -542,7 +542,7 @@ def live_oracles(spec: Any, settings: DaemonSettings) -> dict[str, Oracle]:
 def shared_tickers(exchange_id: str, urls: tuple[tuple[str, str], ...]) -> Any:
     """One ticker snapshot per exchange for all actors: one request serves every actor
     that asks within half a second (each still records its own observation)."""
-    from oracles.exchange_prices import SharedTickers, public_client
+    from agentfund.oracles.exchange_prices import SharedTickers, public_client
 
     return SharedTickers(public_client(exchange_id, urls=dict(urls) or None), max_age=0.5)
 
@@ -553,8 +553,8 @@ _MARKET_DATA_OPTIONS = {"order_book": {"symbols", "depth"},
 
 def market_data_oracle(spec: Any, oracle: Any, settings: DaemonSettings) -> Oracle:
     """The live oracle of an ``order_book`` or ``ohlcv`` spec, on the exchange's public API."""
-    from oracles.exchange_books import ExchangeOrderBook
-    from oracles.exchange_candles import ExchangeOHLCV
+    from agentfund.oracles.exchange_books import ExchangeOrderBook
+    from agentfund.oracles.exchange_candles import ExchangeOHLCV
 
     where = f"actors.{spec.actor_id}: oracle {oracle.name!r}"
     unknown = set(oracle.options) - _MARKET_DATA_OPTIONS[oracle.kind]
@@ -577,8 +577,8 @@ def market_data_oracle(spec: Any, oracle: Any, settings: DaemonSettings) -> Orac
 @functools.cache
 def shared_market_data(exchange_id: str, urls: tuple[tuple[str, str], ...]) -> Any:
     """One public client per exchange for order books and candles, one request at a time."""
-    from oracles.exchange_books import SerialClient
-    from oracles.exchange_prices import public_client
+    from agentfund.oracles.exchange_books import SerialClient
+    from agentfund.oracles.exchange_prices import public_client
 
     return SerialClient(public_client(exchange_id, urls=dict(urls) or None))
 
@@ -586,9 +586,9 @@ def shared_market_data(exchange_id: str, urls: tuple[tuple[str, str], ...]) -> A
 def news_oracle(actor_id: str, oracle: Any, settings: DaemonSettings) -> Oracle:
     """The live oracle of a ``news`` spec (every [daemon.news] source, combined, with its
     own fetchers: wakes of different actors run in parallel) or a ``sentiment`` spec."""
-    from oracles.base import OracleError
-    from oracles.news import live_news
-    from oracles.scorers import sentiment_oracle
+    from agentfund.oracles.base import OracleError
+    from agentfund.oracles.news import live_news
+    from agentfund.oracles.scorers import sentiment_oracle
 
     where = f"actors.{actor_id}: oracle {oracle.name!r}"
     if oracle.kind == "sentiment":

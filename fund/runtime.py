@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from agentfund.oracles.base import Oracle, OracleError, Recorded
 from fund.accounting.spec import REDEMPTION, SUBSCRIPTION, VALUATION
 from fund.actor import ActorCore, ActorSpec, HandlerPurityError
 from fund.canonical import format_ts, loads
@@ -37,7 +38,6 @@ from fund.messages import (
     WAKE,
 )
 from fund.money import standard
-from oracles.base import Oracle, OracleError, Recorded
 
 _CORE_KINDS = frozenset({START, DEPOSIT, WAKE, OBSERVATION, FILL, ORDER_ACK, ORDER_REJECTED,
                          HALT, CONTROL, SUBSCRIPTION, REDEMPTION, VALUATION})

@@ -11,14 +11,17 @@ inputs and must get the same :class:`~fund.messages.Decision`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
@@ -142,22 +145,33 @@ def register(cls: type[Strategy[P, S]]) -> type[Strategy[P, S]]:
     return cls
 
 
-def strategy_class(name: str) -> type[Strategy[Any, Any]]:
-    """Find a strategy by registered name or by ``package.module:Class`` import path."""
-    import strategies  # noqa: F401  (registers the built-in strategies)
+ENTRY_POINTS = "agentfund.strategies"
+"""The entry-point group naming strategies: the built-ins' and any installed package's."""
 
+
+def strategy_class(name: str, search: Sequence[Path] = ()) -> type[Strategy[Any, Any]]:
+    """Find a strategy: by registered name, by the name of an ``agentfund.strategies`` entry
+    point (the built-ins, or an installed package's), or by ``package.module:Class`` (looked
+    for in ``search`` first: a config's own directory; see fund.plugins)."""
     if name in _REGISTRY:
         return _REGISTRY[name]
-    if ":" in name:
-        try:
-            cls = import_object(name)
-        except PluginError as exc:
-            raise StrategyError(f"strategy: {exc}") from None
-        if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
-            raise StrategyError(f"{name!r} is not a Strategy subclass")
-        return cls
-    known = ", ".join(sorted(_REGISTRY))
-    raise StrategyError(f"unknown strategy {name!r} (known: {known}; or use module:Class)")
+    target = _named().get(name)
+    if target is None and ":" not in name:
+        known = ", ".join(sorted({*_REGISTRY, *_named()}))
+        raise StrategyError(f"unknown strategy {name!r} (known: {known}; or use module:Class)")
+    try:
+        cls = import_object(target or name, search)
+    except PluginError as exc:
+        raise StrategyError(f"strategy: {exc}") from None
+    if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
+        raise StrategyError(f"{name!r} is not a Strategy subclass")
+    return cls
+
+
+@functools.cache
+def _named() -> dict[str, str]:
+    """Strategy names published as entry points, and the ``module:Class`` each names."""
+    return {point.name: point.value for point in entry_points(group=ENTRY_POINTS)}
 
 
 def parse_params(cls: type[Strategy[Any, Any]], raw: Mapping[str, Any], *,

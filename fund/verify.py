@@ -17,6 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from agentfund.oracles.base import Recorded
 from fund.accounting.spec import REDEMPTION, SUBSCRIPTION, VALUATION
 from fund.actor import ActorCore, ActorSpec
 from fund.canonical import dumps, format_ts, loads, parse_ts
@@ -39,7 +40,6 @@ from fund.messages import (
 )
 from fund.money import standard
 from fund.strategy import OracleSpec
-from oracles.base import Recorded
 
 
 class _NoBlobs:
@@ -211,7 +211,7 @@ class _Replay:
 
     def _rescore(self, core: ActorCore, entry: Entry, payload: Mapping[str, Any]) -> None:
         """Score the recorded news again with the installed scorer; it must agree."""
-        from oracles.scorers import sentiment_oracle
+        from agentfund.oracles.scorers import sentiment_oracle
 
         name = payload["oracle"]
         if name not in self.scorers:

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
 from fund.canonical import format_decimal, format_ts
 from fund.money import isolated
-from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
 
 MAX_DEPTH = 5000  # binance's own cap on /api/v3/depth
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -18,10 +18,10 @@ from typing import Any
 
 import ccxt  # type: ignore[import-untyped]
 
+from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
+from agentfund.oracles.exchange_books import exact, fetch, ms_time, serial
 from fund.canonical import format_decimal
 from fund.money import isolated
-from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
-from oracles.exchange_books import exact, fetch, ms_time, serial
 
 MAX_CANDLES = 998  # binance serves at most 1000 klines a request; see ``observe``
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

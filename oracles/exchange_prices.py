@@ -11,10 +11,10 @@ from typing import Any
 
 import ccxt  # type: ignore[import-untyped]
 
+from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
 from fund.canonical import format_decimal, format_ts
 from fund.exchange.ccxt_adapter import DEFAULT_OPTIONS, rewrite_urls
 from fund.money import isolated
-from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
 
 
 def public_client(exchange_id: str, *, urls: Mapping[str, str] | None = None,

@@ -52,7 +52,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from oracles.base import OracleError
+from agentfund.oracles.base import OracleError
 
 USER_AGENT = "agentfund/0.1 (+https://example.invalid/agentfund)"
 _ACCEPT = ("text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,"

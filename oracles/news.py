@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
+from agentfund.oracles.http import Fetcher
+from agentfund.oracles.rss import PARSER, RssOracle
+from agentfund.oracles.web import EXTRACTOR, WebPageOracle, all_failed
 from fund.canonical import format_ts
 from fund.news_sources import FetchOptions, NewsSource
-from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
-from oracles.http import Fetcher
-from oracles.rss import PARSER, RssOracle
-from oracles.web import EXTRACTOR, WebPageOracle, all_failed
 
 
 @dataclass(frozen=True, slots=True)

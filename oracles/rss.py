@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import feedparser
 
+from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
+from agentfund.oracles.http import Fetcher, FetchError, FetchResult
+from agentfund.oracles.web import all_failed
 from fund.canonical import format_ts
-from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
-from oracles.http import Fetcher, FetchError, FetchResult
-from oracles.web import all_failed
 
 PARSER = {"name": "feedparser", "version": str(feedparser.__version__)}
 _SPACE = re.compile(r"\s+")

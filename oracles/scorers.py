@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agentfund.oracles.base import OracleError
+from agentfund.oracles.mentions import Keyword
+from agentfund.oracles.scoring import (
+    CachedScorer,
+    ScoreCache,
+    Scorer,
+    VaderScorer,
+    default_cache_path,
+)
+from agentfund.oracles.sentiment import SentimentOracle
 from fund.plugins import PluginError, import_object
-from oracles.base import OracleError
-from oracles.mentions import Keyword
-from oracles.scoring import CachedScorer, ScoreCache, Scorer, VaderScorer, default_cache_path
-from oracles.sentiment import SentimentOracle
 
 
 def make_scorer(name: str) -> Scorer:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
-from oracles.mentions import Keyword, split_sentences
-from oracles.scoring import Scorer, clean_score
+from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
+from agentfund.oracles.mentions import Keyword, split_sentences
+from agentfund.oracles.scoring import Scorer, clean_score
 
 
 @dataclass(frozen=True, slots=True)

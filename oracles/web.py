@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import trafilatura
 from trafilatura.settings import set_date_params
 
+from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
+from agentfund.oracles.http import Fetcher, FetchError
 from fund.canonical import format_ts
-from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
-from oracles.http import Fetcher, FetchError
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 EXTRACTOR = {"name": "trafilatura", "version": trafilatura.__version__}

@@ -1,5 +1,6 @@
-"""Built-in strategies; importing this package registers them."""
+"""Built-in strategies, installed as ``agentfund.strategies``.
 
-from strategies import mention_sentiment, rebalance, template
-
-__all__ = ["mention_sentiment", "rebalance", "template"]
+They are found by name through the ``agentfund.strategies`` entry points (pyproject.toml),
+as a third party's published strategies are: nothing here is imported until a strategy of
+that name is asked for.
+"""

@@ -11,8 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from backtests.data import DataError
-from backtests.engine import (
+from agentfund.backtests.data import DataError
+from agentfund.backtests.engine import (
     ActorRun,
     BacktestError,
     Progress,
@@ -22,8 +22,8 @@ from backtests.engine import (
     load_history,
     run_backtest,
 )
-from backtests.news import load_news
-from backtests.summary import fund_summary
+from agentfund.backtests.news import load_news
+from agentfund.backtests.summary import fund_summary
 from fund.commands.outputs import new_journal, slug
 from fund.config import FundConfig, load_config
 from fund.schedule import cron_trigger, fire_times
@@ -157,7 +157,7 @@ def _print_table(name: str, summary: Mapping[str, Any]) -> None:
 
 def _write_report(path: Path, name: str, summary: Mapping[str, Any],
                   runs: Sequence[ActorRun]) -> None:
-    from backtests.report import ReportSeries, write_report
+    from agentfund.backtests.report import ReportSeries, write_report
 
     series = [
         ReportSeries(actor_id=r.actor_id, times=r.times, nav=r.nav, allocation=r.allocation,

@@ -42,13 +42,13 @@ def run_oracle(kind: str, urls: Sequence[str], keywords: Sequence[str], as_json:
     """
     if not (math.isfinite(deadline) and deadline > 0):
         raise UsageError(f"--deadline {deadline:g}: expected a positive number of seconds")
-    from oracles.base import OracleError, Recorded
-    from oracles.http import Fetcher
-    from oracles.mentions import Keyword
-    from oracles.rss import RssOracle
-    from oracles.scorers import make_scorer
-    from oracles.sentiment import SentimentOracle
-    from oracles.web import WebPageOracle
+    from agentfund.oracles.base import OracleError, Recorded
+    from agentfund.oracles.http import Fetcher
+    from agentfund.oracles.mentions import Keyword
+    from agentfund.oracles.rss import RssOracle
+    from agentfund.oracles.scorers import make_scorer
+    from agentfund.oracles.sentiment import SentimentOracle
+    from agentfund.oracles.web import WebPageOracle
 
     now = datetime.now(UTC)  # a command, not a handler: the wall clock is fine here
     blobs = _Blobs()

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backtests.sweep import (
+from agentfund.backtests.sweep import (
     MAX_GRID,
     METRICS,
     Axis,
@@ -30,10 +30,10 @@ from backtests.sweep import (
     parse_axes,
     sample,
 )
-from backtests.sweep_cache import ResultCache, default_cache_path
-from backtests.sweep_keys import FileHashes
-from backtests.sweep_results import record, sort_runs, write_tables
-from backtests.sweep_runner import DaskSession, Run, run_all
+from agentfund.backtests.sweep_cache import ResultCache, default_cache_path
+from agentfund.backtests.sweep_keys import FileHashes
+from agentfund.backtests.sweep_results import record, sort_runs, write_tables
+from agentfund.backtests.sweep_runner import DaskSession, Run, run_all
 from fund.config import load_config
 from fund.errors import RunFailed, UsageError
 
@@ -90,7 +90,7 @@ def sweep(options: SweepOptions) -> int:
     combos = _combinations(axes, options)
     split = None
     if options.walk_forward:
-        from backtests.walkforward import parse_split
+        from agentfund.backtests.walkforward import parse_split
 
         split = parse_split(options.walk_forward)
     base = load_config(options.config, options.overrides)  # a broken base config: exit 2
@@ -150,8 +150,8 @@ def _grid(session: DaskSession, planner: Planner, cache: ResultCache,
 
 def _heatmap(out: Path, axes: Sequence[Axis], runs: Sequence[Run], metric: str,
              planner: Planner) -> Path:
-    from backtests.heatmap import Cell, write_heatmap
-    from backtests.sweep_results import metric_value
+    from agentfund.backtests.heatmap import Cell, write_heatmap
+    from agentfund.backtests.sweep_results import metric_value
 
     cells: dict[tuple[str, str], Cell] = {}
     for run in runs:
@@ -172,7 +172,7 @@ def _heatmap(out: Path, axes: Sequence[Axis], runs: Sequence[Run], metric: str,
 def _walk(session: DaskSession, planner: Planner, cache: ResultCache,
           combos: Sequence[Combination], axes: Sequence[Axis], options: SweepOptions,
           out: Path, split: tuple[Any, Any], progress: Progress | None) -> dict[str, Any]:
-    from backtests.walkforward import (
+    from agentfund.backtests.walkforward import (
         backtest_period,
         make_windows,
         stitch,

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from backtests.sweep import Axis
+from agentfund.backtests.sweep import Axis
 
 
 def _pct(value: Any) -> str:

@@ -13,6 +13,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from agentfund.oracles.http import Fetcher
+from agentfund.oracles.web import WebPageOracle
 from fund.actor import ActorSpec
 from fund.canonical import loads
 from fund.clock import SimulatedClock
@@ -22,8 +24,6 @@ from fund.markets import Market
 from fund.runtime import ActorRuntime
 from fund.strategy import FundTerms
 from fund.verify import verify_stream
-from oracles.http import Fetcher
-from oracles.web import WebPageOracle
 from tests.fixtures.tamper import replace_in_blob, tampering
 from tests.integration.news_server import NewsServer
 from tests.integration.test_web_oracles import ARTICLE, AT, NoParams

@@ -237,3 +237,13 @@ def test_verify_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "no journal file at" in one_line_error(result.stderr)
+
+
+def test_run_help_describes_paper_and_live_trading() -> None:
+    shown = run_fund("run", "--help")
+    listed = run_fund("--help")
+
+    assert shown.returncode == 0 and listed.returncode == 0
+    assert "not available" not in shown.stdout
+    assert "--live" in shown.stdout and "environment" in shown.stdout
+    assert "paper trading on" in listed.stdout and "live with --live" in listed.stdout

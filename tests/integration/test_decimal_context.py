@@ -11,7 +11,7 @@ from __future__ import annotations
 import decimal
 from decimal import ROUND_HALF_UP
 
-from backtests.engine import run_backtest
+from agentfund.backtests.engine import run_backtest
 from fund.config import load_config
 from fund.journal import open_journal
 from fund.verify import verify_stream

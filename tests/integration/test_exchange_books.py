@@ -11,6 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from agentfund.oracles.base import Oracle, OracleError
+from agentfund.oracles.exchange_books import ExchangeOrderBook
+from agentfund.oracles.exchange_candles import ExchangeOHLCV
+from agentfund.oracles.exchange_prices import ExchangePrices, public_client
 from fund.actor import ActorSpec
 from fund.canonical import loads
 from fund.clock import SimulatedClock
@@ -20,10 +24,6 @@ from fund.markets import Market
 from fund.runtime import ActorRuntime
 from fund.strategy import FundTerms, parse_params, strategy_class
 from fund.verify import verify_stream
-from oracles.base import Oracle, OracleError
-from oracles.exchange_books import ExchangeOrderBook
-from oracles.exchange_candles import ExchangeOHLCV
-from oracles.exchange_prices import ExchangePrices, public_client
 from tests.fixtures.tamper import forge, tampering
 from tests.integration.fake_exchange import NOW_MS, FakeExchange, frozen
 

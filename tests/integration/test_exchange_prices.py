@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from agentfund.oracles.base import OracleError
+from agentfund.oracles.exchange_prices import ExchangePrices, public_client
 from fund.actor import ActorSpec
 from fund.canonical import format_ts, loads, parse_ts
 from fund.clock import WallClock
@@ -18,8 +20,6 @@ from fund.markets import Market
 from fund.runtime import ActorRuntime
 from fund.strategy import FundTerms, parse_params, strategy_class
 from fund.verify import verify_stream
-from oracles.base import OracleError
-from oracles.exchange_prices import ExchangePrices, public_client
 from tests.fixtures.tamper import forge
 from tests.integration.fake_exchange import FakeExchange
 
@@ -160,7 +160,7 @@ def test_a_price_stamped_after_its_arrival_is_look_ahead(store_url: str) -> None
 
 
 def test_actors_sharing_tickers_make_one_request_per_snapshot(venue: FakeExchange) -> None:
-    from oracles.exchange_prices import SharedTickers
+    from agentfund.oracles.exchange_prices import SharedTickers
 
     now = [100.0]
     shared = SharedTickers(client(venue), max_age=0.5, clock=lambda: now[0])

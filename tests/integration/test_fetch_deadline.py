@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from agentfund.oracles.http import Fetcher, FetchError
+from agentfund.oracles.rss import RssOracle
+from agentfund.oracles.web import WebPageOracle
 from fund.canonical import loads
 from fund.messages import OBSERVATION
-from oracles.http import Fetcher, FetchError
-from oracles.rss import RssOracle
-from oracles.web import WebPageOracle
 from tests.integration.news_server import NewsServer, rss_feed
 from tests.integration.test_web_oracles import (
     ARTICLE,

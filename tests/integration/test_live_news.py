@@ -9,16 +9,16 @@ from typing import Any, Literal
 
 import pytest
 
+from agentfund.oracles.base import OracleError, Recorded
+from agentfund.oracles.http import Fetcher
+from agentfund.oracles.mentions import Keyword
+from agentfund.oracles.news import LiveNews, Source, item_key, live_news
+from agentfund.oracles.rss import RssOracle
+from agentfund.oracles.scoring import VaderScorer
+from agentfund.oracles.sentiment import SentimentOracle
 from fund.canonical import dumps, format_ts, loads
 from fund.messages import Observation
 from fund.news_sources import FetchOptions, NewsSource
-from oracles.base import OracleError, Recorded
-from oracles.http import Fetcher
-from oracles.mentions import Keyword
-from oracles.news import LiveNews, Source, item_key, live_news
-from oracles.rss import RssOracle
-from oracles.scoring import VaderScorer
-from oracles.sentiment import SentimentOracle
 from tests.conftest import SHARED, needs_shared
 from tests.integration.news_server import NewsServer, load_headlines, refused_port, rss_feed
 from tests.integration.test_web_oracles import ARTICLE, HEADLINES, Blobs

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backtests.engine import run_backtest
+from agentfund.backtests.engine import run_backtest
 from fund.canonical import format_ts, loads
 from fund.config import load_config
 from fund.journal import open_journal

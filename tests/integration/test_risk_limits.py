@@ -92,7 +92,7 @@ def test_a_removed_halt_is_caught_by_verify(tmp_path: Path, store_url: str) -> N
 
 
 def test_the_kill_switch_stops_every_order_until_resumed(journal_url: str) -> None:
-    from backtests.engine import build_oracles, load_history
+    from agentfund.backtests.engine import build_oracles, load_history
     from fund.clock import SimulatedClock
     from fund.config import load_config
     from fund.exchange.paper import PaperAdapter

@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, Recorded
+from agentfund.oracles.http import Fetcher
+from agentfund.oracles.web import WebPageOracle
 from fund.actor import ActorSpec
 from fund.canonical import loads
 from fund.clock import WallClock
@@ -20,9 +23,6 @@ from fund.markets import Market
 from fund.runtime import ActorRuntime
 from fund.strategy import FundTerms, parse_params, strategy_class
 from fund.verify import verify_stream
-from oracles.base import NOTHING_RECORDED, BlobSink, Oracle, Recorded
-from oracles.http import Fetcher
-from oracles.web import WebPageOracle
 from tests.integration.news_server import NewsServer
 
 D = Decimal

@@ -15,6 +15,10 @@ from typing import Any
 import pytest
 from pydantic import ConfigDict
 
+from agentfund.oracles.base import OracleError, Recorded
+from agentfund.oracles.http import USER_AGENT, Fetcher, FetchError
+from agentfund.oracles.rss import RssOracle
+from agentfund.oracles.web import WebPageOracle
 from fund.actor import ActorSpec
 from fund.canonical import dumps, format_ts, loads
 from fund.clock import SimulatedClock
@@ -24,10 +28,6 @@ from fund.markets import Market
 from fund.messages import DECISION, OBSERVATION, ORDER_INTENT, Decision, Observation
 from fund.runtime import ActorRuntime
 from fund.strategy import Context, FundTerms, OracleSpec, Strategy
-from oracles.base import OracleError, Recorded
-from oracles.http import USER_AGENT, Fetcher, FetchError
-from oracles.rss import RssOracle
-from oracles.web import WebPageOracle
 from tests.conftest import SAMPLE, SHARED
 from tests.integration.news_server import NewsServer, load_headlines, refused_port, rss_feed
 

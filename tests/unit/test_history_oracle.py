@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from backtests.data import DataError, load_candles
-from backtests.oracle import HistoricalPrices
-from oracles.base import OracleError
+from agentfund.backtests.data import DataError, load_candles
+from agentfund.backtests.oracle import HistoricalPrices
+from agentfund.oracles.base import OracleError
 from tests.conftest import SAMPLE_PRICES
 
 FIVE = timedelta(minutes=5)

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from agentfund.strategies.mention_sentiment import MentionSentiment
 from fund.ledger import PortfolioView
 from fund.markets import Market
 from fund.messages import Observation
 from fund.strategy import Context, FundTerms, parse_params
-from strategies.mention_sentiment import MentionSentiment
 
 D = Decimal
 T = datetime(2022, 1, 17, tzinfo=UTC)

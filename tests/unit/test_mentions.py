@@ -8,7 +8,12 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from oracles.mentions import Keyword, count_mentions, mentioning_sentences, split_sentences
+from agentfund.oracles.mentions import (
+    Keyword,
+    count_mentions,
+    mentioning_sentences,
+    split_sentences,
+)
 
 TRUMP = Keyword("Trump", ("Donald Trump", "President Trump"))
 BIDEN = Keyword("Biden", ("Joe Biden", "President Biden"))

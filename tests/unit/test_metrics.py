@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.metrics import Metrics, compute_metrics
+from agentfund.backtests.metrics import Metrics, compute_metrics
 
 YEAR = 365.25 * 24 * 3600
 QUARTER = 7_889_400  # 365.25 days / 4, in seconds

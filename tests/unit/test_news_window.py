@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from backtests.news import HistoricalNews
+from agentfund.backtests.news import HistoricalNews
+from agentfund.oracles.base import Recorded
 from fund.canonical import format_ts
 from fund.messages import Observation
-from oracles.base import Recorded
 
 US = timedelta(microseconds=1)
 SINCE = datetime(2024, 1, 1, 0, 30, tzinfo=UTC)

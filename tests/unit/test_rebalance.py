@@ -9,11 +9,11 @@ from types import MappingProxyType
 import pytest
 from pydantic import ValidationError
 
+from agentfund.strategies.rebalance import Rebalance
 from fund.ledger import PortfolioView
 from fund.markets import Market
 from fund.messages import Observation
 from fund.strategy import Context, FundTerms, parse_params
-from strategies.rebalance import Rebalance
 
 D = Decimal
 T = datetime(2024, 1, 1, tzinfo=UTC)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backtests.report import ReportSeries, write_report
+from agentfund.backtests.report import ReportSeries, write_report
 
 START = 1_704_067_200  # 2024-01-01 00:00 UTC
 SUMMARY: dict[str, object] = {"final_nav": 12345.678901234, "total_return": 0.2345678,

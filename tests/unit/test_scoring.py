@@ -18,11 +18,9 @@ from vaderSentiment.vaderSentiment import (  # type: ignore[import-untyped]
     SentimentIntensityAnalyzer,
 )
 
-from fund.canonical import dumps
-from fund.messages import Observation
-from oracles.base import OracleError, Recorded
-from oracles.mentions import Keyword
-from oracles.scoring import (
+from agentfund.oracles.base import OracleError, Recorded
+from agentfund.oracles.mentions import Keyword
+from agentfund.oracles.scoring import (
     VADER_LEXICON,
     CachedScorer,
     ScoreCache,
@@ -31,7 +29,9 @@ from oracles.scoring import (
     VaderScorer,
     default_cache_path,
 )
-from oracles.sentiment import SentimentOracle
+from agentfund.oracles.sentiment import SentimentOracle
+from fund.canonical import dumps
+from fund.messages import Observation
 from tests.conftest import SAMPLE
 
 HEADLINES = SAMPLE / "news" / "reddit_headlines_2021-12-31_2022-01-20.json.gz"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backtests.sweep import (
+from agentfund.backtests.sweep import (
     Axis,
     Combination,
     combination,
@@ -20,10 +20,10 @@ from backtests.sweep import (
     sample,
     split_values,
 )
-from backtests.sweep_keys import FileHashes, code_version, config_hash
-from backtests.sweep_results import sort_runs, typed_values
-from backtests.sweep_runner import Run
-from backtests.walkforward import make_windows, parse_split
+from agentfund.backtests.sweep_keys import FileHashes, code_version, config_hash
+from agentfund.backtests.sweep_results import sort_runs, typed_values
+from agentfund.backtests.sweep_runner import Run
+from agentfund.backtests.walkforward import make_windows, parse_split
 from fund.config import raw_config
 from fund.errors import UsageError
 

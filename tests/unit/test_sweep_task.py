@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from backtests.sweep import Combination, Planner, RunTask, run_task
-from backtests.sweep_keys import FileHashes
+from agentfund.backtests.sweep import Combination, Planner, RunTask, run_task
+from agentfund.backtests.sweep_keys import FileHashes
 from tests.conftest import EXAMPLES
 
 CONFIG = EXAMPLES / "rebalance.toml"
