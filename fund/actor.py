@@ -1,9 +1,11 @@
-"""An actor's identity (spec) and its deterministic core, shared by runtime and verify.
+"""An actor's identity (spec) and its deterministic core: the one decider of every mode.
 
-:class:`ActorCore` consumes decoded journal payloads in order and, at each wake, runs the
-strategy handler on what it has consumed. The runtime drives it while writing the
-journal; ``fund verify`` drives it while reading one. Same inputs, same code, same core:
-the decisions must come out byte-identical.
+:class:`ActorCore` folds decoded journal payloads in order and says what a wake must write
+after its inputs: :meth:`ActorCore.plan` (the Halt a risk limit calls for, the Decision and
+its OrderIntents) and :meth:`ActorCore.outcome` (each order's events where they follow from
+the journal: a risk rejection, paper fills, or an order not sent after one of unknown
+fate). The runtime appends what it returns while trading; the replayer (fund/replay.py)
+compares it for ``fund verify`` and trusts it to resume. The wake's steps exist here only.
 """
 
 from __future__ import annotations
@@ -18,26 +20,41 @@ from pydantic import TypeAdapter
 
 from fund import __version__
 from fund.accounting.register import Register, Request
-from fund.accounting.spec import REDEMPTION, SUBSCRIPTION, VALUATION, AccountingSpec
+from fund.accounting.spec import AccountingSpec
 from fund.canonical import dumps, parse_ts
+from fund.exchange.base import Event, PlacedOrder, venue_of
+from fund.exchange.paper import PaperAdapter
 from fund.ledger import Ledger
 from fund.markets import Market
 from fund.messages import (
     CONTROL,
     HALT,
     OBSERVATION,
+    ORDER_REJECTED,
+    REDEMPTION,
+    SUBSCRIPTION,
+    VALUATION,
     WAKE,
     Decision,
+    End,
+    Halt,
+    IntentEntry,
     Observation,
     OrderIntent,
+    OrderRejected,
+    Start,
+    Valuation,
     client_order_id,
+    entry,
     parse_prices,
 )
+from fund.projections import Controls
 from fund.purity import PurityError, pure
 from fund.risk import NO_LIMITS, RiskLimits, RiskState, assess, check
 from fund.strategy import (
     Context,
     FundTerms,
+    OracleSpec,
     Strategy,
     params_payload,
     parse_params,
@@ -65,24 +82,20 @@ class ActorSpec:
     accounting: AccountingSpec | None = None
     instance: str | None = None  # a live stream's random id: its client order ids' salt
 
-    def start_payload(self) -> dict[str, Any]:
+    def start_payload(self) -> Start:
         """Return the Start entry: everything a replay needs to rebuild this actor."""
         cls = strategy_class(self.strategy)
-        extra: dict[str, Any] = {"accounting": self.accounting.to_payload()} \
-            if self.accounting else {}
-        if self.instance is not None:
-            extra["instance"] = self.instance
-        return {**extra,
-            "actor": self.actor_id, "strategy": self.strategy,
-            "params": params_payload(self.params), "cron": self.cron, "mode": self.mode,
-            "quote": self.terms.quote, "fee_rate": self.terms.fee_rate,
-            "slippage_bps": self.terms.slippage_bps,
-            "markets": [m.to_payload() for m in self.markets.values()],
-            "risk": self.risk.to_payload(),
-            "oracles": [{"name": o.name, "kind": o.kind, "options": dict(o.options)}
-                        for o in cls(self.params).oracles()],
-            "code": {"agentfund": __version__, "strategy_source": source_hash(cls)},
-        }
+        return Start(
+            actor=self.actor_id, strategy=self.strategy, params=params_payload(self.params),
+            cron=self.cron, mode=self.mode, quote=self.terms.quote,
+            fee_rate=self.terms.fee_rate, slippage_bps=self.terms.slippage_bps,
+            markets=[m.to_payload() for m in self.markets.values()],
+            risk=self.risk.to_payload(),
+            oracles=[{"name": o.name, "kind": o.kind, "options": dict(o.options)}
+                     for o in cls(self.params).oracles()],
+            code={"agentfund": __version__, "strategy_source": source_hash(cls)},
+            accounting=self.accounting.to_payload() if self.accounting else None,
+            instance=self.instance)
 
     @classmethod
     def from_start(cls, payload: Mapping[str, Any]) -> ActorSpec:
@@ -105,46 +118,64 @@ class ActorSpec:
             instance=payload.get("instance"),
         )
 
+    def declared(self) -> tuple[OracleSpec, ...]:
+        """The oracles the actor's strategy reads, in its order."""
+        return strategy_class(self.strategy)(self.params).oracles()
+
+    def oracle(self, name: str) -> OracleSpec | None:
+        """The declared oracle of this name, if any."""
+        return next((o for o in self.declared() if o.name == name), None)
+
     def client_order_id(self, intent_seq: int) -> str:
         """The client order id of the intent at ``intent_seq`` in this actor's stream."""
         return client_order_id(self.actor_id, intent_seq, self.instance)
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a wake writes after its observations: a Halt if the drawdown limit calls for
+    one, then the Decision (its canonical text) and its intents."""
+
+    halt: Halt | None
+    decision: Decision
+    text: str
+
+
 class ActorCore:
-    """Strategy state and books, advanced by journal payloads; runs the handler at wakes."""
+    """Strategy state and books, advanced by journal payloads; decides at wakes."""
 
     def __init__(self, spec: ActorSpec) -> None:
         self.spec = spec
         self.strategy: Strategy[Any, Any] = strategy_class(spec.strategy)(spec.params)
         self.state: Any = self.strategy.initial_state()
         self.ledger = Ledger(quote=spec.terms.quote)
-        self.risk = RiskState()
-        self.paused = False
+        self.controls = Controls()
+        self.peak = Decimal(0)  # the NAV's high-water mark, for the drawdown limit
         self.wake_seq = 0
         self.wake_time: datetime | None = None
         self.observations: dict[str, Observation] = {}
         self.last_observations: dict[str, Observation] = {}
         self.purity_error: str | None = None
+        self.unknown: str | None = None  # an order of this wake whose fate is unknown
         self.register = Register(terms=spec.accounting.terms) if spec.accounting else None
+        venue = venue_of(spec.mode)
+        self.fills = PaperAdapter(fee_rate=spec.terms.fee_rate,
+                                  slippage_bps=spec.terms.slippage_bps) \
+            if venue.replayable else None  # the fill model, when fills follow from the journal
+
+    @property
+    def paused(self) -> bool:
+        """Whether an operator paused the actor (its wakes are recorded as missed)."""
+        return self.controls.paused
 
     def apply(self, seq: int, kind: str, payload: Mapping[str, Any]) -> None:
         """Consume one decoded journal payload."""
         if kind == WAKE:
-            self.wake_seq = seq
+            self.wake_seq, self.unknown = seq, None
             self.wake_time = parse_ts(payload["scheduled"])
             # "since the last wake" means since the last one that got data
             self.last_observations.update((k, v) for k, v in self.observations.items() if v.ok)
             self.observations = {}
-        elif kind == HALT:
-            self.risk.halted = True
-        elif kind == CONTROL:
-            command = payload["command"]
-            if command == "kill":
-                self.risk.killed = True
-            elif command == "pause":
-                self.paused = True
-            elif command == "resume":
-                self.risk.killed = self.paused = False
         elif kind == OBSERVATION:
             data = payload.get("data")
             prices = parse_prices(data)
@@ -155,6 +186,10 @@ class ActorCore:
                 self.ledger.prices.update(prices)
             self.ledger.observe_books(data)  # the paper adapter walks them (verify too)
             return
+        elif kind in (HALT, CONTROL):
+            self.controls.apply(seq, kind, "", payload)
+        elif kind == ORDER_REJECTED and payload.get("ambiguous"):
+            self.unknown = payload["client_order_id"]
         elif kind in (SUBSCRIPTION, REDEMPTION) and self.register is not None:
             self.register.request(Request.from_payload({
                 **payload, "seq": seq,
@@ -163,24 +198,59 @@ class ActorCore:
             self.register.apply(payload)
         self.ledger.apply(kind, payload)
 
-    def valuation(self, at: datetime) -> dict[str, Any]:
-        """The Valuation payload of a valuation point at ``at`` (books as they stand)."""
+    # --- what a wake writes -----------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        """After a wake's observations: the Halt due (tracking the NAV peak) and the
+        decision. Call once per wake, at its first entry after the observations."""
+        risk = RiskState(peak_nav=self.peak, halted=self.controls.halted)
+        halted = assess(self.spec.risk, risk, self.ledger.nav())
+        self.peak = risk.peak_nav
+        decision, text = self.decide()
+        return Plan(halt=Halt(**halted) if halted else None, decision=decision, text=text)
+
+    def intent(self, intent: OrderIntent, decision_seq: int, seq: int) -> IntentEntry:
+        """The OrderIntent entry for ``intent`` journaled at ``seq``."""
+        return IntentEntry(intent=intent, client_order_id=self.spec.client_order_id(seq),
+                           decision=decision_seq)
+
+    def placed(self, entry: IntentEntry) -> PlacedOrder:
+        """The order an intent entry sends."""
+        return PlacedOrder(client_order_id=entry.client_order_id, intent=entry.intent,
+                           market=self.spec.markets[entry.intent.symbol])
+
+    def outcome(self, index: int, order: PlacedOrder) -> list[Event] | None:
+        """The events of the wake's ``index``-th order where they follow from the journal:
+        not sent (an earlier order's fate is unknown), a risk rejection, or paper fills.
+        None: only the exchange can say (live)."""
+        coid = order.client_order_id
+        if self.unknown is not None:
+            return [entry(OrderRejected(
+                client_order_id=coid, source="adapter",
+                reason=f"not sent: the fate of order {self.unknown} is unknown, and it is "
+                       "settled with the exchange first"))]
+        risk = RiskState(peak_nav=self.peak, halted=self.controls.halted,
+                         killed=self.controls.killed)
+        fired = check(self.spec.risk, risk, self.ledger, order.intent, index)
+        if fired is not None:
+            return [entry(OrderRejected(client_order_id=coid, limit=fired[0], reason=fired[1],
+                                        source="risk"))]
+        if self.fills is not None:
+            return self.fills.submit(order, self.ledger.view())
+        return None
+
+    def valuation(self, at: datetime) -> Valuation:
+        """The Valuation of a valuation point at ``at`` (books as they stand)."""
         if self.register is None:
             raise RuntimeError(f"{self.spec.actor_id} keeps no investor accounts")
-        return self.register.value(at, self.ledger.nav(), self.ledger.cash)
+        return Valuation(**self.register.value(at, self.ledger.nav(), self.ledger.cash))
 
-    def assess_risk(self) -> dict[str, Any] | None:
-        """After a wake's observations: track the NAV peak; a Halt payload if one is due."""
-        return assess(self.spec.risk, self.risk, self.ledger.nav())
-
-    def risk_rejection(self, intent: OrderIntent, index: int,
-                       client_order_id: str) -> dict[str, Any] | None:
-        """The OrderRejected payload for an order a risk limit stops, else None."""
-        fired = check(self.spec.risk, self.risk, self.ledger, intent, index)
-        if fired is None:
-            return None
-        return {"client_order_id": client_order_id, "limit": fired[0], "reason": fired[1],
-                "source": "risk"}
+    def end(self) -> End:
+        """The End entry: the books as they stand."""
+        ledger = self.ledger
+        return End(nav=ledger.nav(), cash=ledger.cash, fees=ledger.fees_paid,
+                   fills=ledger.fills,
+                   positions={s: p.amount for s, p in ledger.positions.items() if p.amount})
 
     def decide(self) -> tuple[Decision, str]:
         """Run the handler for the current wake; return the decision and its payload text.

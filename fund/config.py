@@ -40,6 +40,7 @@ from fund.accounting.config import (
 from fund.accounting.spec import AccountingSpec
 from fund.actor import ActorSpec
 from fund.markets import Market
+from fund.messages import COMMANDS_SUFFIX
 from fund.money import exact_amount
 from fund.news_sources import NewsSection, NewsSource
 from fund.risk import RiskLimits
@@ -63,7 +64,6 @@ from fund.toml_types import (
 
 ACTOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 """An actor's id: its journal stream is named by it (and its commands by ID.commands)."""
-COMMANDS_SUFFIX = ".commands"  # fund.verify's (not imported: config loading stays light)
 EXCHANGE_ID = re.compile(r"[a-z][a-z0-9]{0,63}")
 """The shape of ccxt's exchange ids (membership is checked by check_exchange)."""
 

@@ -12,9 +12,8 @@ from decimal import Context, Decimal, localcontext
 from types import MappingProxyType
 from typing import Any
 
-from fund.accounting.spec import VALUATION
 from fund.books import OrderBook, parse_books
-from fund.messages import DEPOSIT, FILL, OBSERVATION, WAKE, parse_prices
+from fund.messages import DEPOSIT, FILL, OBSERVATION, VALUATION, WAKE, parse_prices
 from fund.money import EXACT
 
 ZERO = Decimal(0)

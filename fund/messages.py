@@ -1,32 +1,90 @@
-"""The messages of a fund: entry kinds and the values handlers consume and produce.
+"""The vocabulary of a fund: every entry kind, and one payload type per kind.
 
-Every journal entry has one of the kinds below; its payload is canonical JSON. Values
-handed to and returned by strategy handlers are frozen dataclasses; ``to_payload``
-gives the JSON form that is journaled.
+Every journal entry has a :class:`Kind`; its payload is canonical JSON. Each kind has a
+frozen dataclass here with the one encoding (``to_payload``: the dict that is journaled,
+optional fields left out when unset) and the one decoding (``from_payload``: from a
+decoded journal payload, whose decimals are strings). Nothing else in agentfund spells a
+kind: writers build these values, readers decode them or read their documented keys.
+
+Also here: the values handed to and returned by strategy handlers (:class:`OrderIntent`,
+:class:`Decision`, :class:`Observation`), stream names (an actor's command stream) and
+client order ids. Cheap to import: the standard library only.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any, ClassVar, Literal, Self
 
-START = "Start"  # the actor's full configuration and code identity
-DEPOSIT = "Deposit"  # cash paid into the fund
-WAKE = "Wake"  # a cron fire time: the actor runs
-OBSERVATION = "Observation"  # one oracle's result (or its failure) for a wake
-DECISION = "Decision"  # the handler's reasons and the number of intents that follow
-ORDER_INTENT = "OrderIntent"  # one order the handler wants; journaled before it is sent
-ORDER_ACK = "OrderAck"  # the exchange accepted an order
-FILL = "Fill"  # (part of) an order was executed
-ORDER_REJECTED = "OrderRejected"  # the exchange or a risk limit refused an order
-END = "End"  # a backtest's final valuation
-HALT = "Halt"  # a risk limit stopped new buying (max drawdown)
-CONTROL = "Control"  # an operator's command: kill switch on or off
 
+class Kind(StrEnum):
+    """Every kind of journal entry (a ``str``: equal to the stored text)."""
+
+    START = "Start"  # the actor's full configuration and code identity
+    DEPOSIT = "Deposit"  # cash paid into (or, negative, out of) the fund
+    WAKE = "Wake"  # a cron fire time: the actor runs
+    MISSED_WAKE = "MissedWake"  # wakes that were due and did not run, and why
+    OBSERVATION = "Observation"  # one oracle's result (or its failure) for a wake
+    HALT = "Halt"  # a risk limit stopped new buying (max drawdown)
+    DECISION = "Decision"  # the handler's reasons and the number of intents that follow
+    ORDER_INTENT = "OrderIntent"  # one order the handler wants; journaled before it is sent
+    ORDER_ACK = "OrderAck"  # the exchange's word on an order's status
+    FILL = "Fill"  # (part of) an order was executed
+    ORDER_REJECTED = "OrderRejected"  # the exchange or a risk limit refused an order
+    CONTROL = "Control"  # an operator's command as applied: kill, pause, resume, or refused
+    RECONCILE = "Reconcile"  # the exchange was asked about orders of unknown fate
+    SUBSCRIPTION = "Subscription"  # an investor asks to buy units (an amount of cash)
+    REDEMPTION = "Redemption"  # an investor asks to sell units (a number, or an amount)
+    VALUATION = "Valuation"  # a valuation point: fees, NAV per share, the requests dealt
+    END = "End"  # a backtest's final valuation
+    COMMAND = "Command"  # an operator's request, in the actor's command stream
+
+
+START, DEPOSIT, WAKE, MISSED_WAKE = Kind.START, Kind.DEPOSIT, Kind.WAKE, Kind.MISSED_WAKE
+OBSERVATION, HALT, DECISION = Kind.OBSERVATION, Kind.HALT, Kind.DECISION
+ORDER_INTENT, ORDER_ACK, FILL = Kind.ORDER_INTENT, Kind.ORDER_ACK, Kind.FILL
+ORDER_REJECTED, CONTROL, RECONCILE = Kind.ORDER_REJECTED, Kind.CONTROL, Kind.RECONCILE
+SUBSCRIPTION, REDEMPTION, VALUATION = Kind.SUBSCRIPTION, Kind.REDEMPTION, Kind.VALUATION
+END, COMMAND = Kind.END, Kind.COMMAND
+
+EXCHANGE_EVENTS = frozenset({ORDER_ACK, FILL, ORDER_REJECTED})
+"""What an exchange adapter reports about an order."""
+
+# --- streams ---------------------------------------------------------------------------------
+
+COMMANDS_SUFFIX = ".commands"
+
+
+def commands_stream(actor_id: str) -> str:
+    """The stream the operator's commands for ``actor_id`` are queued in."""
+    return actor_id + COMMANDS_SUFFIX
+
+
+def is_commands_stream(process_id: str) -> bool:
+    """Whether a stream holds an actor's queued commands (not the actor's own entries)."""
+    return process_id.endswith(COMMANDS_SUFFIX)
+
+
+def client_order_id(actor_id: str, intent_seq: int, instance: str | None = None) -> str:
+    """Derive the exchange client order id from the stream's instance id (a live stream's
+    random id, recorded in its Start entry), the actor and the intent's journal position.
+
+    Without an instance (backtests and paper, which never reach an exchange) the id depends
+    on the actor and position only, so two runs give byte-identical journals. With one, two
+    journals of actors of the same name never share an id on the same account.
+    """
+    key = f"{actor_id}\x1f{intent_seq}" if instance is None else \
+        f"{instance}\x1f{actor_id}\x1f{intent_seq}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"af-{digest[:29]}"
+
+
+# --- what handlers consume and produce ---------------------------------------------------------
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit"]
@@ -53,11 +111,20 @@ class OrderIntent:
             payload["reference_price"] = self.reference_price
         return payload
 
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> OrderIntent:
+        """Read an intent back from an OrderIntent payload."""
+        return cls(symbol=payload["symbol"], side=payload["side"],
+                   amount=Decimal(payload["amount"]), order_type=payload.get("type", "market"),
+                   limit_price=_dec(payload.get("limit_price")),
+                   reference_price=_dec(payload.get("reference_price")))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     """What a handler decided at a wake: the rule that fired, its numbers, its orders."""
 
+    KIND: ClassVar[Kind] = DECISION
     rule: str
     reasons: Mapping[str, Any] = field(default_factory=dict)
     intents: tuple[OrderIntent, ...] = ()
@@ -91,15 +158,303 @@ def parse_prices(data: Mapping[str, Any] | None) -> dict[str, Decimal] | None:
     return {symbol: Decimal(quote["price"]) for symbol, quote in data["prices"].items()}
 
 
-def client_order_id(actor_id: str, intent_seq: int, instance: str | None = None) -> str:
-    """Derive the exchange client order id from the stream's instance id (a live stream's
-    random id, recorded in its Start entry), the actor and the intent's journal position.
+# --- payloads: one type per kind -----------------------------------------------------------
 
-    Without an instance (backtests and paper, which never reach an exchange) the id depends
-    on the actor and position only, so two runs give byte-identical journals. With one, two
-    journals of actors of the same name never share an id on the same account.
-    """
-    key = f"{actor_id}\x1f{intent_seq}" if instance is None else \
-        f"{instance}\x1f{actor_id}\x1f{intent_seq}"
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"af-{digest[:29]}"
+class Payload:
+    """A journal payload: its kind, and its one encoding and decoding."""
+
+    __slots__ = ()
+    KIND: ClassVar[Kind]
+
+    def to_payload(self) -> dict[str, Any]:
+        """The journaled form: every field that is set (Decimals kept for canonical JSON)."""
+        out: dict[str, Any] = {}
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Self:
+        """Read the journaled form back (decimals from their strings)."""
+        decimals = getattr(cls, "_DECIMALS", ())
+        return cls(**{key: Decimal(value) if key in decimals and value is not None else value
+                      for key, value in payload.items()})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Wake(Payload):
+    """A wake: the cron fire time it runs for."""
+
+    KIND: ClassVar[Kind] = WAKE
+    scheduled: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MissedWake(Payload):
+    """Wakes that were due and did not run (the first, the last, how many) and why."""
+
+    KIND: ClassVar[Kind] = MISSED_WAKE
+    first: str
+    last: str
+    count: int
+    reason: str
+    policy: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observed(Payload):
+    """An Observation entry: one oracle's data (or error) as of a moment, and when the
+    answer arrived if that was later than the entry's time."""
+
+    KIND: ClassVar[Kind] = OBSERVATION
+    oracle: str
+    as_of: str
+    data: Mapping[str, Any] | None = None
+    error: str | None = None
+    received: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Halt(Payload):
+    """The drawdown limit was hit: no new buying from here on."""
+
+    KIND: ClassVar[Kind] = HALT
+    _DECIMALS: ClassVar[frozenset[str]] = frozenset({"nav", "peak", "drawdown", "threshold"})
+    limit: str
+    nav: Decimal
+    peak: Decimal
+    drawdown: Decimal
+    threshold: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntentEntry(Payload):
+    """An OrderIntent entry: the handler's intent with the ids the runtime adds."""
+
+    KIND: ClassVar[Kind] = ORDER_INTENT
+    intent: OrderIntent
+    client_order_id: str
+    decision: int
+
+    def to_payload(self) -> dict[str, Any]:
+        return {**self.intent.to_payload(), "client_order_id": self.client_order_id,
+                "decision": self.decision}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Self:
+        return cls(intent=OrderIntent.from_payload(payload),
+                   client_order_id=payload["client_order_id"], decision=payload["decision"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderAck(Payload):
+    """The exchange's word on an order: its id there and its status (for an order that
+    ended part-filled, what filled and what did not, and why)."""
+
+    KIND: ClassVar[Kind] = ORDER_ACK
+    _DECIMALS: ClassVar[frozenset[str]] = frozenset({"filled", "remaining"})
+    client_order_id: str
+    exchange_order_id: str
+    status: str
+    filled: Decimal | None = None
+    remaining: Decimal | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill(Payload):
+    """(Part of) an order executed: amount at price, and the fee paid."""
+
+    KIND: ClassVar[Kind] = FILL
+    _DECIMALS: ClassVar[frozenset[str]] = frozenset({"amount", "price", "fee"})
+    client_order_id: str
+    fill_id: str
+    symbol: str
+    side: str
+    amount: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_currency: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRejected(Payload):
+    """An order refused: by a risk limit (``source`` risk, ``limit``), by the adapter or
+    the exchange, or called dropped by reconciliation. ``ambiguous``: the answer proved
+    nothing, and the order may exist; ``valid_until``: when it can no longer be accepted."""
+
+    KIND: ClassVar[Kind] = ORDER_REJECTED
+    client_order_id: str
+    reason: str
+    source: str
+    limit: str | None = None
+    ambiguous: bool | None = None
+    valid_until: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deposit(Payload):
+    """Cash paid into the fund (negative: taken out), and on whose command."""
+
+    KIND: ClassVar[Kind] = DEPOSIT
+    _DECIMALS: ClassVar[frozenset[str]] = frozenset({"amount"})
+    amount: Decimal
+    currency: str
+    reason: str
+    command_seq: int | None = None
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Control(Payload):
+    """An operator's command as the actor applied it — or refused it (``rejected``)."""
+
+    KIND: ClassVar[Kind] = CONTROL
+    _DECIMALS: ClassVar[frozenset[str]] = frozenset({"amount"})
+    command: str
+    reason: str | None = None
+    command_seq: int | None = None
+    by: str | None = None
+    amount: Decimal | None = None
+    rejected: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command(Payload):
+    """An operator's request, queued in the actor's command stream."""
+
+    KIND: ClassVar[Kind] = COMMAND
+    _DECIMALS: ClassVar[frozenset[str]] = frozenset({"amount", "units"})
+    command: str
+    reason: str
+    by: str
+    amount: Decimal | None = None
+    units: Decimal | None = None
+    investor: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request(Payload):
+    """An investor's request, dealt at the next valuation point: a :class:`Subscription`
+    (an amount of cash) or a :class:`Redemption` (units, or an amount)."""
+
+    _DECIMALS: ClassVar[frozenset[str]] = frozenset({"amount", "units"})
+    investor: str
+    requested: str
+    amount: Decimal | None = None
+    units: Decimal | None = None
+    reason: str | None = None
+    command_seq: int | None = None
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscription(Request):
+    """An investor asks to buy units for an amount of cash."""
+
+    KIND: ClassVar[Kind] = SUBSCRIPTION
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Redemption(Request):
+    """An investor asks to sell units (a number of them, or an amount's worth)."""
+
+    KIND: ClassVar[Kind] = REDEMPTION
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconciled(Payload):
+    """What asking the exchange about orders of unknown fate found."""
+
+    KIND: ClassVar[Kind] = RECONCILE
+    checked: int
+    found: int
+    late: int
+    dropped: int
+    open: int
+    at: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class End(Payload):
+    """A backtest's final books: NAV, cash, fees, fills and positions."""
+
+    KIND: ClassVar[Kind] = END
+    _DECIMALS: ClassVar[frozenset[str]] = frozenset({"nav", "cash", "fees"})
+    nav: Decimal
+    cash: Decimal
+    fees: Decimal
+    fills: int
+    positions: Mapping[str, Decimal]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Valuation(Payload):
+    """A valuation point: fees, NAV per share, every deal and what changed per investor
+    (the figures are computed by fund.accounting.register, which documents them)."""
+
+    KIND: ClassVar[Kind] = VALUATION
+    _DECIMALS: ClassVar[frozenset[str]] = frozenset({
+        "assets", "fees_owed_before", "management_fee", "performance_fee",
+        "price_before_fees", "price", "fees_paid", "fees_owed", "cash_in", "redeemed",
+        "cash_out", "units"})
+    at: str
+    assets: Decimal
+    fees_owed_before: Decimal
+    management_fee: Decimal
+    performance_fee: Decimal
+    price_before_fees: Decimal
+    price: Decimal
+    fees_paid: Decimal
+    fees_owed: Decimal
+    cash_in: Decimal
+    redeemed: Decimal
+    cash_out: Decimal
+    units: Decimal
+    deals: Sequence[Mapping[str, Any]]
+    investors: Mapping[str, Mapping[str, Any]]
+    pending: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Start(Payload):
+    """The Start entry: everything a replay needs to rebuild the actor (fund.actor's
+    ActorSpec reads and writes it), and the code that ran it."""
+
+    KIND: ClassVar[Kind] = START
+    _DECIMALS: ClassVar[frozenset[str]] = frozenset({"fee_rate", "slippage_bps"})
+    actor: str
+    strategy: str
+    params: Mapping[str, Any]
+    cron: str
+    mode: str
+    quote: str
+    fee_rate: Decimal
+    slippage_bps: Decimal
+    markets: Sequence[Mapping[str, Any]]
+    risk: Mapping[str, Any]
+    oracles: Sequence[Mapping[str, Any]]
+    code: Mapping[str, Any]
+    accounting: Mapping[str, Any] | None = None
+    instance: str | None = None
+
+
+_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def entry(payload: Payload) -> tuple[Kind, dict[str, Any]]:
+    """A payload as (kind, journaled form): what an adapter reports, what is recorded."""
+    return payload.KIND, payload.to_payload()

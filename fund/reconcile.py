@@ -21,18 +21,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from fund.canonical import format_ts, loads, parse_ts
+from fund.canonical import format_ts, parse_ts
 from fund.clock import Clock
 from fund.exchange.base import Event
-from fund.journal import Entry
-from fund.messages import FILL, ORDER_ACK, ORDER_INTENT, ORDER_REJECTED
+from fund.journal.base import Entry
+from fund.messages import ORDER_ACK, OrderRejected, Reconciled, entry
+from fund.projections import SENT, UNKNOWN, Orders, OrderState, fold
 
-RECONCILE = "Reconcile"
-_WORKING = ("open", "partially_filled")
 LATE_WINDOW = timedelta(days=1)
 """How long after being called dropped an order is still looked up at each reconciliation."""
 MAX_WAIT = timedelta(minutes=2)
@@ -53,61 +51,6 @@ class Venue(Protocol):
         ...
 
 
-@dataclass(slots=True)
-class OrderState:
-    """What the journal knows about one order."""
-
-    symbol: str
-    events: int = 0
-    status: str | None = None
-    ambiguous: bool = False
-    settled: bool = False
-    valid_until: str | None = None  # an ambiguous order cannot be accepted after this
-    dropped: str | None = None  # when reconciliation found the exchange never had it
-    fills: set[str] = field(default_factory=set)
-
-
-def order_states(entries: Iterable[Entry]) -> dict[str, OrderState]:
-    """Fold a stream's intents and exchange events into per-order states, by client id."""
-    orders: dict[str, OrderState] = {}
-    for entry in entries:
-        if entry.kind not in (ORDER_INTENT, ORDER_ACK, FILL, ORDER_REJECTED):
-            continue
-        payload = loads(entry.payload)
-        coid = payload["client_order_id"]
-        if entry.kind == ORDER_INTENT:
-            orders[coid] = OrderState(symbol=payload["symbol"])
-            continue
-        state = orders.get(coid)
-        if state is None:
-            continue
-        state.events += 1
-        if entry.kind == FILL:
-            state.fills.add(payload["fill_id"])
-        elif entry.kind == ORDER_ACK:
-            state.status = payload["status"]
-            state.settled = payload["status"] not in _WORKING
-            state.ambiguous, state.dropped = False, None
-        else:
-            state.ambiguous = bool(payload.get("ambiguous"))
-            state.valid_until = payload.get("valid_until") or state.valid_until
-            state.settled = not state.ambiguous
-            if payload.get("source") == "reconcile":
-                state.dropped = entry.ts
-    return orders
-
-
-def unsettled(orders: dict[str, OrderState]) -> list[tuple[str, OrderState]]:
-    """The orders whose fate the journal does not know yet, in journal order."""
-    return [(coid, s) for coid, s in orders.items()
-            if not s.settled and (s.events == 0 or s.ambiguous or s.status in _WORKING)]
-
-
-def _recently_dropped(orders: dict[str, OrderState],
-                      since: str) -> list[tuple[str, OrderState]]:
-    return [(coid, s) for coid, s in orders.items() if s.dropped and s.dropped >= since]
-
-
 Record = Callable[[str, dict[str, Any]], Any]
 
 
@@ -123,17 +66,17 @@ def reconcile(entries: Iterable[Entry], venue: Venue, record: Record, clock: Clo
     venue raises when it cannot be asked (nothing is recorded as dropped then).
     """
     started = clock.now()
-    orders = order_states(entries)
+    orders = Orders()
+    fold(entries, orders)
     counts = {"checked": 0, "found": 0, "late": 0, "dropped": 0, "open": 0}
     waiting: list[tuple[datetime, str, OrderState]] = []
-    since = format_ts(started - late_window)
-    for coid, state in unsettled(orders) + _recently_dropped(orders, since):
+    for coid, state in orders.open() + orders.dropped_since(format_ts(started - late_window)):
         counts["checked"] += 1
         events = venue.order_events(state.symbol, coid, state.fills)
         if events:
             _book(events, state, record)
             counts["late" if state.dropped else "found"] += 1
-        elif not state.dropped and (state.events == 0 or state.ambiguous):
+        elif state.status in (SENT, UNKNOWN):
             ends = (parse_ts(state.valid_until) if state.valid_until
                     else venue.settles_after(restarted_at or started))
             waiting.append((ends, coid, state))
@@ -150,17 +93,17 @@ def reconcile(entries: Iterable[Entry], venue: Venue, record: Record, clock: Clo
             counts["found"] += 1
             continue
         counts["dropped"] += 1
-        record(ORDER_REJECTED, {
-            "client_order_id": coid, "source": "reconcile",
-            "reason": f"the exchange has no such order after its validity window ended at "
-                      f"{format_ts(ends)}: it was never placed (it is not sent late)"})
-    record(RECONCILE, {**counts, "at": format_ts(started)})
+        record(*entry(OrderRejected(
+            client_order_id=coid, source="reconcile",
+            reason=f"the exchange has no such order after its validity window ended at "
+                   f"{format_ts(ends)}: it was never placed (it is not sent late)")))
+    record(*entry(Reconciled(**counts, at=format_ts(started))))
     return counts
 
 
 def _book(events: list[Event], state: OrderState, record: Record) -> None:
     """Journal what the exchange reported that the journal does not have yet."""
     for kind, payload in events:
-        if kind == ORDER_ACK and payload.get("status") == state.status and not state.dropped:
+        if kind == ORDER_ACK and payload.get("status") == state.status:
             continue  # nothing new
         record(kind, payload)

@@ -42,7 +42,8 @@ class StrategyError(Exception):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OracleSpec:
-    """An oracle a strategy reads at every wake: its name, kind and options."""
+    """An oracle a strategy reads at every wake: its name, kind and options (the kinds and
+    their options: agentfund/oracles/kinds.py)."""
 
     name: str
     kind: str

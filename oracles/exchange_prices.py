@@ -18,12 +18,14 @@ from fund.money import isolated
 
 
 def public_client(exchange_id: str, *, urls: Mapping[str, str] | None = None,
-                  options: Mapping[str, Any] | None = None, timeout_ms: int = 10_000) -> Any:
-    """A ccxt client with no keys (public endpoints only), numbers kept as strings."""
+                  options: Mapping[str, Any] | None = None, timeout_ms: int = 10_000,
+                  rate_limit: bool = True) -> Any:
+    """A ccxt client with no keys (public endpoints only), numbers kept as strings.
+    ``rate_limit``: pace requests by the exchange's published weights (ccxt's throttle)."""
     if exchange_id not in ccxt.exchanges:
         raise OracleError(f"ccxt has no exchange {exchange_id!r}")
     factory = getattr(ccxt, exchange_id)
-    client = factory({"timeout": timeout_ms, "enableRateLimit": True,
+    client = factory({"timeout": timeout_ms, "enableRateLimit": rate_limit,
                       "options": {**DEFAULT_OPTIONS.get(exchange_id, {}), **(options or {})}})
     client.number = str
     if urls:

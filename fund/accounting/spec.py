@@ -8,10 +8,6 @@ from typing import Any
 
 from fund.accounting.register import Terms
 
-SUBSCRIPTION = "Subscription"  # an investor asks to buy units (an amount of cash)
-REDEMPTION = "Redemption"  # an investor asks to sell units (a number, or an amount)
-VALUATION = "Valuation"  # a valuation point: fees, NAV per share, the requests dealt
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountingSpec:

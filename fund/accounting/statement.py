@@ -10,9 +10,9 @@ from typing import Any
 
 from fund.accounting.register import ZERO, Register, Terms
 from fund.accounting.returns import money_weighted, time_weighted
-from fund.accounting.spec import VALUATION
 from fund.canonical import loads, parse_ts
 from fund.journal import Entry
+from fund.messages import START, VALUATION
 
 
 @dataclass(slots=True)
@@ -37,7 +37,7 @@ class Books:
 
     def fold(self, entry: Entry) -> None:
         """Consume one entry of the actor's stream (kinds other than ours are ignored)."""
-        if entry.kind == "Start":
+        if entry.kind == START:
             accounting = loads(entry.payload).get("accounting")
             if accounting:
                 self.register = Register(terms=Terms.from_payload(accounting["terms"]))

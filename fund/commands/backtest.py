@@ -11,29 +11,23 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from agentfund.backtests.data import DataError
 from agentfund.backtests.engine import (
     ActorRun,
     BacktestError,
     Progress,
-    actor_period,
-    build_oracles,
-    check_sources,
-    load_history,
+    plan_backtest,
     run_backtest,
 )
-from agentfund.backtests.news import load_news
 from agentfund.backtests.summary import fund_summary
 from fund.commands.outputs import new_journal, slug
-from fund.config import FundConfig, load_config
-from fund.schedule import cron_trigger, fire_times
+from fund.config import load_config
 
 
 def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: Sequence[str],
              start: datetime | None, end: datetime | None, as_json: bool, report: bool) -> int:
     """Run the backtest and print its summary; return the exit code."""
     cfg = load_config(config, overrides)
-    preflight(cfg, start, end)
+    plan = plan_backtest(cfg, start=start, end=end)  # every refusal, before anything is written
     if out is None:
         out = Path("runs") / f"{slug(cfg.name)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     with new_journal(journal or str(out / "journal.db"), out) as store, \
@@ -42,7 +36,7 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
             if store.head(spec.actor_id) is not None:
                 raise BacktestError(f"{store.url} already holds a stream for actor "
                                     f"{spec.actor_id}; write to a new --journal")
-        runs = run_backtest(cfg, store, start=start, end=end, progress=progress)
+        runs = run_backtest(cfg, store, progress=progress, plan=plan)
     report_path = out / "report.html" if report else None
     summary = fund_summary(runs, store.url, str(report_path) if report_path else None)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -53,35 +47,6 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
     else:
         _print_table(cfg.name, summary)
     return 0
-
-
-def preflight(cfg: FundConfig, start: datetime | None, end: datetime | None) -> None:
-    """Refuse, before anything is written, what the engine would refuse once running.
-
-    The engine checks a fund's history and oracles before its first actor runs, but each
-    actor's schedule and oracles only when that actor's turn comes: with several actors,
-    those are checked here (loading the history once more), so that a refusal never
-    leaves the first actors' streams behind.
-    """
-    if cfg.backtest is None:
-        raise BacktestError(f"{cfg.source}: no [backtest] section")
-    for spec in cfg.actors:
-        check_sources(spec)
-    if len(cfg.actors) < 2:  # everything else is refused before the one stream starts
-        return
-    settings = cfg.backtest
-    candles = load_history(settings, cfg.actors)
-    try:
-        news = load_news(settings.news, settings.news_fields) if settings.news else None
-    except DataError as exc:
-        raise BacktestError(f"backtest.news: {exc}") from None
-    for spec in cfg.actors:
-        period = actor_period(spec, candles, settings, start, end, news)
-        if next(fire_times(cron_trigger(spec.cron), period.start, period.end), None) is None:
-            raise BacktestError(
-                f"actors.{spec.actor_id}: cron {spec.cron!r} never fires between "
-                f"{period.start:%Y-%m-%d %H:%M} and {period.end:%Y-%m-%d %H:%M} UTC")
-        build_oracles(spec, candles, news, period.start, settings.max_price_age)
 
 
 @contextmanager

@@ -17,19 +17,16 @@ from typing import Any
 
 from fund.canonical import format_ts, loads, parse_ts
 from fund.errors import UsageError
-from fund.journal import ConflictError, EntryFilter, Journal, JournalWriter, open_journal
+from fund.journal import ConflictError, Journal, JournalWriter, open_journal
 from fund.ledger import Ledger, LedgerError
-from fund.messages import CONTROL, DEPOSIT, FILL, HALT, OBSERVATION, START, WAKE
+from fund.messages import COMMAND, START, WAKE, commands_stream, is_commands_stream
 from fund.money import standard
-from fund.reconcile import order_states, unsettled
-from fund.verify import COMMANDS_SUFFIX
-
-COMMAND = "Command"
+from fund.projections import Controls, Orders
 
 
 def actors(journal: Journal) -> list[str]:
     """The actor streams of a journal (command streams left out)."""
-    return [p for p in journal.processes() if not p.endswith(COMMANDS_SUFFIX)]
+    return [p for p in journal.processes() if not is_commands_stream(p)]
 
 
 def send(target: str, actor: str, command: str, *, amount: str | None, reason: str,
@@ -49,7 +46,7 @@ def send(target: str, actor: str, command: str, *, amount: str | None, reason: s
             raise UsageError(f"{journal.url}: no actor {actor} "
                              f"(actors: {', '.join(actors(journal)) or 'none'})")
         for attempt in (1, 2):  # two operators at once: the loser retries on the new head
-            writer = JournalWriter(journal, actor + COMMANDS_SUFFIX)
+            writer = JournalWriter(journal, commands_stream(actor))
             entry = writer.append(COMMAND, format_ts(datetime.now(UTC)), payload)
             try:
                 writer.flush()
@@ -74,19 +71,18 @@ def _positive(command: str, key: str, text: str) -> Decimal:
 
 @standard
 def actor_status(journal: Journal, actor: str, now: datetime) -> dict[str, Any]:
-    """Fold an actor's stream into what an operator needs to see."""
-    ledger, last_wake, halted, control, problem = None, None, False, None, None
-    for entry in journal.read(actor, EntryFilter(kinds=(START, DEPOSIT, FILL, OBSERVATION, WAKE,
-                                                        HALT, CONTROL))):
+    """Fold an actor's stream into what an operator needs to see (the projections every
+    reader shares: the books, the controls, the orders)."""
+    ledger, controls, orders = None, Controls(), Orders()
+    last_wake, problem = None, None
+    for entry in journal.read(actor):
         payload = loads(entry.payload)
         if entry.kind == START:
             ledger = Ledger(quote=payload["quote"])
         elif entry.kind == WAKE:
             last_wake = payload["scheduled"]
-        elif entry.kind == HALT:
-            halted = True
-        elif entry.kind == CONTROL and payload["command"] in ("pause", "resume", "kill"):
-            control = payload["command"]
+        controls.apply(entry.seq, entry.kind, entry.ts, payload)
+        orders.apply(entry.seq, entry.kind, entry.ts, payload)
         if ledger is not None and problem is None:
             try:
                 ledger.apply(entry.kind, payload)
@@ -94,20 +90,18 @@ def actor_status(journal: Journal, actor: str, now: datetime) -> dict[str, Any]:
                 problem = f"entry {entry.seq}: {exc}"
     lease = journal.lease(actor)
     info = loads(lease.info) if lease else {}
-    open_orders = [coid for coid, _ in unsettled(order_states(journal.read(actor)))]
-    queued = journal.count(actor + COMMANDS_SUFFIX)
     return {
         "actor": actor, "last_wake": last_wake, "next_wake": info.get("next_wake"),
         "nav": str(ledger.nav()) if ledger else None,
         "cash": str(ledger.cash) if ledger else None,
         "positions": {s: str(p.amount) for s, p in (ledger.positions if ledger else {}).items()
                       if p.amount},
-        "open_orders": open_orders, "halted": halted, "killed": control == "kill",
-        "paused": control == "pause",
+        "open_orders": [coid for coid, _ in orders.open()], "halted": controls.halted,
+        "killed": controls.killed, "paused": controls.paused, "state": controls.state,
         "daemon": lease.owner if lease else None,
         "heartbeat_age_s": round((now - parse_ts(lease.heartbeat)).total_seconds(), 1)
         if lease else None,
-        "commands_queued_total": queued,
+        "commands_queued_total": journal.count(commands_stream(actor)),
         "problem": problem,
     }
 
@@ -129,7 +123,7 @@ def status(target: str, *, as_json: bool) -> int:
                    "daemon"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        state = ",".join(k for k in ("halted", "killed", "paused") if row[k]) or "running"
+        state = row["state"]
         if row["problem"]:
             state = f"books inconsistent at {row['problem']} (run fund verify)"
         daemon = (f"{row['daemon']} ({row['heartbeat_age_s']} s ago)" if row["daemon"]

@@ -1,4 +1,4 @@
-"""``fund run``: the daemon (paper trading on live prices)."""
+"""``fund run``: the daemon (paper trading on live prices, or live with ``--live``)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from agentfund.oracles.base import Oracle, OracleError
+from agentfund.oracles.kinds import Live, build
+from fund.actor import ActorSpec
 from fund.commands.outputs import new_journal, slug
 from fund.config import DaemonSettings, check_exchange, load_config
-from fund.daemon import Daemon, live_oracles
+from fund.daemon import Daemon, DaemonError
 from fund.errors import UsageError
 from fund.exchange.base import Adapter
 
@@ -20,19 +23,25 @@ def run(*, config: Path, journal: str | None, overrides: Sequence[str], once: bo
     check_exchange(cfg)
     venue = _venue(cfg.daemon) if live else None
     # every actor's oracles, built (and so checked) before the journal is opened
-    oracles = {spec.actor_id: live_oracles(spec, cfg.daemon) for spec in cfg.actors}
+    oracles = {spec.actor_id: _oracles(spec, Live(settings=cfg.daemon)) for spec in cfg.actors}
     target, folder = journal or cfg.daemon.journal, None
     if target is None:
         folder = Path("runs") / slug(cfg.name)
         target = str(folder / "journal.db")
     with new_journal(target, folder) as store:
-        daemon = Daemon(cfg, store, cfg.daemon, lambda spec, _: oracles[spec.actor_id],
-                        venue=venue)
+        daemon = Daemon(cfg, store, cfg.daemon, oracles=oracles, venue=venue)
         if once:
             daemon.run_once()
         else:
             daemon.serve()
     return 0
+
+
+def _oracles(spec: ActorSpec, live: Live) -> dict[str, Oracle]:
+    try:
+        return build(spec.declared(), tuple(spec.markets), live)
+    except OracleError as exc:
+        raise DaemonError(f"actors.{spec.actor_id}: {exc}") from None
 
 
 def _venue(settings: DaemonSettings) -> Adapter:

@@ -7,13 +7,13 @@ import json
 from fund.accounting.statement import books, statement
 from fund.errors import UsageError
 from fund.journal import open_journal
-from fund.verify import COMMANDS_SUFFIX
+from fund.messages import is_commands_stream
 
 
 def show_statement(target: str, investor: str, *, actor: str | None, as_json: bool) -> int:
     """Print one investor's statement for one actor (the only one, if there is one)."""
     with open_journal(target, must_exist=True) as journal:
-        streams = [p for p in journal.processes() if not p.endswith(COMMANDS_SUFFIX)]
+        streams = [p for p in journal.processes() if not is_commands_stream(p)]
         if actor is None:
             if len(streams) != 1:
                 raise UsageError(f"{journal.url}: name the actor with --actor "

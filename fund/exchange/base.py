@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fund.ledger import PortfolioView
@@ -21,17 +21,39 @@ class PlacedOrder:
 
 
 Event = tuple[str, dict[str, Any]]
-"""A journal kind (OrderAck, Fill, OrderRejected) and its payload."""
+"""A journal kind (OrderAck, Fill, OrderRejected) and its payload (fund.messages.entry)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capabilities:
+    """What an exchange adapter can do: the one object the runtime, the replayer and the
+    daemon read (never ``isinstance`` or attribute probes)."""
+
+    replayable: bool = False  # its events follow from the journal alone: verify re-derives
+    durable_intents: bool = True  # an intent must be stored before the order is sent
+    balances: bool = False  # it reports the account's balances (checked at live start-up)
+    lookup: bool = False  # it finds an order by client order id (reconciliation)
+    books: bool = False  # its fills walk an order book recorded at the wake
+    precision: bool = False  # it rounds to the exchange's own market precision
+
+
+PAPER = Capabilities(replayable=True, durable_intents=False, books=True)
+LIVE = Capabilities(balances=True, lookup=True, precision=True)
+_MODES = {"backtest": PAPER, "paper": replace(PAPER, durable_intents=True), "live": LIVE}
+
+
+def venue_of(mode: str) -> Capabilities:
+    """The capabilities of the venue a stream of this mode (its Start entry) trades on."""
+    try:
+        return _MODES[mode]
+    except KeyError:
+        raise ValueError(f"unknown mode {mode!r} (backtest, paper or live)") from None
 
 
 class Adapter(ABC):
     """Places orders and reports what happened to them as journal events."""
 
-    durable_intents: bool = True
-    """Whether an intent must be durable in the journal before it is submitted."""
-
-    replayable: bool = False
-    """Whether the adapter's events follow from the journal alone (verify re-derives them)."""
+    capabilities: Capabilities = LIVE
 
     @abstractmethod
     def submit(self, order: PlacedOrder, portfolio: PortfolioView) -> list[Event]:

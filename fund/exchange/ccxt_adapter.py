@@ -28,10 +28,10 @@ import ccxt  # type: ignore[import-untyped]
 
 from fund import secrets
 from fund.canonical import format_ts
-from fund.exchange.base import Adapter, Event, PlacedOrder
+from fund.exchange.base import LIVE, Adapter, Event, PlacedOrder
 from fund.ledger import PortfolioView
 from fund.markets import Market
-from fund.messages import FILL, ORDER_ACK, ORDER_REJECTED
+from fund.messages import FILL, Fill, OrderAck, OrderRejected, entry
 from fund.money import isolated
 
 DEFAULT_OPTIONS: Mapping[str, Mapping[str, Any]] = {
@@ -82,8 +82,7 @@ class CcxtAdapter(Adapter):
     blanked out of every text that leaves the adapter.
     """
 
-    durable_intents = True
-    replayable = False
+    capabilities = LIVE
 
     def __init__(self, *, exchange_id: str, api_key: str, secret: str,
                  urls: Mapping[str, str] | None = None,
@@ -249,9 +248,9 @@ class CcxtAdapter(Adapter):
             until = self.settles_after(sent)
         except Exception:  # noqa: BLE001 - a failed clock measurement must not lose the order
             until = sent + self.validity + timedelta(seconds=1)
-        event = self._reject(coid, f"fate unknown: {reason}", "exchange", ambiguous=True)
-        event[1]["valid_until"] = format_ts(until)
-        return event
+        return entry(OrderRejected(client_order_id=coid, reason=f"fate unknown: {reason}",
+                                   source="exchange", ambiguous=True,
+                                   valid_until=format_ts(until)))
 
     def _placed_events(self, order: PlacedOrder, response: Mapping[str, Any],
                        trades: list[Mapping[str, Any]]) -> list[Event]:
@@ -272,19 +271,19 @@ class CcxtAdapter(Adapter):
         oid = str(response.get("id"))
         amount = _dec(response.get("amount"))
         filled = _dec(response.get("filled")) or Decimal(0)
-        ack = {"client_order_id": coid, "exchange_order_id": oid,
-               "status": _status(response.get("status"), filled, amount)}
-        events: list[Event] = [(ORDER_ACK, ack)]
+        events: list[Event] = [entry(OrderAck(
+            client_order_id=coid, exchange_order_id=oid,
+            status=_status(response.get("status"), filled, amount)))]
         symbol, side = str(response.get("symbol")), str(response.get("side"))
         quote = symbol.partition("/")[2]
         for t in trades:
-            events.append((FILL, _fill(coid, symbol, side, str(t.get("id")), t.get("amount"),
-                                       t.get("price"), t.get("fee"), quote)))
+            events.append(entry(_fill(coid, symbol, side, str(t.get("id")), t.get("amount"),
+                                      t.get("price"), t.get("fee"), quote)))
         if not trades and filled > 0:
             fee = response.get("fee")
-            events.append((FILL, _fill(coid, symbol, side, f"{oid}-filled-{filled}", filled,
-                                       response.get("average") or response.get("price"),
-                                       fee, quote)))
+            events.append(entry(_fill(coid, symbol, side, f"{oid}-filled-{filled}", filled,
+                                      response.get("average") or response.get("price"),
+                                      fee, quote)))
         return events
 
     def _find(self, symbol: str, coid: str) -> Mapping[str, Any] | None:
@@ -340,11 +339,8 @@ class CcxtAdapter(Adapter):
             text = text.replace(secret, secrets.MASK)
         return secrets.redact(text)[:300]
 
-    def _reject(self, coid: str, reason: str, source: str, *, ambiguous: bool = False) -> Event:
-        payload: dict[str, Any] = {"client_order_id": coid, "reason": reason, "source": source}
-        if ambiguous:  # the order may exist on the exchange: reconcile with order_events
-            payload["ambiguous"] = True
-        return ORDER_REJECTED, payload
+    def _reject(self, coid: str, reason: str, source: str) -> Event:
+        return entry(OrderRejected(client_order_id=coid, reason=reason, source=source))
 
 
 def rewrite_urls(urls: dict[str, Any], overrides: Mapping[str, str]) -> None:
@@ -418,11 +414,12 @@ def _status(status: Any, filled: Decimal, amount: Decimal | None) -> str:
 
 
 def _fill(coid: str, symbol: str, side: str, fill_id: str, amount: Any, price: Any,
-          fee: Mapping[str, Any] | None, quote: str) -> dict[str, Any]:
+          fee: Mapping[str, Any] | None, quote: str) -> Fill:
     fee = fee or {}
-    return {"client_order_id": coid, "fill_id": fill_id, "symbol": symbol, "side": side,
-            "amount": _dec(amount), "price": _dec(price), "fee": _dec(fee.get("cost")) or
-            Decimal(0), "fee_currency": fee.get("currency") or quote}
+    return Fill(client_order_id=coid, fill_id=fill_id, symbol=symbol, side=side,
+                amount=_dec(amount) or Decimal(0), price=_dec(price) or Decimal(0),
+                fee=_dec(fee.get("cost")) or Decimal(0),
+                fee_currency=fee.get("currency") or quote)
 
 
 def _dec(value: Any) -> Decimal | None:

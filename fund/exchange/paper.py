@@ -7,13 +7,13 @@ verify`` re-derives every paper fill.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
-from typing import Any
 
 from fund.books import Level, OrderBook, depth, take
-from fund.exchange.base import Adapter, Event, PlacedOrder
+from fund.exchange.base import PAPER, Adapter, Event, PlacedOrder
 from fund.ledger import PortfolioView
-from fund.messages import FILL, ORDER_ACK, ORDER_REJECTED
+from fund.messages import Fill, OrderAck, OrderRejected, entry
 from fund.money import EXACT, standard
 
 _BPS = Decimal(10_000)
@@ -31,13 +31,11 @@ class PaperAdapter(Adapter):
     the order walks it instead: see :meth:`_walk`.
     """
 
-    replayable = True
-
     def __init__(self, *, fee_rate: Decimal, slippage_bps: Decimal,
                  durable_intents: bool = False) -> None:
         self.fee_rate = fee_rate
         self.slippage_bps = slippage_bps
-        self.durable_intents = durable_intents
+        self.capabilities = replace(PAPER, durable_intents=durable_intents)
 
     @standard
     def submit(self, order: PlacedOrder, portfolio: PortfolioView) -> list[Event]:
@@ -68,14 +66,10 @@ class PaperAdapter(Adapter):
         with localcontext(EXACT):
             notional = amount * fill_price
             fee = notional * self.fee_rate
-        fill: dict[str, Any] = {
-            "client_order_id": coid, "fill_id": coid + "-1", "symbol": intent.symbol,
-            "side": intent.side, "amount": amount, "price": fill_price,
-            "fee": fee, "fee_currency": portfolio.quote,
-        }
-        ack = {"client_order_id": coid, "exchange_order_id": "paper-" + coid[3:],
-               "status": "filled"}
-        return [(ORDER_ACK, ack), (FILL, fill)]
+        fill = Fill(client_order_id=coid, fill_id=coid + "-1", symbol=intent.symbol,
+                    side=intent.side, amount=amount, price=fill_price, fee=fee,
+                    fee_currency=portfolio.quote)
+        return [entry(_ack(coid)), entry(fill)]
 
     def _walk(self, order: PlacedOrder, book: OrderBook, portfolio: PortfolioView) -> list[Event]:
         """Fill against the book: asks (buy) or bids (sell), best level first.
@@ -115,16 +109,15 @@ class PaperAdapter(Adapter):
         problem = market.violation(amount, levels[0][0], notional=notional)
         if problem:
             return [_reject(coid, problem)]
-        ack: dict[str, Any] = {"client_order_id": coid,
-                               "exchange_order_id": "paper-" + coid[3:], "status": "filled"}
+        ack = _ack(coid)
         if available < wanted:
             with localcontext(EXACT):
                 remaining = intent.amount - amount
-            ack.update(status="expired", filled=amount, remaining=remaining,
-                       reason=f"the {intent.symbol} book's {len(levels)} {name} level(s)"
-                              f"{' within the limit' if limit is not None else ''} "
-                              f"hold {available}")
-        return [(ORDER_ACK, ack), *self._level_fills(order, taken, portfolio.quote)]
+            ack = replace(ack, status="expired", filled=amount, remaining=remaining,
+                          reason=f"the {intent.symbol} book's {len(levels)} {name} level(s)"
+                                 f"{' within the limit' if limit is not None else ''} "
+                                 f"hold {available}")
+        return [entry(ack), *self._level_fills(order, taken, portfolio.quote)]
 
     def _level_fills(self, order: PlacedOrder, taken: list[Level], quote: str) -> list[Event]:
         """One Fill per level taken (fill ids ``COID-1``, ``COID-2``, …), fee in the quote."""
@@ -133,10 +126,9 @@ class PaperAdapter(Adapter):
         for index, (price, part) in enumerate(taken, 1):
             with localcontext(EXACT):
                 fee = part * price * self.fee_rate
-            fills.append((FILL, {
-                "client_order_id": coid, "fill_id": f"{coid}-{index}", "symbol": intent.symbol,
-                "side": intent.side, "amount": part, "price": price, "fee": fee,
-                "fee_currency": quote}))
+            fills.append(entry(Fill(
+                client_order_id=coid, fill_id=f"{coid}-{index}", symbol=intent.symbol,
+                side=intent.side, amount=part, price=price, fee=fee, fee_currency=quote)))
         return fills
 
     def _affordable_walk(self, levels: list[Level], cash: Decimal) -> Decimal:
@@ -174,6 +166,11 @@ class PaperAdapter(Adapter):
         return max(amount, Decimal(0))
 
 
+def _ack(client_order_id: str) -> OrderAck:
+    return OrderAck(client_order_id=client_order_id,
+                    exchange_order_id="paper-" + client_order_id[3:], status="filled")
+
+
 def _reject(client_order_id: str, reason: str) -> Event:
-    return ORDER_REJECTED, {"client_order_id": client_order_id, "reason": reason,
-                            "source": "exchange"}
+    return entry(OrderRejected(client_order_id=client_order_id, reason=reason,
+                               source="exchange"))

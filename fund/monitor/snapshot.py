@@ -22,26 +22,12 @@ import numpy
 from fund.canonical import loads, parse_ts
 from fund.journal import GENESIS_HASH, EntryFilter, Journal
 from fund.ledger import Ledger
-from fund.messages import (
-    CONTROL,
-    DECISION,
-    END,
-    FILL,
-    HALT,
-    OBSERVATION,
-    ORDER_ACK,
-    ORDER_INTENT,
-    ORDER_REJECTED,
-    START,
-    WAKE,
-)
+from fund.messages import DECISION, END, FILL, MISSED_WAKE, OBSERVATION, START, WAKE
 from fund.money import standard
+from fund.projections import Controls, Orders, OrderState
 
-SNAPSHOT_VERSION = 1
-MISSED_WAKE = "MissedWake"  # fund.daemon's kind; not imported to keep APScheduler out
+SNAPSHOT_VERSION = 2  # 2: controls and orders are the shared projections
 _PAGE = 20_000
-_FINAL_STATUSES = frozenset({"filled", "closed", "canceled", "cancelled", "rejected", "expired",
-                             "dropped"})
 
 
 @dataclass(slots=True)
@@ -95,24 +81,6 @@ class Sentiment:
 
 
 @dataclass(slots=True)
-class Order:
-    """One order as the journal knows it so far."""
-
-    seq: int
-    symbol: str
-    side: str
-    amount: str
-    status: str = "sent"
-    filled: Decimal = Decimal(0)
-    reason: str = ""
-
-    @property
-    def open(self) -> bool:
-        """Whether the journal does not yet know the order's final fate."""
-        return self.status not in _FINAL_STATUSES
-
-
-@dataclass(slots=True)
 class ActorSnapshot:
     """Everything the overview and charts show about one actor, up to entry ``seq``."""
 
@@ -132,7 +100,7 @@ class ActorSnapshot:
     series: Series = field(default_factory=Series)
     sentiment: Sentiment = field(default_factory=Sentiment)
     fills: list[tuple[int, float, str, str, float, float]] = field(default_factory=list)
-    orders: dict[str, Order] = field(default_factory=dict)
+    orders: Orders = field(default_factory=Orders)
     kinds: dict[str, int] = field(default_factory=dict)
     last_wake: str | None = None
     pending_wake: float | None = None  # the wake whose end-of-wake point is not yet added
@@ -140,9 +108,7 @@ class ActorSnapshot:
     missed: int = 0
     decisions: int = 0
     rules: dict[str, int] = field(default_factory=dict)
-    halted: bool = False
-    paused: bool = False
-    killed: bool = False
+    controls: Controls = field(default_factory=Controls)
     end: dict[str, Any] | None = None
 
     @property
@@ -168,9 +134,9 @@ class ActorSnapshot:
                       prices={s: self.series.prices.get(s, array("d")) + v
                               for s, v in current.prices.items()})
 
-    def open_orders(self) -> list[tuple[str, Order]]:
+    def open_orders(self) -> list[tuple[str, OrderState]]:
         """Orders whose fate the journal does not know yet, oldest first."""
-        return [(coid, order) for coid, order in self.orders.items() if order.open]
+        return self.orders.open()
 
     def drawdown(self) -> tuple[float, float]:
         """(Current drawdown, maximum drawdown) of the end-of-wake NAV, as fractions.
@@ -239,8 +205,11 @@ def _fold(s: ActorSnapshot, seq: int, kind: str, ts: str, payload: dict[str, Any
     step = _STEPS.get(kind)
     if step is not None:
         step(s, seq, ts, payload)
-    if kind in (ORDER_ACK, ORDER_REJECTED, FILL):
-        _order_event(s, seq, kind, ts, payload)
+    if kind == FILL:
+        s.fills.append((seq, _epoch(ts), payload["symbol"], payload["side"],
+                        float(payload["amount"]), float(payload["price"])))
+    s.orders.apply(seq, kind, ts, payload)
+    s.controls.apply(seq, kind, ts, payload)
     s.ledger.apply(kind, payload)
 
 
@@ -270,25 +239,6 @@ def _decision(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> N
     s.rules[rule] = s.rules.get(rule, 0) + 1
 
 
-def _intent(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
-    s.orders[payload["client_order_id"]] = Order(
-        seq=seq, symbol=payload["symbol"], side=payload["side"], amount=payload["amount"])
-
-
-def _halt(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
-    s.halted = True
-
-
-def _control(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
-    command = payload.get("command")
-    if command == "kill":
-        s.killed = True
-    elif command == "pause":
-        s.paused = True
-    elif command == "resume":
-        s.killed = s.paused = False
-
-
 def _missed(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
     s.missed += int(payload.get("count", 1))
 
@@ -299,26 +249,6 @@ def _end(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
 
 
 _STEPS: dict[str, Callable[[ActorSnapshot, int, str, dict[str, Any]], None]] = {
-    WAKE: _wake, OBSERVATION: _observation, DECISION: _decision, ORDER_INTENT: _intent,
-    HALT: _halt, CONTROL: _control, MISSED_WAKE: _missed, END: _end,
+    WAKE: _wake, OBSERVATION: _observation, DECISION: _decision, MISSED_WAKE: _missed,
+    END: _end,
 }
-
-
-def _order_event(s: ActorSnapshot, seq: int, kind: str, ts: str,
-                 payload: dict[str, Any]) -> None:
-    order = s.orders.get(payload["client_order_id"])
-    if kind == FILL:
-        s.fills.append((seq, _epoch(ts), payload["symbol"], payload["side"],
-                        float(payload["amount"]), float(payload["price"])))
-        if order is not None:
-            order.filled += Decimal(payload["amount"])
-            if order.status == "sent":
-                order.status = "partially filled"
-    elif order is None:
-        return
-    elif kind == ORDER_ACK:
-        order.status = payload.get("status", order.status)
-    elif payload.get("ambiguous"):
-        order.status, order.reason = "unknown (reconciling)", payload.get("reason", "")
-    else:
-        order.status, order.reason = "rejected", payload.get("reason", "")

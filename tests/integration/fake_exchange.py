@@ -181,9 +181,14 @@ class FakeExchange:
     """A ThreadingHTTPServer speaking enough of binance's spot REST API for ccxt."""
 
     def __init__(self, symbols: dict[str, Symbol] | None = None, *,
-                 clock: Callable[[], int] = wall_ms, skew_ms: int = 0) -> None:
+                 clock: Callable[[], int] = wall_ms, skew_ms: int = 0,
+                 signing_clock: Callable[[], int] | None = None) -> None:
+        """``clock``: the exchange's time (its market data, orders and trades are stamped
+        with it); ``signing_clock``: the one signed requests are judged by, when it is not
+        the same (a fake replaying history on a simulated clock, signed at wall time)."""
         self.symbols = symbols or default_symbols()
         self.clock = clock
+        self.signing_clock = signing_clock
         self.skew_ms = self._skew = skew_ms
         self.lock = threading.Lock()
         self.book = Book(prices={}, balances={})
@@ -367,7 +372,7 @@ class FakeExchange:
         if stamp is None:
             return
         window = int(request.params.get("recvWindow", "5000"))
-        now = self.now_ms()
+        now = self.signing_clock() if self.signing_clock is not None else self.now_ms()
         if int(stamp) > now + 1000 or now - int(stamp) > window:
             raise VenueError(400, -1021, "Timestamp for this request is outside of the "
                                          "recvWindow.")

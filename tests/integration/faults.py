@@ -29,11 +29,12 @@ import pytest
 
 from fund.canonical import loads
 from fund.config import load_config
-from fund.daemon import Daemon, live_oracles
+from fund.daemon import Daemon
 from fund.exchange.ccxt_adapter import CcxtAdapter
 from fund.journal import Journal, open_journal
 from fund.ledger import Ledger
-from fund.verify import COMMANDS_SUFFIX, verify_stream
+from fund.messages import is_commands_stream
+from fund.verify import verify_stream
 from tests.integration.fake_exchange import FakeExchange
 
 D = Decimal
@@ -100,7 +101,7 @@ class LiveFund:
                               urls={"api": self.venue.url}, enable_rate_limit=False,
                               timeout_ms=cfg.daemon.exchange_timeout_ms,
                               validity_ms=cfg.daemon.order_validity_ms)
-        self.daemon = Daemon(cfg, self.store, cfg.daemon, live_oracles, venue=adapter)
+        self.daemon = Daemon(cfg, self.store, cfg.daemon, venue=adapter)
         return self.daemon
 
     def stop(self) -> None:
@@ -133,7 +134,7 @@ def audit(urls: list[str]) -> Audit:
     for url in urls:
         with open_journal(url) as store:
             for actor in store.processes():
-                if actor.endswith(COMMANDS_SUFFIX):
+                if is_commands_stream(actor):
                     continue
                 report = verify_stream(store, actor)
                 assert report.ok, f"{url} {actor}: {report.error}"

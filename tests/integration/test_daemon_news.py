@@ -149,5 +149,5 @@ def test_a_news_strategy_without_news_sources_is_refused_in_one_line(tmp_path: P
 
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "fund: error: actors.mentions: oracle 'news' reads news: list feeds or pages under "
-        "[daemon.news]")
+        "fund: error: actors.mentions: oracle 'news': it reads news: list feeds or pages "
+        "under [daemon.news]")

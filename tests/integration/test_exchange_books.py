@@ -303,28 +303,24 @@ def test_a_failed_book_is_an_error_observation_and_orders_fill_at_the_price(
     assert verify(db).ok
 
 
-def test_the_daemon_wires_book_and_candle_specs_to_live_oracles(venue: FakeExchange) -> None:
+def test_the_registry_builds_book_and_candle_specs_as_live_oracles(venue: FakeExchange) -> None:
+    from agentfund.oracles.kinds import Live, build
     from fund.config import DaemonSettings
-    from fund.daemon import DaemonError, market_data_oracle
     from fund.strategy import OracleSpec
 
-    class Actor:
-        actor_id = "a"
-        markets = ("BTC/USDT", "ETH/USDT")  # the daemon reads only the keys
-
-    settings = DaemonSettings(exchange_urls={"api": venue.url})
+    live = Live(settings=DaemonSettings(exchange_urls={"api": venue.url}))
+    markets = ("BTC/USDT", "ETH/USDT")  # a spec without symbols reads every market
     venue.set_candles("BTCUSDT", [(NOW_MS - HOUR, "1", "2", "1", "2", "1")])
 
-    candles = market_data_oracle(Actor, OracleSpec(name="c", kind="ohlcv", options={
-        "symbols": ["BTC/USDT"], "timeframe": "1h", "candles": 5}), settings)
-    book = market_data_oracle(Actor, OracleSpec(name="b", kind="order_book"), settings)
+    built = build((OracleSpec(name="c", kind="ohlcv", options={
+        "symbols": ["BTC/USDT"], "timeframe": "1h", "candles": 5}),
+        OracleSpec(name="b", kind="order_book")), markets, live)
 
-    assert candles.observe(AT, NoBlobs())["prices"] == {
+    assert built["c"].observe(AT, NoBlobs())["prices"] == {
         "BTC/USDT": {"price": "2", "time": "2023-11-14T22:13:20.000000Z"}}
-    assert set(book.observe(AT, NoBlobs())["books"]) == {"BTC/USDT", "ETH/USDT"}
-    with pytest.raises(DaemonError, match=r"actors.a: oracle 'b': unknown option\(s\) levels"):
-        market_data_oracle(Actor, OracleSpec(name="b", kind="order_book",
-                                             options={"levels": 3}), settings)
-    with pytest.raises(DaemonError, match="timeframe 'hourly'"):
-        market_data_oracle(Actor, OracleSpec(name="c", kind="ohlcv",
-                                             options={"timeframe": "hourly"}), settings)
+    assert set(built["b"].observe(AT, NoBlobs())["books"]) == {"BTC/USDT", "ETH/USDT"}
+    with pytest.raises(OracleError, match=r"unknown option\(s\) levels for kind 'order_book'"):
+        build((OracleSpec(name="b", kind="order_book", options={"levels": 3}),), markets, live)
+    with pytest.raises(OracleError, match=r"oracle 'c': .*timeframe 'hourly'"):
+        build((OracleSpec(name="c", kind="ohlcv", options={"timeframe": "hourly"}),), markets,
+              live)

@@ -92,11 +92,13 @@ def test_a_removed_halt_is_caught_by_verify(tmp_path: Path, store_url: str) -> N
 
 
 def test_the_kill_switch_stops_every_order_until_resumed(journal_url: str) -> None:
-    from agentfund.backtests.engine import build_oracles, load_history
+    from agentfund.backtests.engine import load_history
+    from agentfund.oracles.kinds import History, build
     from fund.clock import SimulatedClock
     from fund.config import load_config
     from fund.exchange.paper import PaperAdapter
     from fund.journal import JournalWriter
+    from fund.messages import Control
     from fund.runtime import ActorRuntime
     from fund.schedule import cron_trigger, fire_times
 
@@ -110,16 +112,17 @@ def test_the_kill_switch_stops_every_order_until_resumed(journal_url: str) -> No
     writer = JournalWriter(store, spec.actor_id)
     clock = SimulatedClock(wakes[0])
     runtime = ActorRuntime(spec=spec, writer=writer, clock=clock,
-                           oracles=build_oracles(spec, candles, None, wakes[0]),
+                           oracles=build(spec.declared(), tuple(spec.markets),
+                                         History(candles=candles, since=wakes[0])),
                            adapter=PaperAdapter(fee_rate=spec.terms.fee_rate,
                                                 slippage_bps=spec.terms.slippage_bps))
     runtime.open(Decimal(10_000))
     for number, moment in enumerate(wakes):
         clock.set_time(moment)
         if number == 3:
-            runtime.control("kill", "operator: exchange outage")
+            runtime.command(Control(command="kill", reason="operator: exchange outage"))
         if number == 6:
-            runtime.control("resume", "operator: all clear")
+            runtime.command(Control(command="resume", reason="operator: all clear"))
         runtime.wake(moment)
     writer.flush()
 

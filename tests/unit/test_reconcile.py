@@ -17,8 +17,8 @@ from fund.clock import SimulatedClock
 from fund.exchange.base import Event
 from fund.journal import Entry, JournalWriter
 from fund.journal.memory import MemoryJournal
-from fund.messages import FILL, ORDER_ACK, ORDER_INTENT, ORDER_REJECTED
-from fund.reconcile import LATE_WINDOW, MAX_WAIT, RECONCILE, reconcile
+from fund.messages import FILL, ORDER_ACK, ORDER_INTENT, ORDER_REJECTED, RECONCILE
+from fund.reconcile import LATE_WINDOW, MAX_WAIT, reconcile
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 VALIDITY = timedelta(seconds=5)

@@ -158,10 +158,29 @@ def test_file_hashes_are_remembered_until_the_file_changes(tmp_path: Path) -> No
     assert changed != digest
 
 
-def test_code_version_is_stable_within_a_process() -> None:
-    # Act / Assert
-    assert code_version() == code_version()
-    assert len(code_version()) == 64
+def test_code_version_follows_the_code_that_decides_and_ignores_presentation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: a copy of the sources, so that editing them touches nothing real
+    import shutil
+
+    from agentfund.backtests import sweep_keys
+
+    for directory in sweep_keys.SOURCE_DIRS:
+        shutil.copytree(sweep_keys.ROOT / directory, tmp_path / directory,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(sweep_keys, "ROOT", tmp_path)
+    compute = code_version.__wrapped__  # the hash itself, not the process's cached value
+    before = compute()
+    # Act
+    (tmp_path / "fund" / "cli.py").write_text("# presentation only\n", encoding="utf-8")
+    after_presentation = compute()
+    rebalance = tmp_path / "strategies" / "rebalance.py"
+    rebalance.write_text(rebalance.read_text() + "\n# a decision changed\n")
+    after_strategy = compute()
+    # Assert
+    assert len(before) == 64
+    assert after_presentation == before
+    assert after_strategy != before
 
 
 def test_walk_forward_windows_roll_by_the_test_length_without_overlap() -> None:

@@ -11,10 +11,10 @@ import streamlit as st
 
 from fund.canonical import parse_ts
 from fund.journal import Journal, JournalError, Lease, open_journal
+from fund.messages import is_commands_stream
 from fund.monitor.snapshot import ActorSnapshot
 from fund.monitor.store import forget, snapshot
 
-COMMANDS_SUFFIX = ".commands"  # fund.verify's; not imported to keep the page light
 LIVE_LEASE = timedelta(seconds=15)  # fund.daemon's LEASE_TTL
 
 
@@ -59,7 +59,7 @@ def page(settings: Settings, title: str) -> tuple[Journal, list[str]] | None:
 
 def actors(store: Journal) -> list[str]:
     """The actor streams (operators' command streams left out)."""
-    return [p for p in store.processes() if not p.endswith(COMMANDS_SUFFIX)]
+    return [p for p in store.processes() if not is_commands_stream(p)]
 
 
 def load(store: Journal, actor: str) -> ActorSnapshot:

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from fund.journal import BlobMissingError, Journal
+from fund.messages import FILL, ORDER_ACK, ORDER_REJECTED
 from fund.monitor.decisions import (
     DecisionQuery,
     Explanation,
@@ -122,12 +123,12 @@ def _scheduled(story: Explanation) -> str | None:
 
 
 def _event_row(seq: int, kind: str, event: dict[str, Any]) -> dict[str, Any]:
-    if kind == "OrderAck":
+    if kind == ORDER_ACK:
         detail = f"status {event.get('status')}, exchange id {event.get('exchange_order_id', '')}"
-    elif kind == "Fill":
+    elif kind == FILL:
         detail = (f"{event['side']} {event['amount']} @ {event['price']}, fee {event['fee']} "
                   f"{event.get('fee_currency', '')}")
-    elif kind == "OrderRejected":
+    elif kind == ORDER_REJECTED:
         limit = f" (limit {event['limit']})" if "limit" in event else ""
         detail = (f"rejected by {event.get('source', 'exchange')}{limit}: "
                   f"{event.get('reason', '')}")

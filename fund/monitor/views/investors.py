@@ -6,15 +6,15 @@ import pandas as pd
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 import streamlit as st
 
-from fund.accounting.spec import VALUATION
 from fund.accounting.statement import Books, books, statement
 from fund.journal import EntryFilter, Journal
+from fund.messages import START, VALUATION
 from fund.monitor.views import common
 from fund.monitor.views.performance import pick_actor
 
 
 def _books(store: Journal, actor: str) -> Books:
-    return books(store.read(actor, EntryFilter(kinds=("Start", VALUATION))))
+    return books(store.read(actor, EntryFilter(kinds=(START, VALUATION))))
 
 
 def _pct(value: float | None) -> str:

@@ -9,13 +9,13 @@ import streamlit as st
 
 from fund.commands.inspect import export_line
 from fund.journal import EntryFilter, Journal
+from fund.messages import Kind
 from fund.monitor.views import common
 from fund.verify import verify_stream
 
 PAGE_SIZES = (50, 200, 1000)
 EXPORT_CAP = 100_000
-KINDS = ("Start", "Deposit", "Wake", "MissedWake", "Observation", "Halt", "Decision",
-         "OrderIntent", "OrderAck", "Fill", "OrderRejected", "Control", "Command", "End")
+KINDS = tuple(Kind)
 
 
 def _filter(store: Journal) -> tuple[str, EntryFilter, int]:

@@ -18,11 +18,11 @@ def state(snap: ActorSnapshot, lease: Lease | None) -> str:
     """One word for what the actor is doing."""
     if not snap.trusted:
         return "corrupted"
-    if snap.killed:
+    if snap.controls.killed:
         return "killed"
-    if snap.halted:
+    if snap.controls.halted:
         return "halted"
-    if snap.paused:
+    if snap.controls.paused:
         return "paused"
     if snap.end is not None:
         return "finished"
@@ -87,8 +87,9 @@ def actor_card(store: Journal, actor: str, lease: Lease | None) -> None:
     wide[2].metric("Fills", f"{len(snap.fills):,}")
     wide[3].metric("Open orders", f"{len(snap.open_orders()):,}")
     common.chain_badge(snap)
-    if snap.halted or snap.killed:
-        st.warning(f"{actor} is {'killed' if snap.killed else 'halted'}: it places no orders.")
+    if snap.controls.halted or snap.controls.killed:
+        stopped = "killed" if snap.controls.killed else "halted"
+        st.warning(f"{actor} is {stopped}: it places no orders.")
     table = positions(snap)
     if not table.empty:
         st.dataframe(table, hide_index=True, width="stretch")

@@ -1,0 +1,148 @@
+"""What one actor's backtest produced beyond its journal: the curves for metrics, charts and
+the report (NAV after each wake, allocation, an equal-weight buy-and-hold) and its totals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+from agentfund.backtests.data import Candles
+from fund.actor import ActorSpec
+from fund.canonical import loads, parse_ts
+from fund.journal import Entry, EntryFilter, Journal
+from fund.messages import FILL
+from fund.runtime import ActorRuntime
+
+Progress = Callable[[str, float, int], None]
+"""Called as (actor id, fraction of the period's time done, wakes so far)."""
+
+
+@dataclass(slots=True, kw_only=True)
+class ActorRun:
+    """What one actor's backtest produced, beyond its journal."""
+
+    actor_id: str
+    quote: str
+    initial_cash: Decimal
+    times: list[int] = field(default_factory=list)
+    nav: list[float] = field(default_factory=list)  # per share x initial units with investors
+    money: list[float] = field(default_factory=list)  # the NAV itself, for allocation
+    allocation: dict[str, list[float]] = field(default_factory=dict)
+    benchmark: list[float] = field(default_factory=list)
+    final_nav: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    fills: int = 0
+    traded_notional: Decimal = Decimal(0)
+    wakes: int = 0
+    entries: int = 0
+    head_hash: str = ""
+    fill_rows: list[tuple[int, str, str, str, str]] = field(default_factory=list)
+
+
+class Recorder:
+    """Samples the books after every wake (and the holdings whenever a fill changed them)."""
+
+    def __init__(self, run: ActorRun, runtime: ActorRuntime, span: tuple[float, float],
+                 progress: Progress | None) -> None:
+        self.run, self.ledger = run, runtime.core.ledger
+        self.unitized = unitized(runtime, run.initial_cash)
+        self.holdings: list[tuple[int, dict[str, float]]] = []
+        self._fills_seen = -1
+        self._start, self._span = span
+        self._progress = progress
+
+    def wake(self, moment: datetime) -> None:
+        """The books as they stand after the wake at ``moment``."""
+        run, ledger = self.run, self.ledger
+        run.times.append(int(moment.timestamp()))
+        run.nav.append(self.unitized())
+        run.money.append(float(ledger.nav()))
+        if ledger.fills != self._fills_seen:
+            self._fills_seen = ledger.fills
+            self.holdings.append((run.wakes, {s: float(p.amount)
+                                              for s, p in ledger.positions.items()}))
+        run.wakes += 1
+        if self._progress and run.wakes % 256 == 0:
+            self._progress(run.actor_id, (run.times[-1] - self._start) / self._span, run.wakes)
+
+    def finish(self, end: Entry, moment: datetime, candles: Mapping[str, Candles],
+               spec: ActorSpec, first: datetime, journal: Journal) -> ActorRun:
+        """The last point (the period's end), the curves and the totals."""
+        run, ledger = self.run, self.ledger
+        if self._progress:
+            self._progress(run.actor_id, 1.0, run.wakes)
+        seconds = int(moment.timestamp())
+        if run.times[-1] != seconds:
+            run.times.append(seconds)
+            run.nav.append(0.0)
+            run.money.append(0.0)
+        run.nav[-1] = self.unitized()
+        run.money[-1] = float(ledger.nav())
+        run.allocation = _allocation(run, self.holdings, candles, spec)
+        run.final_nav, run.fees, run.fills = ledger.nav(), ledger.fees_paid, ledger.fills
+        run.traded_notional = ledger.traded_notional
+        run.entries, run.head_hash = end.seq, end.hash
+        run.benchmark = _buy_and_hold(run, candles, spec, first)
+        for entry in journal.read(spec.actor_id, EntryFilter(kinds=(FILL,))):
+            fill = loads(entry.payload)
+            run.fill_rows.append((int(parse_ts(entry.ts).timestamp()), fill["symbol"],
+                                  fill["side"], fill["amount"], fill["price"]))
+        return run
+
+
+def unitized(runtime: ActorRuntime, initial_cash: Decimal) -> Callable[[], float]:
+    """The NAV curve the metrics use: plain NAV; or, with investor accounts, NAV per share
+    scaled to the initial capital, so money coming in or out is not return."""
+    ledger, register = runtime.core.ledger, runtime.core.register
+    if register is None:
+        return lambda: float(ledger.nav())
+    scale = initial_cash / register.terms.initial_price
+
+    def per_share() -> float:
+        units = register.units
+        if not units:
+            return float(register.price or register.terms.initial_price) * float(scale)
+        return float((ledger.nav() - register.fees_owed) / units * scale)
+
+    return per_share
+
+
+def _closes_at(series: Candles, times: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Close of the last candle completed at each time (the first close before any)."""
+    index = np.searchsorted(series.close_times, times, side="right") - 1
+    return np.asarray(series.closes)[np.maximum(index, 0)]
+
+
+def _allocation(run: ActorRun, holdings: list[tuple[int, dict[str, float]]],
+                candles: Mapping[str, Candles], spec: ActorSpec) -> dict[str, list[float]]:
+    """Fraction of NAV in each market at each point (holdings change only at fills)."""
+    times = np.asarray(run.times, dtype=np.int64)
+    nav = np.asarray(run.money)
+    result: dict[str, list[float]] = {}
+    for symbol in spec.markets:
+        amounts = np.zeros(len(times))
+        for index, held in holdings:
+            amounts[index:] = held.get(symbol, 0.0)
+        value = amounts * _closes_at(candles[symbol], times)
+        result[symbol] = np.divide(value, nav, out=np.zeros_like(nav), where=nav > 0).tolist()
+    return result
+
+
+def _buy_and_hold(run: ActorRun, candles: Mapping[str, Candles], spec: ActorSpec,
+                  first: datetime) -> list[float]:
+    """NAV of an equal-weight buy-and-hold of the actor's markets from the first wake."""
+    times = np.asarray(run.times, dtype=np.int64)
+    start = np.asarray([int(first.timestamp())], dtype=np.int64)
+    share = float(run.initial_cash) / len(spec.markets)
+    total = np.zeros(len(times))
+    for symbol in spec.markets:
+        series = candles[symbol]
+        if series.close_times[0] > start[0]:
+            return []
+        total += share / _closes_at(series, start)[0] * _closes_at(series, times)
+    return total.tolist()
