@@ -11,7 +11,7 @@ its sentiment), so the journal holds every headline of the period; then the End 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from agentfund.backtests.data import Candles, DataError, load_candles
 from agentfund.backtests.news import load_news
 from agentfund.backtests.results import ActorRun, Progress, Recorder
-from agentfund.oracles.base import OracleError
+from agentfund.oracles.base import Oracle, OracleError
 from agentfund.oracles.kinds import History, build
 from fund.accounting.config import Flow as ConfigFlow
 from fund.actor import ActorSpec
@@ -59,6 +59,7 @@ class BacktestPlan:
     candles: Mapping[str, Candles]
     news: list[tuple[int, dict[str, Any]]] | None
     periods: Mapping[str, Period]
+    oracles: dict[str, dict[str, Oracle]] = field(default_factory=dict)  # built, by actor
 
     def history(self, period: Period) -> History:
         """What an actor's historical oracles are built from, for its period."""
@@ -118,7 +119,8 @@ def plan_backtest(config: FundConfig, *, start: datetime | None = None,
                 f"actors.{spec.actor_id}: cron {spec.cron!r} never fires between "
                 f"{period.start:%Y-%m-%d %H:%M} and {period.end:%Y-%m-%d %H:%M} UTC")
         try:
-            build(spec.declared(), tuple(spec.markets), plan.history(period))
+            plan.oracles[spec.actor_id] = build(spec.declared(), tuple(spec.markets),
+                                                plan.history(period))
         except OracleError as exc:
             raise BacktestError(f"actors.{spec.actor_id}: {exc}") from None
     return plan
@@ -141,7 +143,8 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
         clock = SimulatedClock(first)
         runtime = build_runtime(spec, journal, clock=clock, sources=plan.history(period),
                                 adapter=PaperAdapter(fee_rate=spec.terms.fee_rate,
-                                                     slippage_bps=spec.terms.slippage_bps))
+                                                     slippage_bps=spec.terms.slippage_bps),
+                                oracles=plan.oracles.pop(spec.actor_id, None))
         runtime.open(cash)
         node = Node(runtime, timeline(
             spec, chain([first], wakes), flows=_flows(plan.config.flows, spec),
@@ -152,12 +155,11 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
                             runtime, (period.start.timestamp(),
                                       max((period.end - period.start).total_seconds(), 1.0)),
                             progress)
-        while (moment := node.timeline.next_moment()) is not None and moment <= period.end:
-            clock.set_time(max(moment, clock.now()))
-            for step in node.timeline.due(moment):
-                node.run(step)
-                if step.kind == "wake":
-                    recorder.wake(step.at)
+        for step in node.timeline.until(period.end):
+            clock.set_time(max(step.at, clock.now()))
+            node.run(step)
+            if step.kind == "wake":
+                recorder.wake(step.at)
         clock.set_time(max(period.end, clock.now()))
         end = node.finish(period.end)  # also records the news after the last wake
     finally:

@@ -51,6 +51,7 @@ class Recorder:
                  progress: Progress | None) -> None:
         self.run, self.ledger = run, runtime.core.ledger
         self.unitized = unitized(runtime, run.initial_cash)
+        self.plain = runtime.core.register is None  # the NAV curve is the NAV itself
         self.holdings: list[tuple[int, dict[str, float]]] = []
         self._fills_seen = -1
         self._start, self._span = span
@@ -60,8 +61,9 @@ class Recorder:
         """The books as they stand after the wake at ``moment``."""
         run, ledger = self.run, self.ledger
         run.times.append(int(moment.timestamp()))
-        run.nav.append(self.unitized())
-        run.money.append(float(ledger.nav()))
+        money = float(ledger.nav())
+        run.nav.append(money if self.plain else self.unitized())
+        run.money.append(money)
         if ledger.fills != self._fills_seen:
             self._fills_seen = ledger.fills
             self.holdings.append((run.wakes, {s: float(p.amount)

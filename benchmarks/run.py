@@ -3,6 +3,12 @@
     python benchmarks/run.py              # every workload, 5 runs each
     python benchmarks/run.py --runs 3 --only w1
     python benchmarks/run.py --json       # machine-readable figures
+    python benchmarks/run.py --against REV --only w1 --only w1-5m --runs 9
+
+``--against REV`` times the same workloads on the code of another revision too (a git
+worktree of REV, run with this virtualenv), in turn — A B A B …, so that a machine whose
+speed drifts affects both alike — and prints each median and the median of the pairwise
+ratios (this code / REV's).
 
 Each run is a fresh ``fund backtest`` process (start-up, data load, the whole journal
 written to a new SQLite file, summary and report), then ``fund verify`` on its journal.
@@ -61,10 +67,13 @@ class Sample:
     peak_mib: float
 
 
-def measure(args: list[str]) -> Sample:
-    """Run one process to completion; return its wall time and peak RSS."""
+def measure(args: list[str], root: Path = ROOT) -> Sample:
+    """Run one process (with the code at ``root``) to completion; return its wall time and
+    peak RSS."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
     started = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               cwd=root, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -74,21 +83,32 @@ def measure(args: list[str]) -> Sample:
     return Sample(elapsed, usage.ru_maxrss / 1024)
 
 
+def run_once(workload: Workload, cache: Path, root: Path = ROOT) -> tuple[Sample, Sample, int]:
+    """One backtest process of the workload and one verify of its journal, with the code
+    at ``root`` (this checkout, or a worktree of another revision)."""
+    fund = [sys.executable, "-c", "import sys; from fund.cli import main; "
+            "sys.argv[0] = 'fund'; sys.exit(main())"]
+    if workload.cold_cache:
+        shutil.rmtree(cache, ignore_errors=True)
+    config = root / workload.config.relative_to(ROOT)
+    with tempfile.TemporaryDirectory(prefix="agentfund-bench-") as tmp:
+        out = Path(tmp)
+        backtest = measure([*fund, "backtest", str(config), "--out", str(out),
+                            *workload.backtest_args], root)
+        verify = measure([*fund, "verify", str(out / "journal.db")], root)
+        entries = json.loads((out / "summary.json").read_text())["entries"]
+    return backtest, verify, entries
+
+
 def run_workload(workload: Workload, runs: int, cache: Path) -> dict[str, object]:
     """Run a workload ``runs`` times (plus verify); return the median figures."""
-    fund = [sys.executable, "-m", "fund"]
     backtests: list[Sample] = []
     verifies: list[Sample] = []
     entries = 0
     for _ in range(runs):
-        if workload.cold_cache:
-            shutil.rmtree(cache, ignore_errors=True)
-        with tempfile.TemporaryDirectory(prefix="agentfund-bench-") as tmp:
-            out = Path(tmp)
-            backtests.append(measure([*fund, "backtest", str(workload.config), "--out",
-                                      str(out), *workload.backtest_args]))
-            verifies.append(measure([*fund, "verify", str(out / "journal.db")]))
-            entries = json.loads((out / "summary.json").read_text())["entries"]
+        backtest, verify, entries = run_once(workload, cache)
+        backtests.append(backtest)
+        verifies.append(verify)
     return {
         "workload": workload.name,
         "description": workload.description,
@@ -102,12 +122,41 @@ def run_workload(workload: Workload, runs: int, cache: Path) -> dict[str, object
     }
 
 
+def compare(workloads: list[Workload], runs: int, cache: Path, revision: str) -> int:
+    """Time each workload on this code (A) and on ``revision`` (B), in turn; print medians
+    and the median of the pairwise ratios A/B."""
+    with tempfile.TemporaryDirectory(prefix="agentfund-bench-rev-") as tmp:
+        other = Path(tmp) / "code"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(other),
+                        revision], check=True, capture_output=True)
+        try:
+            print(f"A = this checkout, B = {revision}; {runs} pairs each, A B A B …, "
+                  "whole backtest processes (wall s)")
+            print(f"{'workload':<10} {'A median':>9} {'B median':>9} {'A/B median':>11} "
+                  f"{'A/B min':>8} {'A/B max':>8}")
+            for workload in workloads:
+                a, b = [], []
+                for _ in range(runs):
+                    a.append(run_once(workload, cache)[0].seconds)
+                    b.append(run_once(workload, cache, other)[0].seconds)
+                ratios = [x / y for x, y in zip(a, b, strict=True)]
+                print(f"{workload.name:<10} {statistics.median(a):>9.2f} "
+                      f"{statistics.median(b):>9.2f} {statistics.median(ratios):>11.3f} "
+                      f"{min(ratios):>8.3f} {max(ratios):>8.3f}")
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                            str(other)], check=False, capture_output=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", action="append", default=[],
                         choices=[w.name for w in WORKLOADS])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--against", metavar="REV",
+                        help="also time REV's code, in turn, and print the ratios")
     args = parser.parse_args()
     chosen = [w for w in WORKLOADS if not args.only or w.name in args.only]
     missing = [w for w in chosen if w.needs is not None and not w.needs.exists()]
@@ -116,6 +165,11 @@ def main() -> int:
     chosen = [w for w in chosen if w not in missing]
     cache = Path(tempfile.mkdtemp(prefix="agentfund-bench-cache-"))
     os.environ["AGENTFUND_CACHE"] = str(cache)
+    if args.against:
+        try:
+            return compare(chosen, args.runs, cache, args.against)
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
     try:
         results = [run_workload(w, args.runs, cache) for w in chosen]
     finally:

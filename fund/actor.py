@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
@@ -131,8 +131,7 @@ class ActorSpec:
         return client_order_id(self.actor_id, intent_seq, self.instance)
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
     """What a wake writes after its observations: a Halt if the drawdown limit calls for
     one, then the Decision (its canonical text) and its intents."""
 
@@ -150,7 +149,8 @@ class ActorCore:
         self.state: Any = self.strategy.initial_state()
         self.ledger = Ledger(quote=spec.terms.quote)
         self.controls = Controls()
-        self.peak = Decimal(0)  # the NAV's high-water mark, for the drawdown limit
+        self._risk = RiskState()  # the NAV's high-water mark; halted and killed are copied
+        # from the controls when a rule is asked (they are the controls' facts, not its)
         self.wake_seq = 0
         self.wake_time: datetime | None = None
         self.observations: dict[str, Observation] = {}
@@ -162,6 +162,11 @@ class ActorCore:
         self.fills = PaperAdapter(fee_rate=spec.terms.fee_rate,
                                   slippage_bps=spec.terms.slippage_bps) \
             if venue.replayable else None  # the fill model, when fills follow from the journal
+
+    @property
+    def peak(self) -> Decimal:
+        """The NAV's high-water mark so far (the drawdown limit's reference)."""
+        return self._risk.peak_nav
 
     @property
     def paused(self) -> bool:
@@ -203,9 +208,9 @@ class ActorCore:
     def plan(self) -> Plan:
         """After a wake's observations: the Halt due (tracking the NAV peak) and the
         decision. Call once per wake, at its first entry after the observations."""
-        risk = RiskState(peak_nav=self.peak, halted=self.controls.halted)
+        risk = self._risk
+        risk.halted = self.controls.halted
         halted = assess(self.spec.risk, risk, self.ledger.nav())
-        self.peak = risk.peak_nav
         decision, text = self.decide()
         return Plan(halt=Halt(**halted) if halted else None, decision=decision, text=text)
 
@@ -229,8 +234,8 @@ class ActorCore:
                 client_order_id=coid, source="adapter",
                 reason=f"not sent: the fate of order {self.unknown} is unknown, and it is "
                        "settled with the exchange first"))]
-        risk = RiskState(peak_nav=self.peak, halted=self.controls.halted,
-                         killed=self.controls.killed)
+        risk = self._risk
+        risk.halted, risk.killed = self.controls.halted, self.controls.killed
         fired = check(self.spec.risk, risk, self.ledger, order.intent, index)
         if fired is not None:
             return [entry(OrderRejected(client_order_id=coid, limit=fired[0], reason=fired[1],

@@ -85,13 +85,13 @@ class Node:
         """Carry out one step. ``hold``: why the actor may not wake now (paused, orders of
         unknown fate): a wake is then recorded as missed, with that reason."""
         runtime = self.runtime
+        if step.kind == "wake" and hold is None:
+            runtime.wake(step.at)
+            return None
         if step.kind == "flow":
             return runtime.request(_request(step.flow, format_ts(runtime.clock.now())))
         if step.kind == "valuation":
             return runtime.value(step.at)
-        if step.kind == "wake" and hold is None:
-            runtime.wake(step.at)
-            return None
         times = step.missed or (step.at,)
         reason = hold or "the daemon was not running, or the wake came later than the grace"
         return self.missed(times, reason)

@@ -24,11 +24,13 @@ from fund.clock import Clock
 from fund.exchange.base import Adapter
 from fund.journal import Entry, JournalWriter
 from fund.messages import (
+    DECISION,
     EXCHANGE_EVENTS,
+    OBSERVATION,
     START,
+    WAKE,
     Control,
     Deposit,
-    Kind,
     Observed,
     Payload,
     Request,
@@ -107,14 +109,14 @@ class ActorRuntime:
         at = ts if scheduled == now else format_ts(scheduled)
         if self.budget is not None:
             self.budget.start()
-        self._record(Wake(scheduled=at), ts)
+        self._append(WAKE, ts, Wake.encode(at))
         for name, oracle in self.oracles.items():
-            self._record(self._observe(name, oracle, scheduled, at, ts), ts)
+            self._append(OBSERVATION, ts, self._observe(name, oracle, scheduled, at, ts))
         core = self.core
         plan = core.plan()
         if plan.halt is not None:
             self._record(plan.halt, ts)
-        decision = self.writer.append_text(Kind.DECISION, ts, plan.text)
+        decision = self.writer.append_text(DECISION, ts, plan.text)
         if core.purity_error:
             self.writer.flush()
             raise HandlerPurityError(f"{self.spec.actor_id}: entry {decision.seq}: "
@@ -150,7 +152,7 @@ class ActorRuntime:
         ts = format_ts(self.clock.now())
         for name, oracle in self.oracles.items():
             if self._prices(name):
-                self._record(self._observe(name, oracle, at, format_ts(at), ts), ts)
+                self._append(OBSERVATION, ts, self._observe(name, oracle, at, format_ts(at), ts))
         entry = self._record(self.core.valuation(at), ts)
         self.writer.flush()
         return entry
@@ -175,7 +177,7 @@ class ActorRuntime:
         return prices(self.core.spec.oracle(name))
 
     def _observe(self, name: str, oracle: Oracle, at: datetime, as_of: str,
-                 ts: str) -> Observed:
+                 ts: str) -> dict[str, Any]:
         """One oracle's Observation; ``received`` says when its answer arrived, when that
         is later than the entry's time (never in a backtest)."""
         recorded = Recorded(this_wake=self.core.observations, last=self.core.last_observations)
@@ -186,8 +188,7 @@ class ActorRuntime:
         except Exception as exc:  # noqa: BLE001 - any oracle failure is recorded, not raised
             error = f"{type(exc).__name__}: {exc}"
         received = format_ts(self.clock.now())
-        return Observed(oracle=name, as_of=as_of, data=data, error=error,
-                        received=received if received != ts else None)
+        return Observed.encode(name, as_of, data, error, received if received != ts else None)
 
     def recorded(self, payload: Payload) -> Entry:
         """Append a payload the caller built (the end of a backtest) at the clock's time."""

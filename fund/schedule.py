@@ -28,6 +28,7 @@ _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _ONE_MICROSECOND = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 4096
+_FIRST_CHUNK = 64
 
 
 class CronError(ValueError):
@@ -141,11 +142,12 @@ def _micros(moment: datetime) -> int:
 def _produce(trigger: BaseTrigger, start: datetime, end: datetime, fd: int) -> None:
     """Child side: write fire times as native int64 microseconds since the epoch."""
     buffer = array("q")
+    chunk = _FIRST_CHUNK  # a small first chunk: the caller starts while the rest is computed
     for moment in fire_times(trigger, start, end):
         buffer.append(_micros(moment))
-        if len(buffer) == _CHUNK:
+        if len(buffer) == chunk:
             os.write(fd, buffer.tobytes())
-            buffer = array("q")
+            buffer, chunk = array("q"), _CHUNK
     data = buffer.tobytes()
     while data:
         data = data[os.write(fd, data):]

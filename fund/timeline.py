@@ -15,19 +15,18 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from fund.schedule import cron_trigger, fire_times
 
 _RANK = {"flow": 0, "valuation": 1, "missed": 2, "wake": 3}
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """Something due at ``at``: a ``flow`` (``flow``: the request), a ``valuation`` point,
-    a ``wake``, or wakes ``missed`` (``missed``: their times)."""
+    a ``wake``, or wakes ``missed`` (``missed``: their times). (A tuple: one is made for
+    every wake of a backtest.)"""
 
     kind: Literal["flow", "valuation", "wake", "missed"]
     at: datetime
@@ -53,6 +52,13 @@ class _Times:
             self._head = next(self._times, None)
         return taken
 
+    def stream(self, end: datetime, kind: str) -> Iterator[Step]:
+        """Take the moments up to ``end`` one at a time, as they come, as steps."""
+        times = self._times
+        while (head := self._head) is not None and head <= end:
+            self._head = next(times, None)
+            yield Step(kind, head)  # type: ignore[arg-type]
+
 
 def cron_times(cron: str, after: datetime) -> Iterator[datetime]:
     """A cron expression's fire times strictly after ``after``, without end."""
@@ -73,9 +79,20 @@ class Timeline:
 
     def next_moment(self) -> datetime | None:
         """The next moment anything is due (None: nothing more)."""
-        heads = [t for t in (self._wakes.head, self._valuations.head,
-                             self._flows[0].at if self._flows else None) if t is not None]
-        return min(heads) if heads else None
+        moment = self._wakes.head
+        for other in (self._valuations.head, self._flows[0].at if self._flows else None):
+            if other is not None and (moment is None or other < moment):
+                moment = other
+        return moment
+
+    def until(self, end: datetime) -> Iterator[Step]:
+        """Everything due up to ``end``, one step at a time in order, as a simulated clock
+        stepping from each moment to the next would take it (backtests)."""
+        while (moment := self.next_moment()) is not None and moment <= end:
+            if self.grace is None and not self._flows and self._valuations.head is None:
+                yield from self._wakes.stream(end, "wake")  # wakes only, the usual: one frame
+                return
+            yield from self.due(moment)
 
     def due(self, now: datetime) -> list[Step]:
         """Take everything due at or before ``now``, in the order it is to be done."""
@@ -88,7 +105,7 @@ class Timeline:
             valuations = valuations[-1:]  # one valuation point prices the books now
         steps += [Step("valuation", at) for at in valuations]
         steps += self._wake_steps(self._wakes.until(now), now)
-        return sorted(steps, key=lambda s: (s.at, _RANK[s.kind]))
+        return sorted(steps, key=lambda s: (s.at, _RANK[s.kind])) if len(steps) > 1 else steps
 
     def _wake_steps(self, wakes: list[datetime], now: datetime) -> list[Step]:
         if self.grace is None:
