@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentfund.backtests.data import Candles, DataError, load_candles
 from agentfund.backtests.news import load_news
@@ -30,6 +30,9 @@ from fund.journal import Journal
 from fund.money import standard
 from fund.node import Flow, Node, build_runtime, refusals, timeline
 from fund.schedule import cron_trigger, fire_times, fire_times_ahead
+
+if TYPE_CHECKING:
+    from fund.checkpoints import Attestor
 
 __all__ = ["ActorRun", "BacktestError", "BacktestPlan", "Period", "Progress", "actor_period",
            "load_history", "plan_backtest", "run_backtest"]
@@ -60,6 +63,7 @@ class BacktestPlan:
     news: list[tuple[int, dict[str, Any]]] | None
     periods: Mapping[str, Period]
     oracles: dict[str, dict[str, Oracle]] = field(default_factory=dict)  # built, by actor
+    signer: Attestor | None = None  # signs each actor's End, when [attest] names a key
 
     def history(self, period: Period) -> History:
         """What an actor's historical oracles are built from, for its period."""
@@ -109,9 +113,18 @@ def plan_backtest(config: FundConfig, *, start: datetime | None = None,
         news = load_news(settings.news, settings.news_fields) if settings.news else None
     except DataError as exc:
         raise BacktestError(f"backtest.news: {exc}") from None
+    signing = None
+    if config.attest is not None:  # (cryptography is imported only when it is needed)
+        from fund.attest import AttestError
+        from fund.checkpoints import signer
+
+        try:
+            signing = signer(config)
+        except AttestError as exc:
+            raise BacktestError(str(exc)) from None
     plan = BacktestPlan(config=config, settings=settings, candles=candles, news=news, periods={
         spec.actor_id: actor_period(spec, candles, settings, start, end, news)
-        for spec in config.actors})
+        for spec in config.actors}, signer=signing)
     for spec in config.actors:
         period = plan.periods[spec.actor_id]
         if next(fire_times(cron_trigger(spec.cron), period.start, period.end), None) is None:
@@ -162,6 +175,8 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
                 recorder.wake(step.at)
         clock.set_time(max(period.end, clock.now()))
         end = node.finish(period.end)  # also records the news after the last wake
+        if plan.signer is not None and plan.signer.checkpoint(runtime) is not None:
+            end = runtime.writer.journal.head(spec.actor_id) or end  # the signed End
     finally:
         wakes.close()  # stops the fire-time worker if the run ended early
         if runtime is not None:

@@ -398,3 +398,49 @@ def _fills_table(fills: Sequence[tuple[int, str, str, str, str]]) -> str:
         note = (f"<p class=\"note\">First {MAX_FILL_ROWS} of {len(fills):,} fills;"
                 f" {len(fills) - MAX_FILL_ROWS:,} left out.</p>\n")
     return f"<h3>Fills</h3>\n<table class=\"fills\">{head}\n{rows}</table>\n{note}"
+
+
+# --- for other pages (fund/audit_report.py): the same charts, one series at a time --------
+
+PAGE_CSS = _CSS
+"""The report's styles, for other self-contained pages drawn with these charts."""
+
+
+def series_chart(times: Sequence[int], values: Sequence[float], *, legend: str,
+                 caption: str, label: str = "series",
+                 marks: Sequence[tuple[int, str, str]] = (),
+                 mark_legend: Sequence[tuple[str, str]] = ()) -> str:
+    """An inline SVG figure of one time series (min and max per pixel column when long),
+    with vertical ``marks`` (time, colour, title) named in the legend by ``mark_legend``
+    (colour, label) — empty when there are no points."""
+    if len(times) == 0:
+        return ""
+    t = np.asarray(times, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    t0, t1 = float(t[0]), float(t[-1])
+    if t1 <= t0:  # a single instant: stretch over a day so the chart has a width
+        t0, t1 = t0 - DAY / 2, t1 + DAY / 2
+        if len(t) == 1:
+            t, v = np.array([t0, t1]), np.repeat(v, 2)
+    ticks, step = _nice_ticks(float(v.min()), float(v.max()))
+    frame = _Frame(t0, t1, ticks[0], ticks[-1])
+    body = [_grid(frame, [(value, _number(value, step)) for value in ticks], "g"),
+            _line(frame, *_minmax(t, v, _bucket_starts(t, t0, t1)), NAV_COLOUR)]
+    for when, colour, title in marks:
+        x = frame.x(min(max(float(when), t0), t1))
+        body.append(f"<line x1=\"{x:.1f}\" y1=\"{TOP}\" x2=\"{x:.1f}\" y2=\"{TOP + PLOT_H}\""
+                    f" stroke=\"{colour}\" stroke-width=\"1.2\" stroke-dasharray=\"3,2\">"
+                    f"<title>{_esc(title)}</title></line>")
+    body.append(_legend([(NAV_COLOUR, legend), *mark_legend]))
+    return _figure(body, label, caption)
+
+
+def thin(times: Sequence[int], values: Sequence[float]) -> tuple[list[int], list[float]]:
+    """A long series thinned as the charts draw it: the min and max of each of at most
+    ``MAX_BUCKETS`` time buckets (every point when the series is short)."""
+    if len(times) <= MAX_BUCKETS:
+        return list(times), list(values)
+    t = np.asarray(times, dtype=np.float64)
+    xs, ys = _minmax(t, np.asarray(values, dtype=np.float64),
+                     _bucket_starts(t, float(t[0]), max(float(t[-1]), float(t[0]) + 1)))
+    return [int(x) for x in xs.tolist()], [float(y) for y in ys.tolist()]

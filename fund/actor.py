@@ -93,7 +93,7 @@ class ActorSpec:
             risk=self.risk.to_payload(),
             oracles=[{"name": o.name, "kind": o.kind, "options": dict(o.options)}
                      for o in cls(self.params).oracles()],
-            code={"agentfund": __version__, "strategy_source": source_hash(cls)},
+            code=self.code(cls),
             accounting=self.accounting.to_payload() if self.accounting else None,
             instance=self.instance)
 
@@ -117,6 +117,18 @@ class ActorSpec:
             if payload.get("accounting") else None,
             instance=payload.get("instance"),
         )
+
+    def code(self, cls: type[Strategy[Any, Any]] | None = None) -> dict[str, Any]:
+        """The code identity of this actor as installed here: agentfund's version, the
+        strategy's source hash and, when it derives scores, each scorer's."""
+        from agentfund.oracles.kinds import code_identities
+
+        cls = cls or strategy_class(self.strategy)
+        scorers = code_identities(cls(self.params).oracles())
+        code: dict[str, Any] = {"agentfund": __version__, "strategy_source": source_hash(cls)}
+        if scorers:
+            code["scorers"] = scorers
+        return code
 
     def declared(self) -> tuple[OracleSpec, ...]:
         """The oracles the actor's strategy reads, in its order."""

@@ -143,15 +143,26 @@ def _parser() -> argparse.ArgumentParser:
     red.set_defaults(handler=_command, command="redeem")
 
     ve = sub.add_parser("verify", help="check a journal's chain and replay its decisions")
-    ve.add_argument("journal", help="journal URL or SQLite file")
+    ve.add_argument("journal", help="journal URL, SQLite file, bundle or JSONL export")
     ve.add_argument("--actor", action="append", default=[], help="only this actor (repeatable)")
     ve.add_argument("--head", help="expected head hash (detects entries removed at the end)")
+    ve.add_argument("--key", type=Path, metavar="PUB",
+                    help="the manager's public key: check every checkpoint's signature")
+    ve.add_argument("--heads", metavar="URL|FILE",
+                    help="the manager's published heads feed (heads.json) to hold it to")
+    ve.add_argument("--proof", type=Path, default=Path("equivocation-proof.json"),
+                    help="where to write the proof if the key signed two histories "
+                         "(default: equivocation-proof.json)")
+    ve.add_argument("--allow-code-change", action="store_true",
+                    help="replay even if the installed strategy or scorer code differs "
+                         "from the code that ran")
     ve.set_defaults(handler=_verify)
 
-    jo = sub.add_parser("journal", help="inspect a journal").add_subparsers(
+    jo = sub.add_parser("journal", help="inspect, export or import a journal").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     show = jo.add_parser("show", help="print entries as a table")
-    export = jo.add_parser("export", help="write entries as JSON lines")
+    export = jo.add_parser("export", help="write entries as JSON lines, or the whole fund as "
+                                          "a bundle (--bundle)")
     for p in (show, export):
         p.add_argument("journal", help="journal URL or SQLite file")
         p.add_argument("--actor", action="append", default=[], help="only this actor")
@@ -179,6 +190,37 @@ def _parser() -> argparse.ArgumentParser:
     stmt.add_argument("--json", action="store_true", help="print the statement as JSON")
     stmt.set_defaults(handler=_statement)
 
+    keys = sub.add_parser("keys", help="the manager's signing key").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    generate = keys.add_parser("generate", help="make an Ed25519 key pair for checkpoints")
+    generate.add_argument("--dir", type=Path, default=Path("keys"),
+                          help="where to write NAME.key and NAME.pub (default: keys)")
+    generate.add_argument("--name", default="manager", help="file name (default: manager)")
+    generate.set_defaults(handler=_keys_generate)
+    pub = sub.add_parser("publish", help="write a journal's signed checkpoints to a heads feed")
+    pub.add_argument("journal", help="journal URL or SQLite file")
+    pub.add_argument("--to", type=Path, required=True, metavar="DIR",
+                     help="the feed's folder (heads.json, heads.atom)")
+    pub.set_defaults(handler=_publish)
+    proof = sub.add_parser("verify-proof", help="check a proof that a key signed two "
+                                                "histories")
+    proof.add_argument("proof", type=Path, help="the proof file fund verify wrote")
+    proof.set_defaults(handler=_verify_proof)
+    aud = sub.add_parser("audit", help="an investor's audit: verify against the signed heads "
+                                       "and write an HTML report")
+    aud.add_argument("journal", help="journal: a bundle, a JSONL export, a URL or SQLite file")
+    aud.add_argument("--key", type=Path, required=True, metavar="KEY.pub",
+                     help="the manager's public key")
+    aud.add_argument("--heads", required=True, metavar="URL|FILE",
+                     help="the manager's published heads feed (heads.json)")
+    aud.add_argument("--investor", help="include this investor's statement and returns")
+    aud.add_argument("--out", type=Path, default=Path("audit.html"),
+                     help="the HTML audit to write (default: audit.html)")
+    aud.add_argument("--allow-code-change", action="store_true",
+                     help="replay even if the installed strategy or scorer code differs "
+                          "from the code that ran")
+    aud.set_defaults(handler=_audit)
+
     ui = sub.add_parser("ui", help="serve the read-only monitoring UI (Streamlit)")
     ui.add_argument("journal", nargs="?", help="journal URL or SQLite file to open")
     ui.add_argument("--runs", type=Path, default=Path("runs"),
@@ -186,11 +228,22 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--address", default="127.0.0.1",
                     help="address to listen on (default 127.0.0.1: this machine only)")
     ui.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    ui.add_argument("--key", type=Path, metavar="PUB",
+                    help="the manager's public key: the Journal page checks checkpoints")
     ui.set_defaults(handler=_ui)
 
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
     export.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    export.add_argument("--bundle", type=Path, metavar="FILE",
+                        help="write every stream, blob and a manifest to this one verifiable "
+                             "file instead (see docs/bundle.md)")
     export.set_defaults(handler=_journal_export)
+    imp = jo.add_parser("import", help="load a bundle or a JSONL export into a new journal")
+    imp.add_argument("file", help="the bundle or JSONL export")
+    imp.add_argument("target", metavar="URL",
+                     help="journal URL or SQLite file to load it into (must not hold its "
+                          "streams yet)")
+    imp.set_defaults(handler=_journal_import)
     return parser
 
 
@@ -237,7 +290,9 @@ def _command(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from fund.commands.inspect import verify
 
-    return verify(args.journal, actors=args.actor, head=args.head)
+    return verify(args.journal, actors=args.actor, head=args.head,
+                  allow_code_change=args.allow_code_change, key=args.key, heads=args.heads,
+                  proof=args.proof)
 
 
 def _journal_show(args: argparse.Namespace) -> int:
@@ -250,8 +305,23 @@ def _journal_show(args: argparse.Namespace) -> int:
 def _journal_export(args: argparse.Namespace) -> int:
     from fund.commands.inspect import export
 
+    if args.bundle is not None:
+        from fund.commands.transfer import export_bundle
+
+        given = [flag for flag, value in (("--actor", args.actor), ("--kind", args.kind),
+                                          ("--since", args.since), ("--until", args.until),
+                                          ("--out", args.out)) if value]
+        if given:
+            raise UsageError(f"--bundle writes the whole fund to FILE: drop {', '.join(given)}")
+        return export_bundle(args.journal, args.bundle)
     return export(args.journal, actors=args.actor, kinds=args.kind, since=_moment(args.since),
                   until=_until(args.until), out=args.out)
+
+
+def _journal_import(args: argparse.Namespace) -> int:
+    from fund.commands.transfer import import_journal
+
+    return import_journal(args.file, args.target)
 
 
 def _oracle(args: argparse.Namespace) -> int:
@@ -266,10 +336,35 @@ def _statement(args: argparse.Namespace) -> int:
     return show_statement(args.journal, args.investor, actor=args.actor, as_json=args.json)
 
 
+def _keys_generate(args: argparse.Namespace) -> int:
+    from fund.commands.attest import keys_generate
+
+    return keys_generate(args.dir, args.name)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from fund.commands.attest import publish_heads
+
+    return publish_heads(args.journal, args.to)
+
+
+def _verify_proof(args: argparse.Namespace) -> int:
+    from fund.commands.attest import verify_proof
+
+    return verify_proof(args.proof)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from fund.commands.audit import run_audit
+
+    return run_audit(args.journal, key_file=args.key, heads=args.heads, investor=args.investor,
+                     out=args.out, allow_code_change=args.allow_code_change)
+
+
 def _ui(args: argparse.Namespace) -> int:
     from fund.commands.ui import ui
 
-    return ui(args.journal, args.runs, address=args.address, port=args.port)
+    return ui(args.journal, args.runs, address=args.address, port=args.port, key=args.key)
 
 
 def _known_errors() -> tuple[type[Exception], ...]:

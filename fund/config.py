@@ -8,6 +8,7 @@ Relative paths in a file are relative to that file; in ``--set`` to the working 
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -155,8 +156,16 @@ class DaemonSection(_Model):
     news: NewsSection | None = None  # live news sources (fund/news_sources.py)
 
 
+class AttestSection(_Model):
+    key_file: Path | None = None  # the manager's private key (fund keys generate)
+    key_env: str | None = None  # or: the environment variable holding the key file's path
+    every_s: float = Field(default=3600.0, gt=0, le=366 * 86_400)  # a checkpoint this often
+    publish: Path | None = None  # the heads feed's directory, re-published at each checkpoint
+
+
 class ConfigFile(_Model):
     fund: FundSection
+    attest: AttestSection | None = None
     accounting: AccountingSection | None = None
     flows: list[FlowSection] = []
     backtest: BacktestSection | None = None
@@ -196,6 +205,25 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AttestSettings:
+    """Signed checkpoints (fund/attest.py): whose key, how often, where they are published."""
+
+    key_file: Path | None = None
+    key_env: str | None = None
+    every: timedelta = timedelta(hours=1)
+    publish: Path | None = None
+
+    def key_path(self) -> Path | None:
+        """The private key file: named in the config, or by the environment variable."""
+        if self.key_file is not None:
+            return self.key_file
+        if self.key_env:
+            named = os.environ.get(self.key_env, "")
+            return Path(named) if named else None
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FundConfig:
     """A validated fund: its name, actors (with their cash) and backtest settings."""
 
@@ -206,6 +234,7 @@ class FundConfig:
     backtest: BacktestSettings | None
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     flows: tuple[Flow, ...] = ()  # investors' requests a backtest replays, in time order
+    attest: AttestSettings | None = None  # signed checkpoints, when [attest] is set
 
 
 def parse_timeframe(text: str) -> timedelta:
@@ -353,8 +382,18 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
         flows = _flows(model, path, [spec.actor_id for spec in actors])
     elif model.flows:
         raise ConfigError(f"{path}: flows: investors' flows need an [accounting] section")
+    attest = None
+    if model.attest is not None:
+        signing = model.attest
+        attest = AttestSettings(
+            key_file=_relative(signing.key_file, path) if signing.key_file else None,
+            key_env=signing.key_env, every=timedelta(seconds=signing.every_s),
+            publish=_relative(signing.publish, path) if signing.publish else None)
+        if attest.key_file is None and not attest.key_env:
+            raise ConfigError(f"{path}: attest: name the key: key_file, or key_env")
     return FundConfig(name=fund.name, source=str(path), actors=tuple(actors),
-                      initial_cash=cash, backtest=backtest, daemon=daemon, flows=flows)
+                      initial_cash=cash, backtest=backtest, daemon=daemon, flows=flows,
+                      attest=attest)
 
 
 def _check_user_agents(news: NewsSection, path: Path) -> None:

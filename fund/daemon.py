@@ -26,7 +26,9 @@ from agentfund.oracles.base import Oracle
 from agentfund.oracles.kinds import History, Live
 from fund import account, inbox
 from fund.actor import ActorSpec, HandlerPurityError
+from fund.attest import AttestError
 from fund.canonical import format_ts, loads, parse_ts
+from fund.checkpoints import Attestor, publish, signer
 from fund.clock import Clock, WallClock
 from fund.config import DaemonSettings, FundConfig
 from fund.errors import RunFailed
@@ -81,6 +83,7 @@ class Daemon:
         self.applied: dict[str, int] = {}  # the last operator command applied, per actor
         self.held: dict[str, str] = {}  # actors that may not wake now, and why
         self.claimed: dict[str, datetime] = {}  # when this daemon took each actor over
+        self.attestor = attestor(config)
         try:
             for spec in config.actors:
                 self._open(spec, (oracles or {}).get(spec.actor_id))
@@ -204,8 +207,34 @@ class Daemon:
                     if actor_id in self.held and not self._recover(actor_id):
                         continue
                     self.apply_commands(actor_id)
+                    self._attest(actor_id, due=True)
                 except Exception as exc:  # noqa: BLE001 - held and retried, never fatal
                     self._hold(actor_id, exc)
+
+    def _attest(self, actor_id: str, *, due: bool = False) -> None:
+        """Sign a checkpoint of the actor's stream (when one is due) and publish the feed."""
+        attest = self.config.attest
+        if self.attestor is None or attest is None or actor_id in self.held:
+            return
+        runtime = self.nodes[actor_id].runtime
+        if due and not self.attestor.due(runtime, attest.every):
+            return
+        signed = self.attestor.checkpoint(runtime)
+        if signed is None:
+            return
+        json_log("checkpoint", actor=actor_id, seq=signed.seq, head=signed.head,
+                 key=signed.key)
+        if attest.publish is not None:
+            publish(self.journal, attest.publish)
+
+    def attest_all(self) -> None:
+        """At a stop: a checkpoint of every actor whose head moved since its last one."""
+        for actor_id in list(self.nodes):
+            with self.locks[actor_id]:
+                try:
+                    self._attest(actor_id)
+                except Exception as exc:  # noqa: BLE001 - logged; the stop goes on
+                    json_log("checkpoint-failed", actor=actor_id, error=say(exc))
 
     def apply_commands(self, actor_id: str) -> None:
         """Obey the operator commands queued since the last one applied, recording each."""
@@ -221,6 +250,7 @@ class Daemon:
         actors that could not wake (the others did)."""
         try:
             self.wake_all()
+            self.attest_all()
         finally:
             self.release()
         if self.held:
@@ -363,8 +393,23 @@ class Daemon:
         signal.signal(signal.SIGINT, stop)
         json_log("started", actors=list(self.nodes), journal=self.journal.url)
         scheduler.start()
+        self.stop()
+        json_log("stopped")
+
+    def stop(self) -> None:
+        """A clean stop: every actor's entries flushed, a last checkpoint of each head that
+        moved, the leases given back."""
         for actor_id, node in list(self.nodes.items()):
             with self.locks[actor_id]:
                 node.runtime.writer.flush()
+        self.attest_all()
         self.release()
-        json_log("stopped")
+
+
+def attestor(config: FundConfig) -> Attestor | None:
+    """The fund's signer, when ``[attest]`` names a key (a DaemonError saying why the key
+    cannot be used)."""
+    try:
+        return signer(config)
+    except AttestError as exc:
+        raise DaemonError(str(exc)) from None

@@ -43,6 +43,7 @@ class Kind(StrEnum):
     VALUATION = "Valuation"  # a valuation point: fees, NAV per share, the requests dealt
     END = "End"  # a backtest's final valuation
     COMMAND = "Command"  # an operator's request, in the actor's command stream
+    CHECKPOINT = "Checkpoint"  # the manager's signature on the head of the stream before it
 
 
 # the kinds as plain strings (what is stored, read and compared in every hot path: a str
@@ -52,10 +53,10 @@ OBSERVATION, HALT, DECISION = "Observation", "Halt", "Decision"
 ORDER_INTENT, ORDER_ACK, FILL = "OrderIntent", "OrderAck", "Fill"
 ORDER_REJECTED, CONTROL, RECONCILE = "OrderRejected", "Control", "Reconcile"
 SUBSCRIPTION, REDEMPTION, VALUATION = "Subscription", "Redemption", "Valuation"
-END, COMMAND = "End", "Command"
+END, COMMAND, CHECKPOINT = "End", "Command", "Checkpoint"
 assert {START, DEPOSIT, WAKE, MISSED_WAKE, OBSERVATION, HALT, DECISION, ORDER_INTENT,
         ORDER_ACK, FILL, ORDER_REJECTED, CONTROL, RECONCILE, SUBSCRIPTION, REDEMPTION,
-        VALUATION, END, COMMAND} == {k.value for k in Kind}, "every Kind, and no other"
+        VALUATION, END, COMMAND, CHECKPOINT} == {k.value for k in Kind}, "every Kind, once"
 
 EXCHANGE_EVENTS = frozenset({ORDER_ACK, FILL, ORDER_REJECTED})
 """What an exchange adapter reports about an order."""
@@ -282,7 +283,8 @@ class IntentEntry(Payload):
 @dataclass(frozen=True, kw_only=True)
 class OrderAck(Payload):
     """The exchange's word on an order: its id there and its status (for an order that
-    ended part-filled, what filled and what did not, and why)."""
+    ended part-filled, what filled and what did not, and why). ``raw``: live, the digests
+    of the blobs holding the exchange's raw answers it was read from, in request order."""
 
     KIND: ClassVar[str] = ORDER_ACK
     _DECIMALS: ClassVar[frozenset[str]] = frozenset({"filled", "remaining"})
@@ -447,6 +449,23 @@ class Valuation(Payload):
     deals: Sequence[Mapping[str, Any]]
     investors: Mapping[str, Mapping[str, Any]]
     pending: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Checkpoint(Payload):
+    """The manager's signature on a stream's head: ``seq`` and ``head`` are the position and
+    hash of the entry the checkpoint follows; ``previous`` the digest of the actor's
+    previous checkpoint; ``key`` the signing key's fingerprint (fund/attest.py)."""
+
+    KIND: ClassVar[str] = CHECKPOINT
+    fund: str | None = None
+    actor: str
+    seq: int
+    head: str
+    at: str
+    previous: str | None = None
+    key: str
+    signature: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -205,12 +205,11 @@ def params_payload(params: Any) -> dict[str, Any]:
 
 
 def source_hash(cls: type[Strategy[Any, Any]]) -> str:
-    """Hash the source of the module that defines a strategy (its code identity)."""
-    try:
-        text = inspect.getsource(inspect.getmodule(cls) or cls)
-    except (OSError, TypeError):
-        return "unknown"
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The code identity of a strategy: its module's source hash, or its installed
+    distribution's (fund/identity.py)."""
+    from fund.identity import code_identity
+
+    return code_identity(cls)
 
 
 __all__ = ["Context", "FundTerms", "OracleSpec", "Strategy", "StrategyError",

@@ -11,24 +11,31 @@ equal to deriving them again, investors' requests well-formed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fund.actor import ActorCore
 from fund.canonical import dumps, format_ts, loads, parse_ts
 from fund.journal import GENESIS_HASH, BlobMissingError, Entry, Journal
 from fund.journal.base import blob_digest
 from fund.messages import (
+    CHECKPOINT,
+    EXCHANGE_EVENTS,
     OBSERVATION,
     REDEMPTION,
+    START,
     SUBSCRIPTION,
+    Checkpoint,
     is_commands_stream,
 )
 from fund.money import standard
 from fund.replay import Divergence, Replayer
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = ["Divergence", "StreamReport", "verify_stream"]
 
@@ -72,6 +79,8 @@ class InputChecks:
             self._rederive(entry, payload, core)
         elif entry.kind in (SUBSCRIPTION, REDEMPTION):
             self._request(entry, payload, core)
+        elif entry.kind in EXCHANGE_EVENTS:  # live: the exchange's raw answers it was read from
+            self._blobs(entry, payload.get("raw") or ())
 
     def _observation(self, entry: Entry, payload: Mapping[str, Any]) -> None:
         data = payload.get("data") or {}
@@ -92,7 +101,11 @@ class InputChecks:
         for what, moment in _market_times(data):
             if moment > venue_as_of:
                 raise Divergence(entry.seq, f"look-ahead: {what} {moment} observed at {as_of}")
-        for digest in data.get("blobs", ()):
+        self._blobs(entry, data.get("blobs", ()))
+
+    def _blobs(self, entry: Entry, digests: Iterable[str]) -> None:
+        """Every blob an entry lists must be stored, and hash to its digest."""
+        for digest in digests:
             try:
                 body = self.journal.get_blob(digest)
             except BlobMissingError:
@@ -162,6 +175,37 @@ def _market_times(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield f"{symbol} candle closing", candle.get("close_time") or candle["time"]
 
 
+def _same_code(seq: int, recorded: Mapping[str, Any], core: ActorCore) -> None:
+    """The strategy's and scorers' code installed here must be the code that ran."""
+    installed = core.spec.code()
+    pairs = [("strategy", recorded.get("strategy_source"), installed["strategy_source"])]
+    scorers = dict(recorded.get("scorers") or {})
+    pairs += [(f"scorer {name!r}", scorers.get(name), code)
+              for name, code in sorted(installed.get("scorers", {}).items())]
+    for what, was, now in pairs:
+        if was is not None and was != now:
+            raise Divergence(seq, f"{what} code differs from the code that ran (recorded "
+                                  f"{str(was)[:16]}…, installed {now[:16]}…): replay with "
+                                  "the code that ran, or pass --allow-code-change")
+
+
+def _checkpoint(entry: Entry, payload: Mapping[str, Any], before: Entry,
+                previous: Checkpoint | None, key: Ed25519PublicKey | None) -> Checkpoint:
+    """A checkpoint signs the entry before it and names the one before it in its stream."""
+    from fund.attest import digest, valid
+
+    checkpoint = Checkpoint.from_payload(payload)
+    if (checkpoint.actor, checkpoint.seq, checkpoint.head) != \
+            (entry.process_id, before.seq, before.hash):
+        raise Divergence(entry.seq, f"a checkpoint of {checkpoint.actor} at entry "
+                                    f"{checkpoint.seq} that does not follow that entry")
+    if checkpoint.previous != (digest(previous) if previous is not None else None):
+        raise Divergence(entry.seq, "a checkpoint that does not name the one before it")
+    if key is not None and not valid(checkpoint, key):
+        raise Divergence(entry.seq, "a checkpoint not signed by the manager's key")
+    return checkpoint
+
+
 def _chain(entries: Iterator[Entry]) -> Iterator[Entry]:
     """Yield entries after checking sequence, link and hash."""
     expected_seq, prev_hash = 1, GENESIS_HASH
@@ -177,9 +221,18 @@ def _chain(entries: Iterator[Entry]) -> Iterator[Entry]:
 
 
 @standard
-def verify_stream(journal: Journal, process_id: str, head: str | None = None) -> StreamReport:
-    """Verify one stream; stop at the first problem and report its sequence number."""
+def verify_stream(journal: Journal, process_id: str, head: str | None = None, *,
+                  allow_code_change: bool = False,
+                  key: Ed25519PublicKey | None = None) -> StreamReport:
+    """Verify one stream; stop at the first problem and report its sequence number.
+
+    The code that ran (the Start entry's code identity) must be the code installed here,
+    unless ``allow_code_change`` (then the replay says where it first differs). Checkpoint
+    entries must sign the entry before them, chain to the previous one, and — given the
+    manager's public ``key`` — be signed by it.
+    """
     replay = Replayer(strict=True, check_input=InputChecks(journal))
+    previous: Checkpoint | None = None
     last = Entry(process_id=process_id, seq=0, kind="", ts="", payload="", prev_hash="",
                  hash=GENESIS_HASH)
     commands_only = is_commands_stream(process_id)  # an operator's inbox: chain only
@@ -191,6 +244,10 @@ def verify_stream(journal: Journal, process_id: str, head: str | None = None) ->
                 except ValueError:
                     raise Divergence(entry.seq, "payload is not valid JSON") from None
                 replay.feed(entry, payload)
+                if entry.kind == START and not allow_code_change and replay.core is not None:
+                    _same_code(entry.seq, payload.get("code") or {}, replay.core)
+                elif entry.kind == CHECKPOINT:
+                    previous = _checkpoint(entry, payload, last, previous, key)
             last = entry
         replay.finish(last.seq)
         if head is not None and last.hash != head:

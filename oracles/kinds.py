@@ -185,6 +185,16 @@ def prices(spec: OracleSpec | None) -> bool:
     return kind is not None and kind.prices
 
 
+def code_identities(specs: tuple[OracleSpec, ...]) -> dict[str, str]:
+    """The code identity of each derived oracle's scorer, by oracle name (empty when the
+    strategy derives nothing): what a Start entry records beside the strategy's."""
+    from agentfund.oracles.scorers import scorer_class
+    from fund.identity import code_identity
+
+    return {spec.name: code_identity(scorer_class(str(spec.options.get("scorer", "vader"))))
+            for spec in specs if derives(spec)}
+
+
 def rederiving_oracle(spec: OracleSpec | None) -> Any:
     """For ``fund verify``: the oracle that derives this observation again, or None when
     it is read, not derived, or derived by a model whose outputs vary (then the recorded

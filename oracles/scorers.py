@@ -18,6 +18,19 @@ from agentfund.oracles.sentiment import SentimentOracle
 from fund.plugins import PluginError, import_object
 
 
+def scorer_class(name: str) -> type[Any]:
+    """The class a scorer name means (``vader``, or ``package.module:Class``)."""
+    if name == "vader":
+        return VaderScorer
+    if ":" in name:
+        try:
+            cls: type[Any] = import_object(name)
+        except PluginError as exc:
+            raise OracleError(f"scorer: {exc}") from None
+        return cls
+    raise OracleError(f"unknown scorer {name!r} (vader, or package.module:Class)")
+
+
 def make_scorer(name: str) -> Scorer:
     """``vader`` (cached by text and scorer identity) or ``package.module:Class``."""
     if name == "vader":

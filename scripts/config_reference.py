@@ -66,6 +66,17 @@ DESCRIPTIONS: dict[str, str] = {
     "fund.markets.<market>.price_step": "Tick size: prices are rounded to a multiple of it.",
     "fund.markets.<market>.min_amount": "Smallest order amount, in the base currency.",
     "fund.markets.<market>.min_notional": "Smallest order value, in the quote currency.",
+    # [attest]
+    "attest": "Signed checkpoints: the manager signs the journal's heads so an investor "
+              "can hold them to a published record (see [Verification]"
+              "(../verification.md#signed-checkpoints)).",
+    "attest.key_file": "The manager's private key, from `fund keys generate`; it must be "
+                       "readable by its owner only.",
+    "attest.key_env": "Or: the environment variable that holds the key file's path.",
+    "attest.every_s": "A daemon writes a signed checkpoint this often (and one when it "
+                      "stops); a backtest signs once, at its end.",
+    "attest.publish": "A directory: each checkpoint is appended to `heads.json` and "
+                      "`heads.atom` there, for investors to fetch.",
     # [accounting], [[flows]]
     "accounting": "Investor accounts: units, NAV per share, fees and dealing at valuation "
                   "points (see [Investors and accounting](../investors.md)). Without it "
@@ -227,6 +238,7 @@ TYPES: dict[str, str] = {
 }
 
 BOUNDS: dict[str, str] = {
+    "attest.key_file": "key_file or key_env, at least one",
     # bounds a dataclass checks in code (__post_init__), where no metadata declares them
     "risk.max_position_weight": "> 0, ≤ 1",
     "risk.max_order_notional": "> 0",

@@ -6,10 +6,16 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fund.canonical import format_ts
-from fund.errors import RunFailed
+from fund.errors import RunFailed, UsageError
 from fund.journal import Entry, EntryFilter, Journal, JournalError, open_journal
+from fund.journal.bundle import referenced_blobs
+from fund.journal.jsonl import blob_lines, export_line  # the UI's export uses it too
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 def _streams(journal: Journal, actors: Sequence[str]) -> list[str]:
@@ -23,24 +29,69 @@ def _streams(journal: Journal, actors: Sequence[str]) -> list[str]:
     return list(actors) or known
 
 
-def verify(target: str, *, actors: Sequence[str], head: str | None) -> int:
-    """Verify every (or the named) stream; print one line each; 0 if all verify."""
+def verify(target: str, *, actors: Sequence[str], head: str | None,
+           allow_code_change: bool = False, key: Path | None = None,
+           heads: str | None = None, proof: Path = Path("equivocation-proof.json")) -> int:
+    """Verify every (or the named) stream; print one line each; 0 if all verify.
+
+    With the manager's public ``key``, every checkpoint's signature is checked, and with
+    ``heads`` (a feed's URL or file) the journal is held to what was published: no
+    published head rewritten or cut off, and no second history signed (equivocation,
+    whose ``proof`` is written for ``fund verify-proof``).
+    """
     from fund.verify import verify_stream
 
+    if heads is not None and key is None:
+        raise UsageError("--heads needs --key (the manager's public key that signed them)")
+    public = _public_key(key)
     with open_journal(target, must_exist=True) as journal:
         streams = _streams(journal, actors)
         if head is not None and len(streams) != 1:
             raise JournalError("--head needs exactly one actor (use --actor)")
         failures = []
         for stream in streams:
-            report = verify_stream(journal, stream, head)
+            report = verify_stream(journal, stream, head, allow_code_change=allow_code_change,
+                                   key=public)
             if report.ok:
                 print(f"{stream}: verified {report.entries} entries, head {report.head}")
             else:
                 failures.append(f"{stream}: FAILED at {report.error}")
+        if key is not None:
+            failures += _against_published(journal, key, heads, proof)
+        _bundle_intact(journal)
         if failures:
             raise RunFailed("; ".join(failures))
     return 0
+
+
+def _public_key(key: Path | None) -> Ed25519PublicKey | None:
+    if key is None:
+        return None
+    from fund.attest import AttestError, load_public
+
+    try:
+        return load_public(key)
+    except AttestError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _against_published(journal: Journal, key: Path, heads: str | None,
+                       proof: Path) -> list[str]:
+    """Problems found against the published heads (printing what was checked)."""
+    from fund.commands.attest import check_published
+
+    problems = check_published(journal, key, heads, proof)
+    if not problems:
+        where = f"the heads at {heads}" if heads else "its own checkpoints"
+        print(f"checkpoints: signed by the key in {key}; the journal matches {where}")
+    return problems
+
+
+def _bundle_intact(journal: Journal) -> None:
+    """A bundle damaged in transit is bad input, not a failed verification."""
+    check = getattr(journal, "check_intact", None)
+    if check is not None:
+        check()
 
 
 def _select(journal: Journal, actors: Sequence[str], kinds: Sequence[str],
@@ -72,22 +123,25 @@ def show(target: str, *, actors: Sequence[str], kinds: Sequence[str], since: dat
     return 0
 
 
-def export_line(entry: Entry) -> str:
-    """One entry as a JSON line: every field, the payload embedded as JSON."""
-    return (f'{{"actor":"{entry.process_id}","seq":{entry.seq},"kind":"{entry.kind}",'
-            f'"ts":"{entry.ts}","payload":{entry.payload},'
-            f'"prev_hash":"{entry.prev_hash}","hash":"{entry.hash}"}}\n')
-
-
 def export(target: str, *, actors: Sequence[str], kinds: Sequence[str], since: datetime | None,
            until: datetime | None, out: Path | None) -> int:
-    """Write entries as JSON lines: every field, the payload embedded as JSON."""
-    stream = out.open("w", encoding="utf-8") if out else sys.stdout
-    try:
-        with open_journal(target, must_exist=True) as journal:
+    """Write entries as JSON lines: every field, the payload embedded as JSON; unfiltered
+    (whole streams), then the blobs they reference, so that the export verifies."""
+    whole = not (kinds or since or until)
+    referenced: set[str] = set()
+    with open_journal(target, must_exist=True) as journal:
+        try:
+            stream = out.open("w", encoding="utf-8") if out else sys.stdout
+        except OSError as exc:
+            raise UsageError(f"{out}: cannot write it ({exc.strerror or exc})") from None
+        try:
             for entry in _select(journal, actors, kinds, since, until):
                 stream.write(export_line(entry))
-    finally:
-        if out:
-            stream.close()
+                if whole:
+                    referenced.update(referenced_blobs(entry.payload))
+            for line in blob_lines(journal, referenced):
+                stream.write(line)
+        finally:
+            if out:
+                stream.close()
     return 0

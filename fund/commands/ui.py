@@ -12,8 +12,10 @@ from fund.journal import Journal, journal_url, open_journal
 APP = Path(__file__).resolve().parent.parent / "monitor" / "app.py"
 
 
-def streamlit_command(journal: str | None, runs: Path, *, address: str, port: int) -> list[str]:
-    """The command line that serves the UI (headless: no browser is opened)."""
+def streamlit_command(journal: str | None, runs: Path, *, address: str, port: int,
+                      key: Path | None = None) -> list[str]:
+    """The command line that serves the UI (headless: no browser is opened); ``key``: the
+    manager's public key the Journal page checks checkpoints with."""
     command = [sys.executable, "-m", "streamlit", "run", str(APP),
                "--server.headless=true", f"--server.address={address}",
                f"--server.port={port}", "--browser.gatherUsageStats=false",
@@ -21,6 +23,8 @@ def streamlit_command(journal: str | None, runs: Path, *, address: str, port: in
                "--", "--runs", str(runs)]
     if journal:
         command += ["--journal", journal]
+    if key is not None:
+        command += ["--key", str(key)]
     return command
 
 
@@ -44,18 +48,27 @@ def prepare(store: Journal) -> None:
             print(f"fund ui: warning: {snap.chain_error}", file=sys.stderr, flush=True)
 
 
-def ui(journal: str | None, runs: Path, *, address: str, port: int) -> int:
+def ui(journal: str | None, runs: Path, *, address: str, port: int,
+       key: Path | None = None) -> int:
     """Check the journal opens, then serve the UI until interrupted."""
     target = journal_url(journal) if journal else None
     if target:
         with open_journal(target, must_exist=True) as store:
             prepare(store)  # fails now, clearly, rather than in the browser
+    if key is not None:
+        from fund.attest import AttestError, load_public
+
+        try:
+            load_public(key)
+        except AttestError as exc:
+            raise UsageError(str(exc)) from None
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: not a TCP port")
     shown = "" if target is None else open_journal(target).url
     print(f"fund ui: http://{address}:{port}  (journal {shown or 'chosen in the page'}; "
           "Ctrl-C stops)", file=sys.stderr, flush=True)
     try:
-        return subprocess.call(streamlit_command(target, runs, address=address, port=port))
+        return subprocess.call(streamlit_command(target, runs, address=address, port=port,
+                                                 key=key))
     except KeyboardInterrupt:
         return 0

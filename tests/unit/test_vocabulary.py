@@ -14,6 +14,7 @@ import pytest
 
 from fund.canonical import dumps, loads
 from fund.messages import (
+    Checkpoint,
     Command,
     Control,
     Deposit,
@@ -100,6 +101,8 @@ EXAMPLES: list[Payload] = [
     Redemption(investor="ann", requested="2024-01-01T00:00:00.000000Z", units=D("3")),
     Reconciled(checked=2, found=1, late=0, dropped=1, open=0, at="2024-01-01T00:00:00Z"),
     End(nav=D("10"), cash=D("5"), fees=D("0.1"), fills=3, positions={"BTC/USDT": D("1")}),
+    Checkpoint(fund="w1", actor="rebalancer", seq=9, head="ab" * 32, at="2024-01-01T00:00:00Z",
+               previous="cd" * 32, key="af:0000:1111:2222:3333", signature="c2lnbmVk"),
 ]
 
 

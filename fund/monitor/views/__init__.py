@@ -34,13 +34,15 @@ PAGES: dict[str, Callable[[common.Settings], None]] = {
 
 
 def settings_from(argv: Sequence[str]) -> common.Settings:
-    """The journal and runs directory from ``app.py``'s arguments, else the environment
-    (``AGENTFUND_JOURNAL``, ``AGENTFUND_RUNS``)."""
+    """The journal, runs directory and manager's public key from ``app.py``'s arguments,
+    else the environment (``AGENTFUND_JOURNAL``, ``AGENTFUND_RUNS``,
+    ``AGENTFUND_PUBLIC_KEY``)."""
     parser = argparse.ArgumentParser(prog="app.py", add_help=False)
     parser.add_argument("--journal", default=os.environ.get("AGENTFUND_JOURNAL", ""))
     parser.add_argument("--runs", default=os.environ.get("AGENTFUND_RUNS", "runs"))
+    parser.add_argument("--key", default=os.environ.get("AGENTFUND_PUBLIC_KEY", ""))
     known, _ = parser.parse_known_args(list(argv))
-    return common.Settings(journal=known.journal, runs=Path(known.runs))
+    return common.Settings(journal=known.journal, runs=Path(known.runs), key=known.key)
 
 
 def masked(target: str) -> str:
@@ -74,7 +76,7 @@ def run(argv: Sequence[str]) -> None:
     target = configured.journal if typed == shown else typed  # never echo a password
     runs = st.sidebar.text_input("Backtest runs directory", value=str(configured.runs),
                                  key="runs")
-    settings = common.Settings(journal=target.strip(), runs=Path(runs))
+    settings = common.Settings(journal=target.strip(), runs=Path(runs), key=configured.key)
     if st.sidebar.button("Re-read from the journal", key="reread",
                          help="Drop the cached snapshots and re-check every hash"):
         common.reread(settings)

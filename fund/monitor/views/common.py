@@ -20,10 +20,12 @@ LIVE_LEASE = timedelta(seconds=15)  # fund.daemon's LEASE_TTL
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Where the UI looks: the journal and the directory of backtest runs."""
+    """Where the UI looks: the journal, the directory of backtest runs, and the manager's
+    public key (if given)."""
 
     journal: str
     runs: Path
+    key: str = ""  # the manager's public key file, to check checkpoints' signatures
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,14 +1,16 @@
-"""Journal: browse entries by actor, kind and time; verify now; export JSON lines."""
+"""Journal: browse entries by actor, kind and time; verify now; export JSON lines; the
+manager's signed checkpoints and, given the public key, whether each signature holds."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from fund.commands.inspect import export_line
 from fund.journal import EntryFilter, Journal
+from fund.journal.jsonl import export_line
 from fund.messages import Kind
 from fund.monitor.views import common
 from fund.verify import verify_stream
@@ -84,3 +86,36 @@ def render(settings: common.Settings) -> None:
                           mime="application/jsonl", key="j-export",
                           help=f"The filtered entries from the chosen entry on, at most "
                                f"{EXPORT_CAP:,}; `fund journal export` writes any number")
+    checkpoints(store, settings.key)
+
+
+UNCHECKED = "unchecked (no public key given)"
+
+
+def checkpoints(store: Journal, key: str) -> None:
+    """The signed checkpoints of every actor, and each signature's state against the
+    manager's public key (when the UI was given one)."""
+    from fund.attest import AttestError, fingerprint, load_public, valid
+    from fund.checkpoints import journal_checkpoints
+
+    st.subheader("Signed checkpoints")
+    public = None
+    if key:
+        try:
+            public = load_public(Path(key))
+        except AttestError as exc:
+            st.error(f"Cannot check signatures: {exc}")
+    found = list(journal_checkpoints(store))
+    if not found:
+        st.caption("No signed checkpoints in this journal (the fund's config has no "
+                   "[attest] key).")
+        return
+    st.caption(f"{len(found):,} checkpoint(s); "
+               + (f"signatures checked against key `{fingerprint(public)}`" if public else
+                  "start the UI with AGENTFUND_PUBLIC_KEY=manager.pub to check signatures"))
+    st.dataframe(pd.DataFrame([{
+        "actor": c.actor, "entry": c.seq, "time (UTC)": c.at[:19].replace("T", " "),
+        "head": c.head[:16], "key": c.key,
+        "signature": UNCHECKED if public is None else
+        ("valid" if valid(c, public) else "INVALID: not signed by this key"),
+    } for c in found]), hide_index=True, width="stretch")
