@@ -294,11 +294,13 @@ class OrderAck(Payload):
     filled: Decimal | None = None
     remaining: Decimal | None = None
     reason: str | None = None
+    raw: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Fill(Payload):
-    """(Part of) an order executed: amount at price, and the fee paid."""
+    """(Part of) an order executed: amount at price, and the fee paid. ``raw``: live, the
+    digests of the blobs holding the exchange's raw answers it was read from."""
 
     KIND: ClassVar[str] = FILL
     _DECIMALS: ClassVar[frozenset[str]] = frozenset({"amount", "price", "fee"})
@@ -310,13 +312,15 @@ class Fill(Payload):
     price: Decimal
     fee: Decimal
     fee_currency: str
+    raw: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class OrderRejected(Payload):
     """An order refused: by a risk limit (``source`` risk, ``limit``), by the adapter or
     the exchange, or called dropped by reconciliation. ``ambiguous``: the answer proved
-    nothing, and the order may exist; ``valid_until``: when it can no longer be accepted."""
+    nothing, and the order may exist; ``valid_until``: when it can no longer be accepted;
+    ``raw``: the digests of the blobs holding the exchange's raw (error) answers, if any."""
 
     KIND: ClassVar[str] = ORDER_REJECTED
     client_order_id: str
@@ -325,6 +329,7 @@ class OrderRejected(Payload):
     limit: str | None = None
     ambiguous: bool | None = None
     valid_until: str | None = None
+    raw: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from fund.canonical import format_ts, parse_ts
 from fund.clock import Clock
-from fund.exchange.base import Event
+from fund.exchange.base import Answered, Event, answers
 from fund.journal.base import Entry
 from fund.messages import ORDER_ACK, OrderRejected, Reconciled, entry
 from fund.projections import SENT, UNKNOWN, Orders, OrderState, fold
@@ -93,10 +93,11 @@ def reconcile(entries: Iterable[Entry], venue: Venue, record: Record, clock: Clo
             counts["found"] += 1
             continue
         counts["dropped"] += 1
-        record(*entry(OrderRejected(
+        kind, payload = entry(OrderRejected(
             client_order_id=coid, source="reconcile",
             reason=f"the exchange has no such order after its validity window ended at "
-                   f"{format_ts(ends)}: it was never placed (it is not sent late)")))
+                   f"{format_ts(ends)}: it was never placed (it is not sent late)"))
+        record(kind, Answered(payload, answers(events)))  # the "no such order" answers
     record(*entry(Reconciled(**counts, at=format_ts(started))))
     return counts
 

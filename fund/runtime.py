@@ -21,7 +21,7 @@ from fund.actor import ActorCore, ActorSpec, HandlerPurityError
 from fund.budget import WakeBudget
 from fund.canonical import format_ts, loads
 from fund.clock import Clock
-from fund.exchange.base import Adapter
+from fund.exchange.base import Adapter, answers
 from fund.journal import Entry, JournalWriter
 from fund.messages import (
     DECISION,
@@ -160,9 +160,13 @@ class ActorRuntime:
     @standard
     def record(self, kind: str, payload: Mapping[str, Any]) -> Entry:
         """Journal an event that arrived outside a wake (an exchange's, reconciliation's)
-        and fold it in."""
+        and fold it in; the exchange's raw answers it carries become blobs of this actor's
+        writer, in the same batch, their digests listed under ``raw``."""
         if kind in EXCHANGE_EVENTS and payload.get("ambiguous"):
             self.ambiguous = True
+        heard = answers(payload)
+        if heard:
+            payload = {**payload, "raw": [self.writer.put_blob(body) for body in heard]}
         return self._append(kind, format_ts(self.clock.now()), payload)
 
     @standard

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,6 +23,41 @@ class PlacedOrder:
 
 Event = tuple[str, dict[str, Any]]
 """A journal kind (OrderAck, Fill, OrderRejected) and its payload (fund.messages.entry)."""
+
+
+class Answered(dict[str, Any]):
+    """An event's payload, carrying the exchange's raw answers it was made from.
+
+    The answers (bytes, secrets blanked out, in request order) are not part of the payload,
+    and an Answered payload equals the plain one: the runtime stores each answer as a blob
+    when it records the event, in the same batch, and lists the digests under ``raw``
+    (fund/exchange/ccxt_adapter.py says which answers go on which events). They travel with
+    the event so that they reach the writer of the actor that records it, however the event
+    got there (a wake, or reconciliation with an adapter several actors share).
+    """
+
+    __slots__ = ("answers",)
+
+    def __init__(self, payload: Mapping[str, Any], answers: Sequence[bytes]) -> None:
+        super().__init__(payload)
+        self.answers = tuple(answers)
+
+
+class NoEvents(list[Event]):
+    """No event about an order, carrying the exchange's raw answers that said so (a lookup
+    that found nothing): reconciliation puts them on the rejection it then records."""
+
+    __slots__ = ("answers",)
+
+    def __init__(self, answers: Sequence[bytes] = ()) -> None:
+        super().__init__()
+        self.answers = tuple(answers)
+
+
+def answers(said: object) -> tuple[bytes, ...]:
+    """The raw answers an event's payload (or a lookup's :class:`NoEvents`) was made from
+    (none for a paper adapter's)."""
+    return said.answers if isinstance(said, Answered | NoEvents) else ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

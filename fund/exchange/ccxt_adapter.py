@@ -12,12 +12,34 @@ recorded as an *ambiguous* rejection carrying ``valid_until``: the moment after 
 exchange can no longer accept it (orders are signed with a short ``recvWindow``, and the
 measured clock offset and a margin are added). Reconciliation (fund/reconcile.py) looks the
 order up by client order id, and only after that moment may it call the order dropped.
+
+**What the exchange said is kept.** The body of every HTTP answer to a request about an
+order — the placement, and each lookup's requests (``fetch_order``, or open and closed
+orders; then the order's trades or the account's trades), retries and error answers
+included — is taken as ccxt receives it (its ``on_rest_response`` hook, the text ccxt then
+keeps as ``last_http_response``, but per thread: one adapter serves every actor of a
+daemon, side by side), every secret blanked out (binance's 401 echoes the API key). The
+answers travel with the events they produced (:class:`fund.exchange.base.Answered`); the
+runtime stores each as a blob, in the same batch as the event, and lists the digests, in
+request order, under the event's ``raw``:
+
+* the placement's answer (normally one) is on every event the placement produced: its
+  OrderAck and each Fill, or its OrderRejected — a refusal, an IOC order that ended
+  unfilled, or an ambiguous outcome with an error body (a timeout or a dropped connection
+  has no answer, and lists none);
+* a lookup's answers (the order, then its trades; with a failed attempt's answer before
+  the one retried) are on every event that lookup reported: the current OrderAck and each
+  new Fill;
+* a rejection made before anything was sent (the order breaks a limit, the markets cannot
+  be loaded) lists none: nothing was asked about the order.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,7 +50,7 @@ import ccxt  # type: ignore[import-untyped]
 
 from fund import secrets
 from fund.canonical import format_ts
-from fund.exchange.base import LIVE, Adapter, Event, PlacedOrder
+from fund.exchange.base import LIVE, Adapter, Answered, Event, NoEvents, PlacedOrder
 from fund.ledger import PortfolioView
 from fund.markets import Market
 from fund.messages import FILL, Fill, OrderAck, OrderRejected, entry
@@ -103,6 +125,8 @@ class CcxtAdapter(Adapter):
             "apiKey": api_key, "secret": secret, "timeout": timeout_ms,
             "enableRateLimit": enable_rate_limit, "options": merged})
         self._exchange.number = str  # exact decimals from the wire, never floats
+        self._exchange.on_rest_response = self._heard  # every HTTP answer's body, raw
+        self._listening = threading.local()  # the answers of this thread's order request
         self._redact = tuple(s for s in (api_key, secret) if s)
         self._urls = dict(urls or {})
         if self._urls:
@@ -185,12 +209,15 @@ class CcxtAdapter(Adapter):
         id is never taken for it); raises :class:`VenueUnreachable` (or
         :class:`VenueRefused`) when it cannot be asked.
         """
-        found = self._call(lambda: self._find(symbol, client_order_id))
-        if found is None or str(found.get("clientOrderId")) != client_order_id:
-            return []
-        trades = self._call(lambda: self._trades(found))
+        self.markets()  # loaded first, so that the order's answers are the only ones heard
+        with self._hearing() as heard:
+            found = self._call(lambda: self._find(symbol, client_order_id))
+            if found is None or str(found.get("clientOrderId")) != client_order_id:
+                return NoEvents(heard)  # what said "no such order" is kept
+            trades = self._call(lambda: self._trades(found))
         events = self._events(client_order_id, found, trades)
-        return [e for e in events if e[0] != FILL or e[1]["fill_id"] not in known_fill_ids]
+        return _answered([e for e in events
+                          if e[0] != FILL or e[1]["fill_id"] not in known_fill_ids], heard)
 
     def _prepare(self, order: PlacedOrder,
                  portfolio: PortfolioView) -> tuple[Decimal, Decimal | None] | str:
@@ -230,17 +257,19 @@ class CcxtAdapter(Adapter):
         if price is not None:
             params["timeInForce"] = _TIME_IN_FORCE
         sent = self._clock()
+        events: list[Event]
         try:
-            response = self._exchange.create_order(
-                intent.symbol, intent.order_type, intent.side, _num(amount),
-                None if price is None else _num(price), params)
-            return self._placed_events(order, response, response.get("trades") or [])
+            with self._hearing() as heard:
+                response = self._exchange.create_order(
+                    intent.symbol, intent.order_type, intent.side, _num(amount),
+                    None if price is None else _num(price), params)
+            events = self._placed_events(order, response, response.get("trades") or [])
         except ccxt.BaseError as exc:
-            if proves_refusal(exc):
-                return [self._reject(coid, self._say(exc), "exchange")]
-            return [self._unknown(coid, self._say(exc), sent)]
+            events = [self._reject(coid, self._say(exc), "exchange") if proves_refusal(exc)
+                      else self._unknown(coid, self._say(exc), sent)]
         except Exception as exc:  # noqa: BLE001 - an answer ccxt could not parse: fate unknown
-            return [self._unknown(coid, self._say(exc), sent)]
+            events = [self._unknown(coid, self._say(exc), sent)]
+        return _answered(events, heard)
 
     def _unknown(self, coid: str, reason: str, sent: datetime) -> Event:
         """The rejection of an order whose fate is unknown, to be settled by looking it up."""
@@ -335,12 +364,45 @@ class CcxtAdapter(Adapter):
         """One line about an error, with any credential blanked out."""
         text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(
             exc).__name__
+        return self._hide(text)[:300]
+
+    def _hide(self, text: str) -> str:
+        """The text with this adapter's credentials, and every registered secret, blanked."""
         for secret in self._redact:
             text = text.replace(secret, secrets.MASK)
-        return secrets.redact(text)[:300]
+        return secrets.redact(text)
+
+    # --- the exchange's answers -------------------------------------------------------------
+
+    def _heard(self, code: Any, reason: Any, url: Any, method: Any, headers: Any, body: str,
+               *request: Any) -> str:
+        """ccxt's hook on every HTTP answer: keep its body (redacted) if this thread is
+        listening, and give ccxt the stripped text it expects."""
+        heard: list[bytes] | None = getattr(self._listening, "answers", None)
+        if heard is not None:
+            heard.append(self._hide(body).encode())
+        return body.strip()
+
+    @contextmanager
+    def _hearing(self) -> Iterator[list[bytes]]:
+        """Collect the answers to the requests this thread makes in the block, in order
+        (kept when the block raises: an error answer is an answer)."""
+        heard: list[bytes] = []
+        self._listening.answers = heard
+        try:
+            yield heard
+        finally:
+            self._listening.answers = None
 
     def _reject(self, coid: str, reason: str, source: str) -> Event:
         return entry(OrderRejected(client_order_id=coid, reason=reason, source=source))
+
+
+def _answered(events: list[Event], answers: Sequence[bytes]) -> list[Event]:
+    """The events, each carrying the answers they were made from (unchanged without)."""
+    if not answers:
+        return events
+    return [(kind, Answered(payload, answers)) for kind, payload in events]
 
 
 def rewrite_urls(urls: dict[str, Any], overrides: Mapping[str, str]) -> None:

@@ -15,8 +15,8 @@ to be no kinder than the real venue:
   needs ``qty × price × (1 + fee_rate)`` of quote), trades are listed by ``myTrades``.
 * **It fails the way binance fails**, one request at a time:
 
-  - :meth:`FakeExchange.fail_next` — the next N requests (any path) answer 429 (-1003),
-    418, 503 or 500, without touching the books;
+  - :meth:`FakeExchange.fail_next` — the next N requests (any path, or one path) answer
+    429 (-1003), 418, 503 or 500, without touching the books;
   - :meth:`FakeExchange.inject` — a :class:`Fault` for the next order placements, *before*
     the order is booked (it never exists) or *after* (it exists, the answer is lost): an
     HTTP error with a binance body (500 -1006 "execution status unknown", 429 …), a hang
@@ -28,6 +28,8 @@ to be no kinder than the real venue:
   - :meth:`FakeExchange.serve_raw` — answer a path with these bytes until reset (garbage);
   - :meth:`FakeExchange.refuse_key` — answer 401 (-2015) to that API key, echoing it in the
     message as binance does.
+* **It keeps what it said**: :meth:`FakeExchange.replied` returns the bodies it sent in
+  answer to a path (the last thousand answers), to compare with what a client recorded.
 
 Market data: :meth:`FakeExchange.set_book` sets what ``GET /api/v3/depth`` serves for a
 symbol (served as given, in the given order; by default one level at the last price each
@@ -193,8 +195,9 @@ class FakeExchange:
         self.lock = threading.Lock()
         self.book = Book(prices={}, balances={})
         self.requests: list[Request] = []
+        self.replies: deque[tuple[Request, int, bytes]] = deque(maxlen=1000)  # as sent
         self.placed: list[str] = []  # client order ids, once per order ever booked
-        self.faults: deque[int] = deque()
+        self.faults: deque[tuple[int, str | None]] = deque()  # (status, path or any)
         self.order_faults: deque[Fault] = deque()
         self.faulted: list[tuple[str, Fault]] = []  # (client order id, fault) as applied
         self.hangs: deque[float] = deque()
@@ -237,6 +240,7 @@ class FakeExchange:
                              balances=dict(balances or {"USDT": D("100000")}),
                              fee_rate=fee_rate, max_fill=max_fill)
             self.requests.clear()
+            self.replies.clear()
             self.placed.clear()
             self.faults.clear()
             self.order_faults.clear()
@@ -273,10 +277,11 @@ class FakeExchange:
         with self.lock:
             self.walk = (random.Random(seed), Decimal(bps) / 10_000)
 
-    def fail_next(self, status: int, times: int = 1) -> None:
-        """Answer the next ``times`` requests with ``status`` (429, 418, 500 or 503)."""
+    def fail_next(self, status: int, times: int = 1, *, path: str | None = None) -> None:
+        """Answer the next ``times`` requests (to ``path``, if given: others pass meanwhile)
+        with ``status`` (429, 418, 500 or 503)."""
         with self.lock:
-            self.faults.extend([status] * times)
+            self.faults.extend([(status, path)] * times)
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         """Apply ``fault`` to the next ``times`` order placements."""
@@ -297,6 +302,13 @@ class FakeExchange:
         with self.lock:
             self.refused_keys.add(api_key)
 
+    def replied(self, method: str, path: str, **params: str) -> list[bytes]:
+        """The bodies sent in answer to ``method path`` requests with these parameters
+        (among others), oldest first."""
+        return [body for request, _, body in list(self.replies)
+                if (request.method, request.path) == (method, path)
+                and all(request.params.get(k) == v for k, v in params.items())]
+
     def posts(self) -> list[Request]:
         """Return the order placements received (accepted or not)."""
         return [r for r in self.requests if r.method == "POST" and r.path == "/api/v3/order"]
@@ -311,8 +323,8 @@ class FakeExchange:
         """Record and answer a request (the HTTP handler's one call)."""
         with self.lock:
             self.requests.append(request)
-            if self.faults:
-                status = self.faults.popleft()
+            if self.faults and self.faults[0][1] in (None, request.path):
+                status, _ = self.faults.popleft()
                 return Reply(status, _error_body(status))
             fault = self._order_fault(request)
             if fault is not None:
@@ -629,12 +641,13 @@ def _handler(venue: FakeExchange) -> type[BaseHTTPRequestHandler]:
                 return
             if reply.hang:
                 venue.release.wait(reply.hang)
-            self._send(reply.status, reply.body)
+            self._send(request, reply.status, reply.body)
 
-        def _send(self, status: int, body: Any) -> None:
+        def _send(self, request: Request, status: int, body: Any) -> None:
             data = (body if isinstance(body, bytes)
                     else b"Service Unavailable" if status == 503 and body is None
                     else json.dumps(body).encode())
+            venue.replies.append((request, status, data))
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
