@@ -15,7 +15,8 @@ from agentfund.backtests.data import Candles
 from fund.actor import ActorSpec
 from fund.canonical import loads, parse_ts
 from fund.journal import Entry, EntryFilter, Journal
-from fund.messages import FILL
+from fund.messages import DEPOSIT, FILL, VALUATION
+from fund.performance import Flow, buy_and_hold, cash_share, flows_of, unit_value
 from fund.runtime import ActorRuntime
 
 Progress = Callable[[str, float, int], None]
@@ -30,10 +31,12 @@ class ActorRun:
     quote: str
     initial_cash: Decimal
     times: list[int] = field(default_factory=list)
-    nav: list[float] = field(default_factory=list)  # per share x initial units with investors
-    money: list[float] = field(default_factory=list)  # the NAV itself, for allocation
+    nav: list[float] = field(default_factory=list)  # the unit value (fund.performance)
+    money: list[float] = field(default_factory=list)  # the NAV itself: total assets
+    cash: list[float] = field(default_factory=list)
     allocation: dict[str, list[float]] = field(default_factory=dict)
     benchmark: list[float] = field(default_factory=list)
+    flows: list[Flow] = field(default_factory=list)
     final_nav: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
     fills: int = 0
@@ -64,6 +67,7 @@ class Recorder:
         money = float(ledger.nav())
         run.nav.append(money if self.plain else self.unitized())
         run.money.append(money)
+        run.cash.append(float(ledger.cash))
         if ledger.fills != self._fills_seen:
             self._fills_seen = ledger.fills
             self.holdings.append((run.wakes, {s: float(p.amount)
@@ -83,33 +87,38 @@ class Recorder:
             run.times.append(seconds)
             run.nav.append(0.0)
             run.money.append(0.0)
+            run.cash.append(0.0)
         run.nav[-1] = self.unitized()
         run.money[-1] = float(ledger.nav())
+        run.cash[-1] = float(ledger.cash)
         run.allocation = _allocation(run, self.holdings, candles, spec)
         run.final_nav, run.fees, run.fills = ledger.nav(), ledger.fees_paid, ledger.fills
         run.traded_notional = ledger.traded_notional
         run.entries, run.head_hash = end.seq, end.hash
         run.benchmark = _buy_and_hold(run, candles, spec, first)
-        for entry in journal.read(spec.actor_id, EntryFilter(kinds=(FILL,))):
-            fill = loads(entry.payload)
-            run.fill_rows.append((int(parse_ts(entry.ts).timestamp()), fill["symbol"],
-                                  fill["side"], fill["amount"], fill["price"]))
+        for entry in journal.read(spec.actor_id, EntryFilter(kinds=(FILL, DEPOSIT, VALUATION))):
+            payload = loads(entry.payload)
+            if entry.kind == FILL:
+                run.fill_rows.append((int(parse_ts(entry.ts).timestamp()), payload["symbol"],
+                                      payload["side"], payload["amount"], payload["price"]))
+            else:
+                run.flows.extend(flows_of(entry.kind, entry.ts, payload))
         return run
 
 
 def unitized(runtime: ActorRuntime, initial_cash: Decimal) -> Callable[[], float]:
-    """The NAV curve the metrics use: plain NAV; or, with investor accounts, NAV per share
-    scaled to the initial capital, so money coming in or out is not return."""
+    """The unit-value curve the figures use (fund.performance): the NAV itself (a backtest
+    deposits only at its start); with investor accounts, NAV per share scaled to the
+    initial capital, so money coming in or out is not return."""
     ledger, register = runtime.core.ledger, runtime.core.register
     if register is None:
         return lambda: float(ledger.nav())
     scale = initial_cash / register.terms.initial_price
 
     def per_share() -> float:
-        units = register.units
-        if not units:
-            return float(register.price or register.terms.initial_price) * float(scale)
-        return float((ledger.nav() - register.fees_owed) / units * scale)
+        return unit_value(ledger.nav(), units=register.units, fees_owed=register.fees_owed,
+                          last_price=register.price or register.terms.initial_price,
+                          scale=scale)
 
     return per_share
 
@@ -137,14 +146,12 @@ def _allocation(run: ActorRun, holdings: list[tuple[int, dict[str, float]]],
 
 def _buy_and_hold(run: ActorRun, candles: Mapping[str, Candles], spec: ActorSpec,
                   first: datetime) -> list[float]:
-    """NAV of an equal-weight buy-and-hold of the actor's markets from the first wake."""
+    """The benchmark (fund.performance.buy_and_hold) from the first wake, keeping the
+    fund's own cash share; empty when a market's data starts after the first wake."""
     times = np.asarray(run.times, dtype=np.int64)
-    start = np.asarray([int(first.timestamp())], dtype=np.int64)
-    share = float(run.initial_cash) / len(spec.markets)
-    total = np.zeros(len(times))
-    for symbol in spec.markets:
-        series = candles[symbol]
-        if series.close_times[0] > start[0]:
-            return []
-        total += share / _closes_at(series, start)[0] * _closes_at(series, times)
-    return total.tolist()
+    start = int(first.timestamp())
+    if not spec.markets or any(candles[s].close_times[0] > start for s in spec.markets):
+        return []
+    prices = np.vstack([_closes_at(candles[symbol], times) for symbol in spec.markets])
+    curve = buy_and_hold(prices, float(run.initial_cash), cash_share(run.cash, run.money))
+    return [float(v) for v in curve.tolist()]

@@ -11,20 +11,37 @@ from typing import Any
 import numpy as np
 
 from agentfund.backtests.engine import ActorRun
-from agentfund.backtests.metrics import compute_metrics
+from fund.performance import Metrics, compute_metrics
 
 
-def _combined(runs: Sequence[ActorRun]) -> tuple[list[int], list[float]]:
-    """Sum the actors' NAV curves on the union of their times (each carried forward)."""
+def _combined(runs: Sequence[ActorRun], curve: str = "nav") -> tuple[list[int], list[float]]:
+    """Sum the actors' unit-value curves (or another curve of theirs) on the union of their
+    times (each carried forward, its start value before its first point)."""
     if len(runs) == 1:
-        return runs[0].times, runs[0].nav
+        return runs[0].times, list(getattr(runs[0], curve))
     times = np.unique(np.concatenate([np.asarray(r.times, dtype=np.int64) for r in runs]))
     total = np.zeros(len(times))
     for run in runs:
         index = np.searchsorted(np.asarray(run.times), times, side="right") - 1
-        values = np.asarray(run.nav)[np.maximum(index, 0)]
+        values = np.asarray(getattr(run, curve))[np.maximum(index, 0)]
         total += np.where(index >= 0, values, float(run.initial_cash))
     return times.tolist(), total.tolist()
+
+
+def _figures(metrics: Metrics, benchmark: Sequence[float], initial: Decimal) -> dict[str, Any]:
+    """The performance figures of summary.json (see docs/metrics.md), one definition:
+    fund.performance on the unit-value curve."""
+    bench = float(benchmark[-1]) / float(initial) - 1.0 if len(benchmark) and initial else None
+    return {
+        "total_return": metrics.total_return,
+        "annualized_return": metrics.annualized_return,
+        "period_years": metrics.years,
+        "volatility": metrics.volatility,
+        "sharpe": metrics.sharpe,
+        "sortino": metrics.sortino,
+        "max_drawdown": metrics.max_drawdown,
+        "benchmark_return": bench,
+    }
 
 
 def _iso(seconds: int) -> str:
@@ -42,15 +59,12 @@ def head_hash(runs: Sequence[ActorRun]) -> str:
 def actor_summary(run: ActorRun) -> dict[str, Any]:
     """Return the figures of one actor's run (money as exact decimal strings)."""
     metrics = compute_metrics(run.times, run.nav, float(run.initial_cash))
-    mean_nav = float(np.mean(run.nav)) if run.nav else 0.0
+    mean_nav = float(np.mean(run.money)) if run.money else 0.0
     return {
         "final_nav": str(run.final_nav),
         "initial_cash": str(run.initial_cash),
-        "total_return": metrics.total_return,
-        "annualized_return": metrics.annualized_return,
-        "sharpe": metrics.sharpe,
-        "sortino": metrics.sortino,
-        "max_drawdown": metrics.max_drawdown,
+        **_figures(metrics, run.benchmark, run.initial_cash),
+        "flows": len(run.flows),
         "turnover": float(run.traded_notional) / mean_nav if mean_nav else 0.0,
         "fees": str(run.fees),
         "fills": run.fills,
@@ -67,16 +81,14 @@ def fund_summary(runs: Sequence[ActorRun], journal: str, report: str | None) -> 
     initial = sum((r.initial_cash for r in runs), Decimal(0))
     metrics = compute_metrics(times, nav, float(initial))
     per_actor = {run.actor_id: actor_summary(run) for run in runs}
-    mean_nav = float(np.mean(nav)) if nav else 0.0
+    mean_nav = float(np.mean(_combined(runs, "money")[1])) if nav else 0.0
     traded = float(sum((r.traded_notional for r in runs), Decimal(0)))
+    benchmark = _combined(runs, "benchmark")[1] if all(r.benchmark for r in runs) else []
     return {
         "final_nav": str(sum((r.final_nav for r in runs), Decimal(0))),
         "initial_cash": str(initial),
-        "total_return": metrics.total_return,
-        "annualized_return": metrics.annualized_return,
-        "sharpe": metrics.sharpe,
-        "sortino": metrics.sortino,
-        "max_drawdown": metrics.max_drawdown,
+        **_figures(metrics, benchmark, initial),
+        "flows": sum(len(r.flows) for r in runs),
         "turnover": traded / mean_nav if mean_nav else 0.0,
         "fees": str(sum((r.fees for r in runs), Decimal(0))),
         "fills": sum(r.fills for r in runs),

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from agentfund.backtests.engine import BacktestError, actor_period, load_history
-from agentfund.backtests.metrics import compute_metrics
 from agentfund.backtests.news import load_news
 from agentfund.backtests.sweep import Combination, Planner, Progress
 from agentfund.backtests.sweep_cache import ResultCache
@@ -31,6 +30,7 @@ from agentfund.backtests.sweep_results import metric_value, sort_runs
 from agentfund.backtests.sweep_runner import DaskSession, Run, Tally, run_all
 from fund.config import load_config, parse_timeframe
 from fund.errors import UsageError
+from fund.performance import compute_metrics
 
 _TICK = timedelta(microseconds=1)
 _SPAN = re.compile(r"[1-9]\d{0,4}[mhdw]")

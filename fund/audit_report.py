@@ -1,7 +1,8 @@
 """The investor's audit as one self-contained HTML page (the data is fund/audit.py's).
 
-Inline styles and inline SVG charts (the backtest report's, agentfund.backtests.report):
-no script, no external resource, so the file can be mailed, archived and opened offline.
+Inline styles and plotly charts drawn by fund.figures, embedded the way the backtest report
+embeds them (agentfund.backtests.report.Page: plotly.js once, inline): no external
+resource, no network, so the file can be mailed, archived and opened offline.
 Money is shown to the cent and NAV per share to four decimals; each such cell carries the
 exact figure in its ``title`` (shown on hover). The page holds nothing secret: the key is
 named by its fingerprint, a journal URL is shown without its password.
@@ -16,13 +17,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from agentfund.backtests.report import PAGE_CSS, series_chart
+from agentfund.backtests.report import PAGE_CSS, Page
+from fund import figures
 from fund.audit import ActorAudit, Audit, Event, Statement, cents
 from fund.canonical import parse_ts
 
 MAX_ROWS = 400  # rows of a long table shown (the rest counted)
 MAX_MARKS = 200  # vertical marks of one kind on a chart
-CHECKPOINT_COLOUR, HALT_COLOUR, COMMAND_COLOUR = "#2ca02c", "#d62728", "#ff7f0e"
 _CSS = PAGE_CSS + (
     ".ok{color:#1b7a2a;font-weight:600}.bad{color:#b00020;font-weight:600}"
     ".banner{padding:.6em 1em;border-radius:4px;font-size:16px;margin:.5em 0 1em}"
@@ -39,18 +40,17 @@ def write_audit(path: Path, audit: Audit) -> None:
 def render(audit: Audit) -> str:
     """The audit page's HTML."""
     title = f"Audit of {audit.fund or audit.journal}"
-    sections = [_verdict(audit), _timeline(audit), _code(audit), _nav(audit), _fees(audit)]
+    page = Page()
+    sections = [_verdict(audit), _timeline(audit), _code(audit), _nav(audit, page),
+                _fees(audit)]
     if audit.statements:
-        sections.append(_statements(audit))
+        sections.append(_statements(audit, page))
     sections.append(_events(audit))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>"
-            f"<title>{_esc(title)}</title><style>{_CSS}</style></head>\n<body>"
-            f"<h1>{_esc(title)}</h1>\n{''.join(sections)}"
-            f"<p class=\"note\">Written by <code>fund audit</code> (agentfund "
-            f"{_esc(audit.version)}) from the journal, the manager's public key and the "
-            "published heads alone. Money is shown to the cent, NAV per share to four "
-            "decimals; hover a figure for its exact value.</p>\n</body></html>\n")
+    return page.document(title, "".join(sections) + (
+        f"<p class=\"note\">Written by <code>fund audit</code> (agentfund "
+        f"{_esc(audit.version)}) from the journal, the manager's public key and the "
+        "published heads alone. Money is shown to the cent, NAV per share to four "
+        "decimals; hover a figure for its exact value.</p>\n"), css=_CSS)
 
 
 def _esc(text: object) -> str:
@@ -155,29 +155,20 @@ def _epoch(moments: Iterable[datetime]) -> list[int]:
     return [int(m.timestamp()) for m in moments]
 
 
-def _marks(audit: Audit, actor: str) -> list[tuple[int, str, str]]:
-    marks: list[tuple[int, str, str]] = []
+def _marks(audit: Audit, actor: str) -> list[tuple[float, str, str]]:
+    """(time, kind, text) of the actor's checkpoints, halts and commands."""
+    marks: list[tuple[float, str, str]] = []
     signed = [s for s in audit.timeline if s.checkpoint.actor == actor]
-    marks += [(int(parse_ts(s.checkpoint.at).timestamp()), CHECKPOINT_COLOUR,
+    marks += [(parse_ts(s.checkpoint.at).timestamp(), "checkpoint",
                f"checkpoint at entry {s.checkpoint.seq}") for s in signed[:MAX_MARKS]]
-    marks += [(int(parse_ts(e.ts).timestamp()), HALT_COLOUR, f"halt: {e.what}")
+    marks += [(parse_ts(e.ts).timestamp(), "halt", f"halt: {e.what}")
               for e in audit.halts if e.stream == actor][:MAX_MARKS]
-    marks += [(int(parse_ts(e.ts).timestamp()), COMMAND_COLOUR, f"{e.kind}: {e.what}")
+    marks += [(parse_ts(e.ts).timestamp(), "command", f"{e.kind}: {e.what}")
               for e in audit.commands if e.stream.split(".")[0] == actor][:MAX_MARKS]
     return marks
 
 
-_MARK_LEGEND = ((CHECKPOINT_COLOUR, "checkpoint"), (HALT_COLOUR, "halt"),
-                (COMMAND_COLOUR, "command"))
-
-
-def _legend(marks: Sequence[tuple[int, str, str]]) -> list[tuple[str, str]]:
-    """The legend of the kinds of marks a chart has."""
-    colours = {colour for _, colour, _ in marks}
-    return [(colour, label) for colour, label in _MARK_LEGEND if colour in colours]
-
-
-def _nav(audit: Audit) -> str:
+def _nav(audit: Audit, page: Page) -> str:
     parts = ["<section id=\"nav\"><h2>NAV over time</h2>\n<p>Recomputed from the journal: "
              "the books folded from every fill, deposit and price observation, and NAV per "
              "share from the valuation points (each of which the replay recomputed).</p>\n"]
@@ -186,19 +177,20 @@ def _nav(audit: Audit) -> str:
         marks = _marks(audit, found.actor)
         if found.prices:
             first, last = found.prices[0], found.prices[-1]
-            parts.append(series_chart(
-                _epoch(t for t, _ in found.prices), [float(p) for _, p in found.prices],
-                legend="NAV per share", label="NAV per share", marks=marks,
-                mark_legend=_legend(marks),
-                caption=f"NAV per share at {len(found.prices):,} valuation point(s): "
-                        f"{first[1]:.4f} on {first[0]:%Y-%m-%d} → {last[1]:.4f} on "
-                        f"{last[0]:%Y-%m-%d}."))
+            parts.append(page.figure(
+                figures.series_figure(_epoch(t for t, _ in found.prices),
+                                      [float(p) for _, p in found.prices],
+                                      name="NAV per share", marks=marks),
+                "NAV per share",
+                f"NAV per share at {len(found.prices):,} valuation point(s): "
+                f"{first[1]:.4f} on {first[0]:%Y-%m-%d} → {last[1]:.4f} on "
+                f"{last[0]:%Y-%m-%d}; checkpoints, halts and commands marked."))
         if found.nav:
-            parts.append(series_chart(
-                [int(t) for t in found.nav_times], found.nav, legend=f"NAV ({found.quote})",
-                label="NAV", marks=marks, mark_legend=_legend(marks),
-                caption=f"NAV in {found.quote} at the end of each of {len(found.nav):,} "
-                        "wakes."))
+            parts.append(page.figure(
+                figures.series_figure([float(t) for t in found.nav_times], found.nav,
+                                      name=f"NAV ({found.quote})", marks=marks),
+                "NAV", f"NAV in {found.quote} at the end of each of {len(found.nav):,} "
+                       "wakes (the min and max of each time bucket when long)."))
         rows = [["entries folded", f"{found.folded:,}"]]
         if found.prices:
             rows.append(["last NAV per share", _price(found.prices[-1][1])])
@@ -244,14 +236,14 @@ def _fee_rows(found: ActorAudit) -> list[list[str]]:
             ["fees still owed", _money(totals["owed"])]]
 
 
-def _statements(audit: Audit) -> str:
+def _statements(audit: Audit, page: Page) -> str:
     parts = [f"<section id=\"investor\"><h2>Statement of {_esc(audit.investor)}</h2>\n"]
     for item in audit.statements:
-        parts.append(_statement(item))
+        parts.append(_statement(item, page))
     return "".join(parts) + "</section>\n"
 
 
-def _statement(item: Statement) -> str:
+def _statement(item: Statement, page: Page) -> str:
     s = item.figures
     rows = [["as of (UTC)", _when(str(s["as_of"] or "—"))], ["units", _esc(s["units"])],
             ["NAV per share", _price(s["nav_per_share"])], ["value", _money(s["value"])],
@@ -262,10 +254,11 @@ def _statement(item: Statement) -> str:
             ["time-weighted return", _pct(s["time_weighted_return"])],
             ["money-weighted return (a year)", _pct(s["money_weighted_return"])],
             ["fund, time-weighted", _pct(s["fund_time_weighted_return"])]]
-    chart = series_chart(_epoch(t for t, _ in item.values), [float(v) for _, v in item.values],
-                         legend="value of the holding", label="holding",
-                         caption="The holding's value at each valuation point: units then × "
-                                 "NAV per share.") if item.values else ""
+    chart = page.figure(
+        figures.series_figure(_epoch(t for t, _ in item.values),
+                              [float(v) for _, v in item.values], name="value of the holding"),
+        "holding", "The holding's value at each valuation point: units then × NAV per "
+                   "share.") if item.values else ""
     history = [[_when(r["at"]), _price(r["price"]), _esc(r["units"]),
                 _money(r.get("contributed", "0")), _money(r.get("withdrawn", "0")),
                 _money(r.get("management_fee", "0")), _money(r.get("performance_fee", "0"))]

@@ -13,6 +13,7 @@ from fund.accounting.returns import money_weighted, time_weighted
 from fund.canonical import loads, parse_ts
 from fund.journal import Entry
 from fund.messages import START, VALUATION
+from fund.performance import YEAR_SECONDS
 
 
 @dataclass(slots=True)
@@ -97,6 +98,8 @@ def statement(book: Books, investor: str) -> dict[str, Any]:
         flows.append((book.last, float(value)))
     fund_growth = [float(b / a) for (_, a), (_, b) in zip(book.prices, book.prices[1:],
                                                           strict=False) if a > 0]
+    first = min((t for t, _ in history.flows), default=None)
+    years = (book.last - first).total_seconds() / YEAR_SECONDS if book.last and first else 0.0
     return {
         "investor": investor, "as_of": register.last_valued.isoformat()
         if register.last_valued else None,
@@ -107,6 +110,7 @@ def statement(book: Books, investor: str) -> dict[str, Any]:
         "performance_fees": str(holding.performance_fees),
         "time_weighted_return": time_weighted(history.growth),
         "money_weighted_return": money_weighted(flows),
+        "money_weighted_years": years,
         "fund_time_weighted_return": time_weighted(fund_growth),
         "high_water_mark": str(holding.hwm),
         "history": history.rows,

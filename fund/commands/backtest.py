@@ -7,7 +7,6 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,11 @@ from agentfund.backtests.engine import (
     run_backtest,
 )
 from agentfund.backtests.summary import fund_summary
+from fund import display
+from fund.actor import ActorSpec
 from fund.commands.outputs import new_journal, slug
 from fund.config import load_config
+from fund.journal import Journal
 
 
 def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: Sequence[str],
@@ -37,11 +39,13 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
                 raise BacktestError(f"{store.url} already holds a stream for actor "
                                     f"{spec.actor_id}; write to a new --journal")
         runs = run_backtest(cfg, store, progress=progress, plan=plan)
+        sentiment = _sentiment(store, cfg.actors) if report else {}
     report_path = out / "report.html" if report else None
     summary = fund_summary(runs, store.url, str(report_path) if report_path else None)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if report_path is not None:
-        _write_report(report_path, cfg.name, summary, runs)
+        _write_report(report_path, cfg.name, summary, runs, cfg.actors, sentiment,
+                      journal=store.url, prices=plan.settings.prices)
     if as_json:
         print(json.dumps(summary))
     else:
@@ -73,32 +77,31 @@ def _progress(*, enabled: bool) -> Iterator[Progress | None]:
         yield update
 
 
-def _percent(value: float) -> str:
-    return f"{value * 100:,.2f} %"
-
-
-def _money(text: str, quote: str) -> str:
-    return f"{Decimal(text).quantize(Decimal('0.01')):,} {quote}"
-
-
 def display_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Return the summary as (label, formatted value) rows."""
+    """Return the summary as (label, formatted value) rows (fund.display; the figures are
+    defined in docs/metrics.md)."""
     quote = next(iter(summary["actors"].values()))["quote"]
-    return [
-        ("Final NAV", _money(summary["final_nav"], quote)),
-        ("Initial cash", _money(summary["initial_cash"], quote)),
-        ("Total return", _percent(summary["total_return"])),
-        ("Annualised return", _percent(summary["annualized_return"])),
-        ("Sharpe (annualised)", f"{summary['sharpe']:.3f}"),
-        ("Sortino (annualised)", f"{summary['sortino']:.3f}"),
-        ("Max drawdown", _percent(summary["max_drawdown"])),
-        ("Turnover (traded / mean NAV)", f"{summary['turnover']:.2f}×"),
-        ("Fees", _money(summary["fees"], quote)),
-        ("Fills", f"{summary['fills']:,}"),
+    years = float(summary.get("period_years") or 0.0)
+    rows = [
+        ("Final NAV (total assets)", display.money(summary["final_nav"], quote)),
+        ("Initial cash", display.money(summary["initial_cash"], quote)),
+        ("Total return (time-weighted)", display.percent(summary["total_return"])),
+        ("Annualised return", display.annualised(summary["annualized_return"], years)),
+        ("Volatility (annualised)", display.percent(summary.get("volatility"))),
+        ("Sharpe (annualised)", display.ratio(summary["sharpe"])),
+        ("Sortino (annualised)", display.ratio(summary["sortino"])),
+        ("Max drawdown", display.percent(summary["max_drawdown"])),
+        ("Buy and hold (same cash share)", display.percent(summary.get("benchmark_return"))),
+        ("Turnover (traded / mean NAV)", f"{display.ratio(summary['turnover'])}×"),
+        ("Fees", display.money(summary["fees"], quote)),
+        ("Fills", display.count(summary["fills"])),
         ("Period", f"{summary['first_wake']} → {summary['end']}"),
-        ("Journal entries", f"{summary['entries']:,}"),
+        ("Journal entries", display.count(summary["entries"])),
         ("Head hash", summary["head_hash"]),
     ]
+    if summary.get("flows"):
+        rows.insert(2, ("Flows (money in or out)", display.count(summary["flows"])))
+    return rows
 
 
 def _print_table(name: str, summary: Mapping[str, Any]) -> None:
@@ -120,13 +123,32 @@ def _print_table(name: str, summary: Mapping[str, Any]) -> None:
     console.print(f"verify:  fund verify {summary['journal']}")
 
 
-def _write_report(path: Path, name: str, summary: Mapping[str, Any],
-                  runs: Sequence[ActorRun]) -> None:
-    from agentfund.backtests.report import ReportSeries, write_report
+def _sentiment(store: Journal, actors: Sequence[ActorSpec]) -> dict[str, Any]:
+    """Each actor's sentiment observations, for the report's sentiment panel."""
+    from agentfund.backtests.report import sentiment_of
 
+    return {spec.actor_id: sentiment_of(store, spec.actor_id) for spec in actors}
+
+
+def _write_report(path: Path, name: str, summary: Mapping[str, Any],
+                  runs: Sequence[ActorRun], actors: Sequence[ActorSpec],
+                  sentiment: Mapping[str, Any], *, journal: str, prices: Path) -> None:
+    from agentfund.backtests.report import Page, ReportSeries, write_report
+    from agentfund.backtests.trades import trades_section
+
+    def trades(series: ReportSeries, _page: Page) -> str:
+        """Each actor's fills, round trips, P&L per asset and price charts (candles from
+        the backtest's own data files)."""
+        return trades_section(journal, series.actor_id, prices=prices)
+
+    markets = {spec.actor_id: spec.markets for spec in actors}
     series = [
         ReportSeries(actor_id=r.actor_id, times=r.times, nav=r.nav, allocation=r.allocation,
-                     benchmark=r.benchmark or None, fills=r.fill_rows, quote=r.quote)
+                     benchmark=r.benchmark or None, fills=r.fill_rows, quote=r.quote,
+                     money=r.money, flows=r.flows, initial=float(r.initial_cash),
+                     markets=markets.get(r.actor_id, {}),
+                     sentiment=sentiment.get(r.actor_id))
         for r in runs
     ]
-    write_report(path, f"Backtest: {name}", dict(display_rows(summary)), series)
+    write_report(path, f"Backtest: {name}", dict(display_rows(summary)), series,
+                 sections=[trades])

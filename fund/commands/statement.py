@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from fund import display
 from fund.accounting.statement import books, statement
 from fund.errors import UsageError
-from fund.journal import open_journal
-from fund.messages import is_commands_stream
+from fund.journal import Journal, open_journal
+from fund.messages import is_side_stream
+from fund.monitor.snapshot import ActorSnapshot, advance
+from fund.performance import over_period
 
 
 def show_statement(target: str, investor: str, *, actor: str | None, as_json: bool) -> int:
     """Print one investor's statement for one actor (the only one, if there is one)."""
     with open_journal(target, must_exist=True) as journal:
-        streams = [p for p in journal.processes() if not is_commands_stream(p)]
+        streams = [p for p in journal.processes() if not is_side_stream(p)]
         if actor is None:
             if len(streams) != 1:
                 raise UsageError(f"{journal.url}: name the actor with --actor "
@@ -25,6 +29,7 @@ def show_statement(target: str, investor: str, *, actor: str | None, as_json: bo
             result = statement(books(journal.read(actor)), investor)
         except KeyError as exc:
             raise UsageError(f"{journal.url}: {actor}: {exc.args[0]}") from None
+        result["fund"] = fund_figures(journal, actor)
     result["actor"] = actor
     if as_json:
         print(json.dumps(result))
@@ -33,24 +38,52 @@ def show_statement(target: str, investor: str, *, actor: str | None, as_json: bo
     return 0
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.2f} %"
+def fund_figures(journal: Journal, actor: str) -> dict[str, Any] | None:
+    """The fund's performance on its unit value at every wake (fund.performance: the
+    figures the summary, the report and the UI show), or None before any wake."""
+    snap = ActorSnapshot(actor)
+    advance(journal, snap)
+    found = snap.figures()
+    if found is None:
+        return None
+    return {"total_return": found.total_return, "max_drawdown": found.max_drawdown,
+            "volatility": found.volatility, "sharpe": found.sharpe, "sortino": found.sortino,
+            "annualized_return": found.annualized_return, "period_years": found.years}
 
 
-def _print(result: dict[str, object]) -> None:
+def _rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    money, fund = display.money, result.get("fund")
+    years = float(result.get("money_weighted_years") or 0.0)
+    rows = [("units", display.units(result["units"])),
+            ("NAV per share", display.significant(result["nav_per_share"], 12)),
+            ("value", money(result["value"])), ("contributed", money(result["contributed"])),
+            ("withdrawn", money(result["withdrawn"])),
+            ("management fees", money(result["management_fees"])),
+            ("performance fees", money(result["performance_fees"])),
+            ("high-water mark", display.significant(result["high_water_mark"], 12)),
+            ("time-weighted return", display.percent(result["time_weighted_return"]))]
+    mwr = result["money_weighted_return"]
+    if years and years < 1:
+        rows.append((f"money-weighted return (over {display.period(years)})",
+                     display.percent(over_period(mwr, years))))
+    else:
+        rows.append(("money-weighted return (a year)", display.percent(mwr)))
+    if fund:
+        rows += [("fund: return (time-weighted)", display.percent(fund["total_return"])),
+                 ("fund: max drawdown", display.percent(fund["max_drawdown"])),
+                 ("fund: volatility (annualised)", display.percent(fund["volatility"])),
+                 ("fund: Sharpe (annualised)", display.ratio(fund["sharpe"]))]
+    else:
+        rows.append(("fund, time-weighted", display.percent(result["fund_time_weighted_return"])))
+    return rows
+
+
+def _print(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{result['investor']} in {result['actor']}, as of {result['as_of']}",
                   title_justify="left", show_header=False)
-    for label, key in (("units", "units"), ("NAV per share", "nav_per_share"),
-                       ("value", "value"), ("contributed", "contributed"),
-                       ("withdrawn", "withdrawn"), ("management fees", "management_fees"),
-                       ("performance fees", "performance_fees"),
-                       ("high-water mark", "high_water_mark")):
-        table.add_row(label, str(result[key]))
-    table.add_row("time-weighted return", _pct(result["time_weighted_return"]))  # type: ignore[arg-type]
-    table.add_row("money-weighted return (a year)",
-                  _pct(result["money_weighted_return"]))  # type: ignore[arg-type]
-    table.add_row("fund, time-weighted", _pct(result["fund_time_weighted_return"]))  # type: ignore[arg-type]
+    for label, value in _rows(result):
+        table.add_row(label, value)
     Console(width=120).print(table)

@@ -51,6 +51,74 @@ def find_runs(root: Path) -> tuple[list[Run], list[str]]:
     return runs, problems
 
 
+def of_journal(runs: list[Run], target: str) -> Run | None:
+    """The run (the newest, if several) whose journal is ``target``, the journal the UI was
+    started on (a file path, an ``sqlite:///`` URL or a database URL); None if none is."""
+    wanted = identity(target)
+    if wanted is None:
+        return None
+    for run in runs:
+        names = [str(run.journal)] if run.journal is not None else []
+        if run.summary.get("journal"):
+            names.append(str(run.summary["journal"]))
+        if any(identity(name) == wanted for name in names):
+            return run
+    return None
+
+
+def identity(target: str) -> str | None:
+    """What names a journal, whatever its spelling: an SQLite file's resolved path, or a
+    database URL with its password masked (as summaries record it)."""
+    target = target.strip()
+    if not target:
+        return None
+    if target.startswith("sqlite:///") or "://" not in target:
+        path = target.removeprefix("sqlite:///").split("?", 1)[0]
+        try:
+            return str(Path(path).expanduser().resolve())
+        except (OSError, RuntimeError):
+            return path
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(target).render_as_string(hide_password=True)
+    except ArgumentError:
+        return target
+
+
+def quote(run: Run) -> str:
+    """The run's quote currency ('' when its actors have none or several)."""
+    actors = run.summary.get("actors") or {}
+    quotes = {a.get("quote", "") for a in actors.values() if isinstance(a, dict)}
+    return quotes.pop() if len(quotes) == 1 else ""
+
+
+def differences(left: Run, right: Run) -> list[str]:
+    """Why two runs' figures are not directly comparable: different quote currencies,
+    different periods (each said in words; empty when they agree)."""
+    found = []
+    a, b = quote(left), quote(right)
+    if a != b:
+        found.append(f"their quote currencies differ ({left.name}: {a or 'unknown'}, "
+                     f"{right.name}: {b or 'unknown'}), so their amounts are not in one unit")
+    spans = [(_day(r.summary.get("first_wake")), _day(r.summary.get("end")))
+             for r in (left, right)]
+    if spans[0] != spans[1]:
+        found.append(f"their periods differ ({left.name}: {spans[0][0]} → {spans[0][1]}, "
+                     f"{right.name}: {spans[1][0]} → {spans[1][1]}), so they met different "
+                     "markets")
+    return found
+
+
+def _day(ts: Any) -> str:
+    """A summary's time as 'YYYY-MM-DD', with the time of day when it is not midnight."""
+    if not ts:
+        return "?"
+    text = str(ts)[:16].replace("T", " ")
+    return text.removesuffix(" 00:00")
+
+
 def compare(left: Run, right: Run) -> list[dict[str, Any]]:
     """One row per compared figure: both values and, for numbers, right minus left."""
     rows = []

@@ -22,11 +22,24 @@ import numpy
 from fund.canonical import loads, parse_ts
 from fund.journal import GENESIS_HASH, EntryFilter, Journal
 from fund.ledger import Ledger
-from fund.messages import DECISION, END, FILL, MISSED_WAKE, OBSERVATION, START, WAKE
+from fund.markets import Market
+from fund.messages import (
+    DECISION,
+    DEPOSIT,
+    END,
+    FILL,
+    MISSED_WAKE,
+    OBSERVATION,
+    START,
+    VALUATION,
+    WAKE,
+)
 from fund.money import standard
+from fund.performance import Metrics, Units, compute_metrics
 from fund.projections import Controls, Orders, OrderState
 
-SNAPSHOT_VERSION = 2  # 2: controls and orders are the shared projections
+SNAPSHOT_VERSION = 4  # 2: controls and orders are the shared projections; 3: unit value;
+# 4: sentiment keeps score sums, sentences and news items
 _PAGE = 20_000
 
 
@@ -35,15 +48,17 @@ class Series:
     """Values sampled at the end of every wake (floats: for charts, not for the books)."""
 
     times: array[float] = field(default_factory=lambda: array("d"))
-    nav: array[float] = field(default_factory=lambda: array("d"))
+    nav: array[float] = field(default_factory=lambda: array("d"))  # total assets
     cash: array[float] = field(default_factory=lambda: array("d"))
     values: dict[str, array[float]] = field(default_factory=dict)  # position value per symbol
     prices: dict[str, array[float]] = field(default_factory=dict)
+    unit: array[float] = field(default_factory=lambda: array("d"))  # fund.performance's curve
 
-    def add(self, at: float, ledger: Ledger, symbols: tuple[str, ...]) -> None:
+    def add(self, at: float, ledger: Ledger, symbols: tuple[str, ...], units: Units) -> None:
         """Append the books as they stand at ``at`` (epoch seconds)."""
         cash = float(ledger.cash)
         self.times.append(at)
+        self.unit.append(units.value(ledger.nav()))
         self.cash.append(cash)
         total = cash
         prices, positions = ledger.prices, ledger.positions
@@ -65,19 +80,30 @@ class Series:
 
 @dataclass(slots=True)
 class Sentiment:
-    """Per-keyword mentions and mean score, one row per sentiment observation."""
+    """Per-keyword mentions and scores, and the news items read, one row per sentiment
+    observation."""
 
     times: array[float] = field(default_factory=lambda: array("d"))
     mentions: dict[str, array[float]] = field(default_factory=dict)
     mean: dict[str, array[float]] = field(default_factory=dict)
+    scores: dict[str, array[float]] = field(default_factory=dict)  # the scores' sum
+    sentences: dict[str, array[float]] = field(default_factory=dict)
+    items: array[float] = field(default_factory=lambda: array("d"))  # NaN: not recorded
 
-    def add(self, at: float, keywords: Mapping[str, Any]) -> None:
-        """Append one observation's per-keyword figures."""
+    def add(self, at: float, keywords: Mapping[str, Any], items: Any = None) -> None:
+        """Append one observation's per-keyword figures and its count of news items."""
         self.times.append(at)
+        self.items.append(float(items) if isinstance(items, int | float) else math.nan)
         for name in sorted(keywords):
             figures = keywords[name]
-            self.mentions.setdefault(name, array("d")).append(float(figures.get("mentions", 0)))
-            self.mean.setdefault(name, array("d")).append(float(figures.get("mean", 0.0)))
+            mentions = float(figures.get("mentions", 0))
+            mean = float(figures.get("mean", 0.0))
+            sentences = float(figures.get("sentences", mentions))
+            self.mentions.setdefault(name, array("d")).append(mentions)
+            self.mean.setdefault(name, array("d")).append(mean)
+            self.sentences.setdefault(name, array("d")).append(sentences)
+            self.scores.setdefault(name, array("d")).append(
+                float(figures.get("score_sum", mean * sentences)))
 
 
 @dataclass(slots=True)
@@ -95,6 +121,7 @@ class ActorSnapshot:
     mode: str = ""
     quote: str = ""
     symbols: tuple[str, ...] = ()
+    markets: dict[str, Market] = field(default_factory=dict)  # their steps, for display
     started: str = ""
     ledger: Ledger | None = None
     series: Series = field(default_factory=Series)
@@ -104,11 +131,13 @@ class ActorSnapshot:
     kinds: dict[str, int] = field(default_factory=dict)
     last_wake: str | None = None
     pending_wake: float | None = None  # the wake whose end-of-wake point is not yet added
+    decided: bool = False  # the pending wake has its Decision: a new observation ends it
     wakes: int = 0
     missed: int = 0
     decisions: int = 0
     rules: dict[str, int] = field(default_factory=dict)
     controls: Controls = field(default_factory=Controls)
+    units: Units = field(default_factory=Units)  # units, fees owed and flows
     end: dict[str, Any] | None = None
 
     @property
@@ -125,10 +154,11 @@ class ActorSnapshot:
         if self.pending_wake is None or self.ledger is None:
             return self.series
         current = Series()
-        current.add(self.pending_wake, self.ledger, self.symbols)
+        current.add(self.pending_wake, self.ledger, self.symbols, self.units)
         return Series(times=self.series.times + current.times,
                       nav=self.series.nav + current.nav,
                       cash=self.series.cash + current.cash,
+                      unit=self.series.unit + current.unit,
                       values={s: self.series.values.get(s, array("d")) + v
                               for s, v in current.values.items()},
                       prices={s: self.series.prices.get(s, array("d")) + v
@@ -138,20 +168,19 @@ class ActorSnapshot:
         """Orders whose fate the journal does not know yet, oldest first."""
         return self.orders.open()
 
-    def drawdown(self) -> tuple[float, float]:
-        """(Current drawdown, maximum drawdown) of the end-of-wake NAV, as fractions.
-
-        The running peak starts at 0; a point under a peak of 0 or less has no drawdown.
-        """
-        # a copy (tobytes), not a view: a view would stop another thread appending to the
+    def figures(self) -> Metrics | None:
+        """Return, drawdown, volatility, Sharpe of the end-of-wake unit value, from the first
+        capital (fund.performance: what the summary and the report compute), or None
+        before the first wake with money in the fund."""
+        points = self.points()
+        start = self.units.start
+        # copies (tobytes), not views: a view would stop another thread appending to the
         # shared series ("cannot resize an array that is exporting buffers")
-        nav = numpy.frombuffer(self.points().nav.tobytes(), dtype=numpy.float64)
-        if not len(nav):
-            return 0.0, 0.0
-        peak = numpy.maximum.accumulate(numpy.maximum(nav, 0.0))
-        positive = peak > 0
-        current = numpy.where(positive, 1 - nav / numpy.where(positive, peak, 1.0), 0.0)
-        return float(current[-1]), max(0.0, float(current.max()))
+        unit = numpy.frombuffer(points.unit.tobytes(), dtype=numpy.float64)
+        if start is None or not numpy.isfinite(unit).any():
+            return None
+        times = numpy.frombuffer(points.times.tobytes(), dtype=numpy.float64)
+        return compute_metrics(times, unit, start)
 
 
 def _epoch(ts: str) -> float:
@@ -197,11 +226,19 @@ def _fold(s: ActorSnapshot, seq: int, kind: str, ts: str, payload: dict[str, Any
         s.strategy, s.cron, s.mode = payload["strategy"], payload["cron"], payload["mode"]
         s.quote = payload["quote"]
         s.symbols = tuple(m["symbol"] for m in payload["markets"])
+        s.markets = {m["symbol"]: Market.parse(m["symbol"], {
+            k: v for k, v in m.items() if k != "symbol" and v is not None})
+            for m in payload["markets"]}
         s.started = ts
         s.ledger = Ledger(quote=s.quote)
+        s.units.apply(kind, ts, payload, Decimal(0))
         return
     if s.ledger is None:
         raise ValueError("the stream does not begin with a Start entry")
+    if kind in (VALUATION, DEPOSIT) or (kind == OBSERVATION and s.decided):
+        _close_wake(s)  # a valuation point's prices, or money in or out: the wake is over
+    if kind in (VALUATION, DEPOSIT):
+        s.units.apply(kind, ts, payload, s.ledger.nav())
     step = _STEPS.get(kind)
     if step is not None:
         step(s, seq, ts, payload)
@@ -217,24 +254,27 @@ def _wake(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
     _close_wake(s)
     s.last_wake = payload["scheduled"]
     s.pending_wake = _epoch(payload["scheduled"])
+    s.decided = False
     s.wakes += 1
 
 
 def _close_wake(s: ActorSnapshot) -> None:
     if s.pending_wake is not None and s.ledger is not None:
-        s.series.add(s.pending_wake, s.ledger, s.symbols)
+        s.series.add(s.pending_wake, s.ledger, s.symbols, s.units)
         s.pending_wake = None
+    s.decided = False
 
 
 def _observation(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
     data = payload.get("data") or {}
     keywords = data.get("keywords") if isinstance(data, dict) else None
     if isinstance(keywords, dict):
-        s.sentiment.add(_epoch(payload["as_of"]), keywords)
+        s.sentiment.add(_epoch(payload["as_of"]), keywords, data.get("items"))
 
 
 def _decision(s: ActorSnapshot, seq: int, ts: str, payload: dict[str, Any]) -> None:
     s.decisions += 1
+    s.decided = s.pending_wake is not None
     rule = str(payload.get("rule", ""))
     s.rules[rule] = s.rules.get(rule, 0) + 1
 

@@ -11,6 +11,7 @@ also means "the same journal on both backends".
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,12 @@ def test_w1_summary_keys_and_report(tmp_path: Path, store_url: str) -> None:
     assert summary["first_wake"] == "2024-02-01T00:00:00Z"
     assert summary["end"] == "2024-03-01T00:00:00Z"
     report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
-    assert report.count("<svg") == 3
-    assert "https://" not in report and "<script src" not in report
+    assert report.count('<div id="chart-') == 3  # unit value, benchmark, allocation
+    charts = re.findall(r'<div id="trades-rebalancer-([A-Za-z-]+)"', report)
+    assert charts[:2] == ["pnl", "calendar-day"]  # the trades section: P&L, calendar, prices
+    assert sum(c.startswith("price-") for c in charts) == 5  # one per traded market
+    markup = re.sub(r"<script[^>]*>.*?</script>", "", report, flags=re.S)  # plotly.js inline
+    assert "https://" not in markup and "<script src" not in report
     assert json.loads((tmp_path / "run" / "summary.json").read_text()) == summary
 
 

@@ -6,6 +6,7 @@ against an independent computation, never against the UI's own code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from fund import display
 from fund.canonical import loads
 from fund.journal import EntryFilter, open_journal
 from tests.conftest import EXAMPLES, ROOT, run_fund
@@ -96,8 +98,8 @@ def test_overview_shows_the_journals_own_figures(runs: Path) -> None:
     assert shown["Fills"] == str(end["fills"]) == str(len(entries(journal, "rebalancer",
                                                                      "Fill")))
     assert shown["Max drawdown"] == f"{summary['max_drawdown'] * 100:.2f} %"
-    assert shown["Return on deposits"] == \
-        f"{(Decimal(end['nav']) / Decimal(10000) - 1) * 100:.2f} %"
+    assert shown["Return (time-weighted)"] == \
+        f"{(Decimal(end['nav']) / Decimal(10000) - 1) * 100:.2f} %"  # no flow: the NAV's
     assert shown["Next wake (UTC)"] == "finished"
     assert shown["Last wake (UTC)"] == end_wake(journal)
     badge = app.success[0].value
@@ -150,7 +152,7 @@ def test_opening_a_decision_shows_its_inputs_orders_and_fills(runs: Path) -> Non
                       if "detail" in d.value.columns)
     for fill in fills:
         if fill["client_order_id"] in {i["client_order_id"] for i in intents}:
-            assert f"@ {fill['price']}" in events
+            assert f"@ {display.price(fill['price'])}" in events
     prices = next(d.value for d in app.dataframe if "market" in d.value.columns)
     assert set(prices["market"]) == {"BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT",
                                      "DOGE/USDT"}
@@ -171,6 +173,11 @@ def test_a_sentiment_decision_shows_headlines_and_scores(runs: Path) -> None:
         assert shown.loc[name, "mentions"] == figures["mentions"]
         for hit in figures["hits"][:5]:
             assert hit["sentence"] in shown.loc[name, "headlines"]
+    [models] = [d.value for d in app.dataframe if "model" in d.value.columns]
+    scorer = data["data"]["scorer"]
+    texts = {h["sentence"] for k in data["data"]["keywords"].values() for h in k["hits"]}
+    assert set(models["model"]) == {f"{scorer['name']} {scorer['version']} ({scorer['key']})"}
+    assert set(models["sha256"]) == {hashlib.sha256(t.encode()).hexdigest() for t in texts}
 
 
 def test_journal_page_browses_and_verifies(runs: Path) -> None:
@@ -272,7 +279,7 @@ def test_investors_page_shows_each_statement(investors_journal: Path) -> None:
     for investor in table.index:
         done = run_fund("statement", str(investors_journal), "--investor", investor, "--json")
         expected = json.loads(done.stdout)
-        assert table.loc[investor, "units"] == expected["units"]
+        assert table.loc[investor, "units"] == display.units(expected["units"])
         assert table.loc[investor, "value"] == cents(expected["value"])
         assert table.loc[investor, "time-weighted"] == \
             f"{expected['time_weighted_return'] * 100:.2f} %"

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from fund.canonical import loads
+from fund.display import significant
 from fund.journal import Entry, open_journal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +71,7 @@ class Facts:
     head_hash: str
     nav: str
     fills: str
-    return_on_deposits: str
+    return_time_weighted: str  # no flows after the start: NAV over the first deposit
     last_wake: str
     open_orders: str
     wakes: int
@@ -106,7 +107,7 @@ def facts_of(journal: Path, summary: dict[str, Any]) -> Facts:
     return Facts(
         entries=len(entries), head_hash=entries[-1].hash,
         nav=money(end["nav"]), fills=f"{end['fills']:,}",
-        return_on_deposits=f"{(Decimal(end['nav']) / deposits - 1) * 100:.2f} %",
+        return_time_weighted=f"{(Decimal(end['nav']) / deposits - 1) * 100:.2f} %",
         last_wake=last_wake[:16].replace("T", " "),  # the wakes are on the hour
         open_orders=str(sum(1 for p in intents_all if p["client_order_id"] not in settled)),
         wakes=len(by_kind["Wake"]), decision=decision, decision_payload=decision_payload,
@@ -318,7 +319,7 @@ def test_every_page_against_the_journal(run: Run, base: str, page: Page) -> None
     shown = metrics(page)
     assert shown["NAV (USDT)"] == facts.nav
     assert shown["Fills"] == facts.fills
-    assert shown["Return on deposits"] == facts.return_on_deposits
+    assert shown["Return (time-weighted)"] == facts.return_time_weighted
     assert shown["Last wake (UTC)"] == facts.last_wake
     assert shown["Next wake (UTC)"] == "finished"
     assert shown["Open orders"] == facts.open_orders
@@ -366,7 +367,7 @@ def test_every_page_against_the_journal(run: Run, base: str, page: Page) -> None
     assert len(facts.intents) == facts.decision_payload["intents"]
     body = page.locator("section.main, [data-testid='stMain']").first.inner_text()
     for intent in facts.intents:
-        assert f"{intent['side']} {intent['amount']} {intent['symbol']}" in body
+        assert f"{intent['side']} {significant(intent['amount'])} {intent['symbol']}" in body
         assert intent["client_order_id"] in body
 
     # Backtests, by URL

@@ -1,4 +1,4 @@
-"""Tests of backtests.metrics.compute_metrics against an independent pandas computation."""
+"""Tests of fund.performance.compute_metrics against an independent pandas computation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agentfund.backtests.metrics import Metrics, compute_metrics
+from fund.performance import Metrics, compute_metrics
 
 YEAR = 365.25 * 24 * 3600
 QUARTER = 7_889_400  # 365.25 days / 4, in seconds

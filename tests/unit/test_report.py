@@ -1,4 +1,4 @@
-"""Tests of the self-contained HTML backtest report."""
+"""Tests of the self-contained HTML backtest report (plotly figures of fund.figures)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
-from agentfund.backtests.report import ReportSeries, write_report
+from agentfund.backtests.report import Page, ReportSeries, curves, write_report
+from fund import colours, figures
 
 START = 1_704_067_200  # 2024-01-01 00:00 UTC
 SUMMARY: dict[str, object] = {"final_nav": 12345.678901234, "total_return": 0.2345678,
@@ -36,24 +38,34 @@ def render(tmp_path: Path, *series: ReportSeries, name: str = "report.html") -> 
     return path.read_text(encoding="utf-8")
 
 
-def markers(page: str) -> list[ET.Element]:
-    root = ET.fromstring(page)
-    return [e for e in root.iter() if e.get("class", "").startswith("mk ")]
+PLOTLY_JS = "<script type=\"text/javascript\">"
 
 
-def test_three_charts_per_actor_and_well_formed(tmp_path: Path) -> None:
+def markup(page: str) -> str:
+    """The page without the bodies of its scripts (plotly.js and the figures' data)."""
+    return re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.S | re.I)
+
+
+def charts(page: str) -> int:
+    return page.count('class="plotly-graph-div"')
+
+
+def test_three_charts_per_actor_and_plotly_js_once(tmp_path: Path) -> None:
     page = render(tmp_path, make_series(10_000), make_series(500, actor="other"))
-    root = ET.fromstring(page)  # well-formed enough to parse as XML
-    assert len(list(root.iter("svg"))) == 6
-    assert page.count("<svg") == 6
+    assert charts(page) == 6  # unit value and drawdown, benchmark, allocation
     assert page.count("<section>") == 2
+    assert page.count(PLOTLY_JS) == 1 and page.index(PLOTLY_JS) < page.index("</head>")
+    assert page.count("Plotly.newPlot(") == 6
+    ET.fromstring(markup(page))  # the HTML around the scripts is well-formed
 
 
 def test_self_contained(tmp_path: Path) -> None:
     page = render(tmp_path, make_series(10_000))
-    lowered = page.lower()
-    for needle in ("http://", "https://", "<script", "<link", "@import", "url("):
+    lowered = markup(page).lower()
+    for needle in ("http://", "https://", "<link", "@import", "url("):
         assert needle not in lowered
+    tags = re.findall(r"<script[^>]*>", page, re.I)
+    assert tags and not [t for t in tags if "src" in t.lower()]
 
 
 def test_summary_keys_and_values_in_order(tmp_path: Path) -> None:
@@ -62,7 +74,7 @@ def test_summary_keys_and_values_in_order(tmp_path: Path) -> None:
     table = table[:table.index("</table>")]
     positions = [table.index(f"<th>{key}</th>") for key in SUMMARY]
     assert positions == sorted(positions)
-    for value in ("12345.7", "0.234568", "1.5", "29.38 USDT", "<td>30</td>"):
+    for value in ("12,345.7", "0.234568", "1.5", "29.38 USDT", "<td>30</td>"):
         assert value in table
 
 
@@ -70,7 +82,7 @@ def test_text_is_escaped(tmp_path: Path) -> None:
     page = render(tmp_path, make_series(50, actor="<b>a&b</b>"))
     assert "<title>Backtest &lt;W1&gt; &amp; co</title>" in page
     assert "&lt;b&gt;a&amp;b&lt;/b&gt;" in page
-    assert "<b>" not in page
+    assert "<b>" not in markup(page)
 
 
 def test_max_drawdown_caption_matches_series(tmp_path: Path) -> None:
@@ -82,46 +94,41 @@ def test_max_drawdown_caption_matches_series(tmp_path: Path) -> None:
     assert f"max drawdown {worst * 100:.2f} %" in page
 
 
-def test_drawdown_axis_reaches_the_trough(tmp_path: Path) -> None:
+def test_drawdown_keeps_the_trough_and_its_axis_fits(tmp_path: Path) -> None:
     series = make_series(10_000)
     nav = np.asarray(series.nav)
-    worst = float(np.max(1.0 - nav / np.maximum.accumulate(nav))) * 100
-    svg = list(ET.fromstring(render(tmp_path, series)).iter("svg"))[1]
-    labels = [float(e.text.replace(" %", "").replace(",", ""))  # type: ignore[union-attr]
-              for e in svg.iter("text") if e.get("class") == "yl"]
-    assert 4 <= len(labels) <= 6
-    assert min(labels) <= -worst < min(labels) + (labels[1] - labels[0]) + 1e-9
-    assert max(labels) == 0
+    worst = float(np.max(1.0 - nav / np.maximum.accumulate(nav)))
+    drawn = figures.nav_figure(curves(series))
+    trace = next(t for t in drawn.data if t.name == "drawdown")
+    assert len(trace.y) <= 2 * figures.BUCKETS  # downsampled …
+    assert -float(np.min(trace.y)) == worst  # … but the trough is there, exactly
+    assert drawn.layout.yaxis2.tickformat == ".0%"  # a 10 % drawdown: whole percents
+    shallow = make_series(10_000)
+    small = np.asarray(shallow.nav) * 0 + 10_000 - 50 * np.sin(np.arange(10_000) / 900) ** 2
+    flat = ReportSeries(actor_id="a", times=shallow.times, nav=small.tolist(), allocation={},
+                        benchmark=None, fills=[], quote="USDT", initial=10_000.0)
+    axis = figures.nav_figure(curves(flat)).layout.yaxis2.tickformat
+    assert axis == ".1%"  # a 0.5 % drawdown reads 0.0 %, -0.1 %, …, not 0 %, -1 %
 
 
 def test_one_marker_per_fill(tmp_path: Path) -> None:
-    page = render(tmp_path, make_series(10_000, fills=30))
-    found = markers(page)
-    assert len(found) == 30
-    assert sum(e.get("class") == "mk buy" for e in found) == 15
-    assert "30 fills marked" in page
+    series = make_series(10_000, fills=30)
+    drawn = figures.nav_figure(curves(series))
+    marks = {t.name: len(t.x) for t in drawn.data if t.name in ("buy", "sell")}
+    assert marks == {"buy": 15, "sell": 15}
+    assert "30 fills marked" in render(tmp_path, series)
 
 
 def test_many_fills_skip_markers_and_truncate_table(tmp_path: Path) -> None:
-    page = render(tmp_path, make_series(10_000, fills=700))
-    assert markers(page) == []
-    assert "700 fills not marked" in page
+    many = figures.MAX_MARKERS + 100
+    series = make_series(10_000, fills=many)
+    drawn = figures.nav_figure(curves(series))
+    assert not [t for t in drawn.data if t.name in ("buy", "sell")]
+    page = render(tmp_path, series)
+    assert f"{many:,} fills not marked" in page
     fills_table = page[page.index("<table class=\"fills\">"):]
     assert fills_table.count("<tr><td>") == 200
-    assert "500 left out" in page
-
-
-def test_axis_labels(tmp_path: Path) -> None:
-    root = ET.fromstring(render(tmp_path, make_series(10_000)))
-    equity = next(root.iter("svg"))
-    yl = [e.text for e in equity.iter("text") if e.get("class") == "yl"]
-    xl = [e.text or "" for e in equity.iter("text") if e.get("class") in ("xl", "xe")]
-    assert 4 <= len(yl) <= 6
-    assert len(xl) >= 2 and all(re.fullmatch(r"\d{4}-\d\d-\d\d", t) for t in xl)
-    short = ET.fromstring(render(tmp_path, make_series(1440, step=60), name="short.html"))
-    xl = [e.text or "" for e in next(short.iter("svg")).iter("text")
-          if e.get("class") in ("xl", "xe")]
-    assert xl and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", t) for t in xl)
+    assert f"{many - 200:,} left out" in page
 
 
 def test_deterministic(tmp_path: Path) -> None:
@@ -133,9 +140,9 @@ def test_deterministic(tmp_path: Path) -> None:
 
 def test_single_point(tmp_path: Path) -> None:
     page = render(tmp_path, make_series(1, fills=1))
-    assert page.count("<svg") == 3
+    assert charts(page) == 3
     assert "max drawdown 0.00 %" in page
-    assert len(markers(page)) == 1
+    assert "1 fill marked" in page
 
 
 def test_flat_nav_no_allocation_no_benchmark_no_fills(tmp_path: Path) -> None:
@@ -143,18 +150,54 @@ def test_flat_nav_no_allocation_no_benchmark_no_fills(tmp_path: Path) -> None:
                           nav=[1000.0] * 3000, allocation={}, benchmark=None, fills=[],
                           quote="USD")
     page = render(tmp_path, series)
-    root = ET.fromstring(page)
-    assert len(list(root.iter("svg"))) == 3
+    assert charts(page) == 2  # no benchmark chart
     assert "max drawdown 0.00 %" in page
     assert "No fills." in page
-    assert "nan" not in page.lower() and "inf" not in page.lower().replace("info", "")
+    text = markup(page).lower()
+    assert "nan" not in text and "inf" not in text.replace("info", "")
 
 
 def test_a_large_series_is_downsampled_to_a_small_page(tmp_path: Path) -> None:
     series = make_series(52_000, symbols=5, fills=167, step=300)
     path = tmp_path / "big.html"
     write_report(path, "W1 5-min", SUMMARY, [series])
-    assert path.stat().st_size < 400_000
     page = path.read_text(encoding="utf-8")
-    assert page.count("<svg") == 3
-    assert len(markers(page)) == 167
+    assert charts(page) == 3
+    assert len(page) - len(get_plotlyjs()) < 600_000  # the data: ~1,000 buckets a curve
+    assert "167 fills marked" in page
+
+
+def test_extra_sections_follow_the_built_in_ones(tmp_path: Path) -> None:
+    def trades(s: ReportSeries, page: Page) -> str:
+        return f"<h3>Trades of {s.actor_id}</h3>"
+
+    write_report(tmp_path / "r.html", "t", SUMMARY, [make_series(100)], sections=[trades])
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert page.index("<h3>Fills</h3>") < page.index("<h3>Trades of rebalancer</h3>")
+
+
+def test_one_colour_per_symbol_in_the_report_and_the_ui() -> None:
+    symbols = ["FLOKI/USDT", "PEOPLE/USDT", "1000SATS/USDT", "BOME/USDT"]
+    assigned = colours.symbol_colours(symbols)
+    assert len(set(assigned.values())) == len(symbols)
+    assert colours.symbol_colours(reversed(symbols)) == assigned
+    series = make_series(100, symbols=0)
+    allocation = {s: [0.2] * 100 for s in symbols}
+    report = ReportSeries(actor_id="a", times=series.times, nav=series.nav,
+                          allocation=allocation, benchmark=None, fills=[], quote="USDT")
+    drawn = figures.allocation_figure(curves(report))
+    assert {t.name: t.fillcolor for t in drawn.data if t.name != "cash"} == assigned
+
+
+def test_buckets_keep_extremes_and_counts() -> None:
+    rng = np.random.default_rng(7)
+    t = np.cumsum(rng.integers(1, 600, 50_000)).astype(np.float64)
+    v = rng.normal(size=50_000).cumsum()
+    cut = figures.buckets(t)
+    _, ys = figures.minmax(t, v, cut)
+    assert len(ys) <= 2 * figures.BUCKETS
+    assert ys.min() == v.min() and ys.max() == v.max()
+    counts = rng.poisson(0.2, 50_000).astype(np.float64)
+    bars = figures.buckets(t, figures.BAR_BUCKETS)
+    assert len(figures.sums(counts, bars)) <= figures.BAR_BUCKETS
+    assert figures.sums(counts, bars).sum() == counts.sum()

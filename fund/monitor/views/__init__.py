@@ -19,15 +19,19 @@ from fund.monitor.views import (
     decisions,
     investors,
     journal,
+    models,
     overview,
     performance,
+    trades,
 )
 
 PAGES: dict[str, Callable[[common.Settings], None]] = {
     "Overview": overview.render,
     "Charts": performance.render,
+    "Trades": trades.render,
     "Decisions": decisions.render,
     "Investors": investors.render,
+    "Models": models.render,
     "Journal": journal.render,
     "Backtests": backtests.render,
 }

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from fund import display
 from fund.canonical import parse_ts
-from fund.journal import Journal, JournalError, Lease, open_journal
-from fund.messages import is_commands_stream
+from fund.journal import EntryFilter, Journal, JournalError, Lease, open_journal
+from fund.messages import is_side_stream
 from fund.monitor.snapshot import ActorSnapshot
 from fund.monitor.store import forget, snapshot
 
@@ -61,7 +62,7 @@ def page(settings: Settings, title: str) -> tuple[Journal, list[str]] | None:
 
 def actors(store: Journal) -> list[str]:
     """The actor streams (operators' command streams left out)."""
-    return [p for p in store.processes() if not is_commands_stream(p)]
+    return [p for p in store.processes() if not is_side_stream(p)]
 
 
 def load(store: Journal, actor: str) -> ActorSnapshot:
@@ -99,17 +100,14 @@ def live_leases(store: Journal, now: datetime | None = None) -> dict[str, Lease]
             if moment - parse_ts(lease.heartbeat) < LIVE_LEASE}
 
 
-def money(value: Decimal | float | None, quote: str = "") -> str:
-    """A money figure to the cent, with thousands separators."""
-    if value is None:
-        return "—"
-    text = f"{Decimal(str(value)).quantize(Decimal('0.01')):,}"
-    return f"{text} {quote}".strip()
+def money(value: Decimal | float | str | None, quote: str = "") -> str:
+    """A money figure to the cent, with thousands separators (fund.display)."""
+    return display.money(value, quote)
 
 
 def percent(value: float | None) -> str:
-    """A fraction as a percentage with two decimals."""
-    return "—" if value is None else f"{value * 100:.2f} %"
+    """A fraction as a percentage with two decimals (fund.display)."""
+    return display.percent(value)
 
 
 def when(ts: str | None) -> str:
@@ -118,6 +116,36 @@ def when(ts: str | None) -> str:
         return "—"
     text = ts[:19].replace("T", " ")
     return text[:16] if text.endswith(":00") else text
+
+
+def period(store: Journal, process: str) -> tuple[str, str]:
+    """The first and last day (UTC, 'YYYY-MM-DD') of a stream's entries; ('', '') if empty.
+
+    Entries carry the fund's own time (a backtest's simulated clock), so this is the
+    period the fund ran over: what date filters suggest as their placeholders.
+    """
+    first = next(iter(store.read(process, EntryFilter(limit=1))), None)
+    last = next(iter(store.read(process, EntryFilter(descending=True, limit=1))), None)
+    if first is None or last is None:
+        return "", ""
+    return first.ts[:10], last.ts[:10]
+
+
+def bound(text: str, clock: str) -> str | None:
+    """A date filter's bound: '2022-01-16' at ``clock``, or a date and time as given; None
+    when empty or not a date (after saying so)."""
+    text = text.strip()
+    if not text:
+        return None
+    full = text if "T" in text or " " in text else f"{text}T{clock}"
+    try:
+        moment = datetime.fromisoformat(full.replace(" ", "T", 1).removesuffix("Z"))
+    except ValueError:
+        st.warning(f"“{text}” is not a date (YYYY-MM-DD, or YYYY-MM-DDTHH:MM): ignored.")
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # as the journal writes times
 
 
 def reread(settings: Settings) -> None:

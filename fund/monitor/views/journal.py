@@ -1,5 +1,6 @@
-"""Journal: browse entries by actor, kind and time; verify now; export JSON lines; the
-manager's signed checkpoints and, given the public key, whether each signature holds."""
+"""Journal: browse entries by actor, kind and time (click a row to open one); verify now;
+export JSON lines; the manager's signed checkpoints and, given the public key, whether each
+signature holds."""
 
 from __future__ import annotations
 
@@ -17,29 +18,49 @@ from fund.verify import verify_stream
 
 PAGE_SIZES = (50, 200, 1000)
 EXPORT_CAP = 100_000
+COUNT_CAP = 200_000
 KINDS = tuple(Kind)
 
 
 def _filter(store: Journal) -> tuple[str, EntryFilter, int]:
     streams = store.processes()
     cols = st.columns([2, 3, 2, 2, 1])
-    process = cols[0].selectbox("Stream", streams, key="j-stream")
+    process = str(cols[0].selectbox("Stream", streams, key="j-stream"))
     kinds = cols[1].multiselect("Kinds", KINDS, key="j-kinds")
-    since = cols[2].text_input("From (UTC)", key="j-since", placeholder="2024-03-01")
-    until = cols[3].text_input("To (UTC)", key="j-until", placeholder="2024-03-31")
+    first_day, last_day = common.period(store, process)
+    span = f"this stream runs from {first_day} to {last_day} (UTC)" if first_day else ""
+    since = cols[2].text_input("From (UTC)", key="j-since", placeholder=first_day,
+                               help=f"a date or a date and time; {span}")
+    until = cols[3].text_input("To (UTC)", key="j-until", placeholder=last_day,
+                               help=f"a date (the whole day) or a date and time; {span}")
     size = int(cols[4].selectbox("Rows", PAGE_SIZES, key="j-size"))
     head = store.head(process)
     last = head.seq if head else 0
     first = st.number_input("From entry number", min_value=1, max_value=max(last, 1), value=1,
                             step=size, key="j-first")
     where = EntryFilter(first_seq=int(first), kinds=tuple(kinds),
-                        since=_bound(since, "00:00:00"), until=_bound(until, "23:59:59.999999"))
-    return str(process), where, size
+                        since=common.bound(since, "00:00:00"),
+                        until=common.bound(until, "23:59:59.999999"))
+    return process, where, size
 
 
-def _bound(text: str, clock: str) -> str | None:
-    text = text.strip()
-    return None if not text else (text if "T" in text else f"{text}T{clock}")
+def matching(store: Journal, process: str, where: EntryFilter) -> tuple[int, bool]:
+    """How many entries of the stream the filter (kinds, time range) keeps, and whether that
+    is exact (False past COUNT_CAP entries read); remembered until the stream grows."""
+    head = store.head(process)
+    memo: dict[tuple[object, ...], tuple[int, bool]] = st.session_state.setdefault(
+        "j-counts", {})
+    key = (store.url, process, where.kinds, where.since, where.until, head.seq if head else 0)
+    if key not in memo:
+        if where.since is None and where.until is None:
+            memo[key] = store.count(process, where.kinds), True
+        else:
+            total = 0
+            for _ in store.read(process, EntryFilter(kinds=where.kinds, since=where.since,
+                                                     until=where.until, limit=COUNT_CAP + 1)):
+                total += 1
+            memo[key] = min(total, COUNT_CAP), total <= COUNT_CAP
+    return memo[key]
 
 
 def render(settings: common.Settings) -> None:
@@ -55,17 +76,27 @@ def render(settings: common.Settings) -> None:
     page = list(store.read(process, EntryFilter(
         first_seq=where.first_seq, kinds=where.kinds, since=where.since, until=where.until,
         limit=size)))
-    st.caption(f"{store.url} · {process}: {store.count(process):,} entries; showing "
-               f"{len(page)} from entry {where.first_seq:,}")
-    st.dataframe(pd.DataFrame([{"entry": e.seq, "kind": e.kind, "time (UTC)": e.ts[:23],
-                                "payload": e.payload[:200], "hash": e.hash[:16]}
-                               for e in page]), hide_index=True, width="stretch")
-    if page:
-        chosen = st.selectbox("Show entry", [e.seq for e in page], key="j-entry")
-        entry = next(e for e in page if e.seq == chosen)
+    total = store.count(process)
+    if where.kinds or where.since or where.until:
+        count, exact = matching(store, process, where)
+        counted = (f"{count:,} of {total:,} entries match the filter" if exact else
+                   f"more than {count:,} of {total:,} entries match the filter")
+    else:
+        counted = f"{total:,} entries"
+    st.caption(f"{store.url} · {process}: {counted}; showing {len(page)} from entry "
+               f"{where.first_seq:,}" + ("; click a row to open it" if page else ""))
+    event = st.dataframe(
+        pd.DataFrame([{"entry": e.seq, "kind": e.kind, "time (UTC)": e.ts[:23],
+                       "payload": e.payload[:200], "hash": e.hash[:16]} for e in page]),
+        hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+        key=f"j-rows-{process}-{where}-{size}")
+    picked = list(event.selection.rows) if event is not None else []
+    if picked and picked[0] < len(page):
+        entry = page[picked[0]]
+        st.markdown(f"**Entry {entry.seq}: {entry.kind}**")
         st.json({"seq": entry.seq, "kind": entry.kind, "ts": entry.ts,
                  "payload": json.loads(entry.payload), "prev_hash": entry.prev_hash,
-                 "hash": entry.hash}, expanded=False)
+                 "hash": entry.hash}, expanded=True)
     left, right = st.columns(2)
     if left.button("Verify now", key="j-verify", help="Check the hash chain and replay every "
                                                       "decision of this stream, as `fund verify`"):

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from fund import display
 from fund.canonical import loads
 from fund.journal import Journal, Lease
 from fund.monitor.snapshot import ActorSnapshot
@@ -30,14 +31,15 @@ def state(snap: ActorSnapshot, lease: Lease | None) -> str:
 
 
 def figures(snap: ActorSnapshot) -> dict[str, Any]:
-    """The overview's numbers for one actor (exact money, float ratios)."""
+    """The overview's numbers for one actor: exact money; return, drawdown, volatility and
+    Sharpe on the unit value (fund.performance, as the summary and the report compute)."""
     ledger = snap.ledger
-    nav = snap.nav()
-    deposits = ledger.deposits if ledger else Decimal(0)
-    current, worst = snap.drawdown()
-    return {"nav": nav, "deposits": deposits,
-            "return": float(nav / deposits - 1) if deposits > 0 else None,
-            "drawdown": current, "max_drawdown": worst}
+    found = snap.figures()
+    return {"nav": snap.nav(), "net_flows": ledger.deposits if ledger else Decimal(0),
+            "flows": len(snap.units.flows), "figures": found,
+            "return": found.total_return if found else None,
+            "drawdown": found.current_drawdown if found else None,
+            "max_drawdown": found.max_drawdown if found else None}
 
 
 def positions(snap: ActorSnapshot) -> pd.DataFrame:
@@ -46,7 +48,7 @@ def positions(snap: ActorSnapshot) -> pd.DataFrame:
     if ledger is None:
         return pd.DataFrame()
     nav = ledger.nav()
-    rows = [{"asset": snap.quote + " (cash)", "amount": f"{ledger.cash:.2f}", "price": "",
+    rows = [{"asset": snap.quote + " (cash)", "amount": display.money(ledger.cash), "price": "",
              "value": common.money(ledger.cash), "weight": common.percent(
                  float(ledger.cash / nav) if nav else None)}]
     for symbol in snap.symbols:
@@ -55,7 +57,9 @@ def positions(snap: ActorSnapshot) -> pd.DataFrame:
             continue
         price = ledger.prices.get(symbol, Decimal(0))
         value = held.amount * price
-        rows.append({"asset": symbol, "amount": f"{held.amount:.8g}", "price": f"{price:.8g}",
+        market = snap.markets.get(symbol)
+        rows.append({"asset": symbol, "amount": display.amount(held.amount, market),
+                     "price": display.price(price, market),
                      "value": common.money(value),
                      "weight": common.percent(float(value / nav) if nav else None)})
     return pd.DataFrame(rows)
@@ -76,16 +80,33 @@ def actor_card(store: Journal, actor: str, lease: Lease | None) -> None:
     st.subheader(f"{actor}")
     st.caption(f"strategy `{snap.strategy}` · cron `{snap.cron}` · mode {snap.mode} · "
                f"state **{state(snap, lease)}**")
+    found = numbers["figures"]
     cols = st.columns(4)
-    cols[0].metric(f"NAV ({snap.quote})", common.money(numbers["nav"]))
-    cols[1].metric("Return on deposits", common.percent(numbers["return"]))
+    cols[0].metric(f"NAV ({snap.quote})", common.money(numbers["nav"]),
+                   help="Total assets: cash plus positions at the last prices.")
+    cols[1].metric("Return (time-weighted)", common.percent(numbers["return"]),
+                   help="On the unit value (NAV per share), from the start: subscriptions, "
+                        "redemptions, deposits and withdrawals are not return.")
     cols[2].metric("Drawdown", common.percent(numbers["drawdown"]))
     cols[3].metric("Max drawdown", common.percent(numbers["max_drawdown"]))
-    wide = st.columns([3, 2, 1, 1])  # times are wide
+    risk = st.columns(4)
+    risk[0].metric("Volatility (annualised)", display.percent(found.volatility) if found
+                   else display.NOTHING)
+    risk[1].metric("Sharpe (annualised)", display.ratio(found.sharpe) if found
+                   else display.NOTHING, help="Mean over standard deviation of the per-wake "
+                   "returns, risk-free rate 0; read it beside the volatility.")
+    risk[2].metric("Period", display.period(found.years) if found else display.NOTHING)
+    risk[3].metric(f"Net flows in ({snap.quote})", common.money(numbers["net_flows"]),
+                   help=f"{numbers['flows']:,} subscriptions, redemptions, deposits and "
+                        "withdrawals (the first capital included).")
+    wide = st.columns([3, 2, 1, 1, 2])  # times are wide
     wide[0].metric("Last wake (UTC)", common.when(snap.last_wake))
     wide[1].metric("Next wake (UTC)", _next_wake(snap, lease))
     wide[2].metric("Fills", f"{len(snap.fills):,}")
     wide[3].metric("Open orders", f"{len(snap.open_orders()):,}")
+    fees = snap.ledger.fees_paid if snap.ledger else 0
+    wide[4].metric(f"Fees ({snap.quote})", common.money(fees),
+                   help="Every fee paid on fills (the Trades page has them per asset).")
     common.chain_badge(snap)
     if snap.controls.halted or snap.controls.killed:
         stopped = "killed" if snap.controls.killed else "halted"
