@@ -29,7 +29,7 @@ from fund.messages import (
     START,
     SUBSCRIPTION,
     Checkpoint,
-    is_commands_stream,
+    is_side_stream,
 )
 from fund.money import standard
 from fund.replay import Divergence, Replayer
@@ -93,6 +93,9 @@ class InputChecks:
             if quote.get("time", "") > venue_as_of:
                 raise Divergence(entry.seq, f"look-ahead: {symbol} price from {quote['time']} "
                                             f"observed at {as_of}")
+        problem = _candle_problem(data)
+        if problem is not None:
+            raise Divergence(entry.seq, problem)
         items = data.get("items")
         for item in items if isinstance(items, list) else ():
             if (item.get("published") or "") > as_of:
@@ -125,6 +128,9 @@ class InputChecks:
         if oracle is None:
             return  # not derived, or a model whose outputs vary: its record is the input
         recorded = Recorded(this_wake=core.observations, last=core.last_observations)
+        if not oracle.scorer.deterministic:
+            self._replay_model(entry, payload, oracle, recorded)
+            return
         expected: dict[str, Any] = {"oracle": name, "as_of": payload["as_of"]}
         try:
             expected["data"] = oracle.observe(parse_ts(payload["as_of"]), _NO_BLOBS, recorded)
@@ -140,6 +146,32 @@ class InputChecks:
             raise Divergence(entry.seq, f"scored by {dumps(was)}, but the installed scorer is "
                                         f"{dumps(now)}: the replay would differ")
         raise Divergence(entry.seq, "sentiment differs from scoring the recorded news again")
+
+    def _replay_model(self, entry: Entry, payload: Mapping[str, Any], oracle: Any,
+                      recorded: Any) -> None:
+        """A model's scores are not reproducible here: derive the observation again from
+        the recorded completions (each parsed again, each prompt what the configured one
+        gives), under the recorded identity once it agrees with the configured scorer. A
+        recorded failure (the server was down) is an input."""
+        from agentfund.oracles.llm import ReplayError
+        from agentfund.oracles.sentiment import SentimentOracle
+
+        data = payload.get("data")
+        if data is None:
+            return
+        try:
+            scorer = oracle.scorer.replaying(data, self.journal.get_blob)
+            again = SentimentOracle(oracle.name, oracle.source, oracle.keywords, scorer)
+            expected = {**payload, "data": again.observe(parse_ts(payload["as_of"]), _NO_BLOBS,
+                                                         recorded)}
+        except ReplayError as exc:
+            raise Divergence(entry.seq, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - a record that cannot be replayed
+            raise Divergence(entry.seq, f"the recorded completions do not replay: "
+                                        f"{type(exc).__name__}: {exc}") from None
+        if dumps(expected) != entry.payload:
+            raise Divergence(entry.seq, "sentiment differs from the recorded completions "
+                                        "read again")
 
     @staticmethod
     def _request(entry: Entry, payload: Mapping[str, Any], core: ActorCore) -> None:
@@ -173,6 +205,26 @@ def _market_times(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     for symbol, candles in (data.get("candles") or {}).items():
         for candle in candles:
             yield f"{symbol} candle closing", candle.get("close_time") or candle["time"]
+
+
+def _candle_problem(data: Mapping[str, Any]) -> str | None:
+    """What is wrong with an observation's candles: a low above a high, an open or close
+    outside them, or a price that is not the last candle's close at its close time."""
+    for symbol, candles in (data.get("candles") or {}).items():
+        try:
+            for candle in candles:
+                low, high = Decimal(candle["low"]), Decimal(candle["high"])
+                if not low <= min(Decimal(candle["open"]), Decimal(candle["close"])) or \
+                        not max(Decimal(candle["open"]), Decimal(candle["close"])) <= high:
+                    return f"{symbol} candle at {candle['time']}: open/close outside low–high"
+            quote = (data.get("prices") or {}).get(symbol)
+            if candles and quote is not None and (
+                    Decimal(quote["price"]) != Decimal(candles[-1]["close"])
+                    or quote.get("time") != candles[-1]["close_time"]):
+                return f"{symbol} price is not its last candle's close"
+        except (KeyError, TypeError, ArithmeticError, ValueError) as exc:
+            return f"{symbol} candles are malformed: {type(exc).__name__}: {exc}"
+    return None
 
 
 def _same_code(seq: int, recorded: Mapping[str, Any], core: ActorCore) -> None:
@@ -235,7 +287,7 @@ def verify_stream(journal: Journal, process_id: str, head: str | None = None, *,
     previous: Checkpoint | None = None
     last = Entry(process_id=process_id, seq=0, kind="", ts="", payload="", prev_hash="",
                  hash=GENESIS_HASH)
-    commands_only = is_commands_stream(process_id)  # an operator's inbox: chain only
+    commands_only = is_side_stream(process_id)  # an inbox or the alerts: chain only
     try:
         for entry in _chain(journal.read(process_id)):
             if not commands_only:

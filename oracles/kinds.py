@@ -96,6 +96,15 @@ def _live_candles(spec: OracleSpec, live: Live) -> Oracle:
                          count=int(spec.options.get("candles", 24)))
 
 
+def _historical_candles(spec: OracleSpec, history: History) -> Oracle:
+    from agentfund.backtests.candles import HistoricalOHLCV
+
+    symbols = spec.options.get("symbols", tuple(history.candles))
+    return HistoricalOHLCV(spec.name, {s: history.candles[s] for s in symbols},
+                           timeframe=str(spec.options.get("timeframe", "1h")),
+                           count=int(spec.options.get("candles", 24)), max_age=history.max_age)
+
+
 def _live_news(spec: OracleSpec, live: Live) -> Oracle:
     from agentfund.oracles.news import live_news
 
@@ -124,8 +133,7 @@ KINDS: dict[str, OracleKind] = {kind.name: kind for kind in (
     OracleKind(name="order_book", options=frozenset({"symbols", "depth"}), live=_live_book,
                no_history="there are no historical order books to backtest on"),
     OracleKind(name="ohlcv", options=frozenset({"symbols", "timeframe", "candles"}),
-               live=_live_candles, prices=True,
-               no_history="backtest history holds candle closes only (read kind 'prices')"),
+               live=_live_candles, historical=_historical_candles, prices=True),
     OracleKind(name="news", live=_live_news, historical=_historical_news),
     OracleKind(name="sentiment", options=frozenset({"source", "keywords", "scorer"}),
                live=_sentiment, historical=_sentiment, derived=True),
@@ -191,7 +199,7 @@ def code_identities(specs: tuple[OracleSpec, ...]) -> dict[str, str]:
     from agentfund.oracles.scorers import scorer_class
     from fund.identity import code_identity
 
-    return {spec.name: code_identity(scorer_class(str(spec.options.get("scorer", "vader"))))
+    return {spec.name: code_identity(scorer_class(spec.options.get("scorer", "vader")))
             for spec in specs if derives(spec)}
 
 
@@ -202,7 +210,9 @@ def rederiving_oracle(spec: OracleSpec | None) -> Any:
     if spec is None or not derives(spec):
         return None
     oracle: Any = _sentiment(spec, None)
-    return oracle if oracle.scorer.deterministic else None
+    # a model that varies is replayed from its recorded calls when it records them
+    return oracle if oracle.scorer.deterministic or hasattr(oracle.scorer, "replaying") \
+        else None
 
 
 def _with_symbols(spec: OracleSpec, symbols: list[str]) -> OracleSpec:

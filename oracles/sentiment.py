@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
+from agentfund.oracles.llm import ModelScorer
 from agentfund.oracles.mentions import Keyword, split_sentences
 from agentfund.oracles.scoring import Scorer, clean_score
 
@@ -51,14 +52,36 @@ class SentimentOracle(Oracle):
         """Return the mentions and sentiment per keyword of the source's items."""
         items = self._items(recorded)
         hits = [hit for item in items for hit in self._find(item)]
+        sentences = list(dict.fromkeys(hit.sentence for hit in hits))
+        calls: dict[str, Any] = {}
+        if isinstance(self.scorer, ModelScorer):  # a model's calls are recorded, each text's
+            scores, calls = self._score_model(sentences, blobs)
+            hits = [hit for hit in hits if hit.sentence in scores]  # unscored: left out
+        elif hits:
+            scores = self._score(sentences)
         if hits:
-            scores = self._score(list(dict.fromkeys(hit.sentence for hit in hits)))
             keywords = {keyword.name: _aggregate([h for h in hits if h.keyword == index], scores)
                         for index, keyword in enumerate(self.keywords)}
         else:
             keywords = self._quiet  # the same figures _aggregate gives for no hits
         return {"scorer": self.scorer.identity.to_payload(), "source": self.source,
-                "items": len(items), "keywords": keywords}
+                "items": len(items), "keywords": keywords, **calls}
+
+    def _score_model(self, sentences: list[str], blobs: BlobSink
+                     ) -> tuple[dict[str, float], dict[str, Any]]:
+        """Scores of the sentences a model scored, and the record of every call: its prompt
+        and completion (blobs), its score or its error."""
+        assert isinstance(self.scorer, ModelScorer)
+        if not sentences:
+            return {}, {}
+        calls = self.scorer.score_calls(sentences, blobs)
+        if [call.text for call in calls] != sentences:
+            raise OracleError(f"scorer {self.scorer.identity.name!r} did not answer for "
+                              "each sentence in order")
+        digests = [d for call in calls for d in (call.prompt, call.completion) if d]
+        return ({call.text: call.score for call in calls if call.score is not None},
+                {"calls": [call.to_payload() for call in calls],
+                 "blobs": list(dict.fromkeys(digests))})
 
     def _items(self, recorded: Recorded) -> list[Mapping[str, Any]]:
         observation = recorded.this_wake.get(self.source)

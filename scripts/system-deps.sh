@@ -2,8 +2,9 @@
 # Install the Debian packages the test suite needs, only those missing (idempotent).
 #   postgresql: the journal-touching tests run against a real server (scripts/with-postgres.sh)
 #   chromium:   the monitoring UI's browser test (Playwright drives /usr/bin/chromium)
+#   g++, cmake: the llama extra builds llama.cpp (llama-cpp-python) from source once
 set -euo pipefail
-packages=(postgresql chromium)
+packages=(postgresql chromium g++ cmake)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

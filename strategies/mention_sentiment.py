@@ -59,7 +59,7 @@ class MentionSentimentParams:
     exit: float = 0.0
     size: Decimal = Decimal("0.2")
     max_weight: Decimal = Decimal("0.5")
-    scorer: str = "vader"
+    scorer: str | dict[str, Any] = "vader"  # a kind's table, or "vader" / "pkg.mod:Class"
 
     def __post_init__(self) -> None:
         if not self.keywords:

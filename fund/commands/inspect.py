@@ -31,8 +31,12 @@ def _streams(journal: Journal, actors: Sequence[str]) -> list[str]:
 
 def verify(target: str, *, actors: Sequence[str], head: str | None,
            allow_code_change: bool = False, key: Path | None = None,
-           heads: str | None = None, proof: Path = Path("equivocation-proof.json")) -> int:
+           heads: str | None = None, proof: Path = Path("equivocation-proof.json"),
+           rescore: bool = False) -> int:
     """Verify every (or the named) stream; print one line each; 0 if all verify.
+
+    With ``rescore``, the scorers of derived observations (a model) are run again on every
+    recorded text and the agreement is printed per stream (fund/rescore.py).
 
     With the manager's public ``key``, every checkpoint's signature is checked, and with
     ``heads`` (a feed's URL or file) the journal is held to what was published: no
@@ -58,10 +62,27 @@ def verify(target: str, *, actors: Sequence[str], head: str | None,
                 failures.append(f"{stream}: FAILED at {report.error}")
         if key is not None:
             failures += _against_published(journal, key, heads, proof)
+        if rescore:
+            failures += _rescore(journal, streams)
         _bundle_intact(journal)
         if failures:
             raise RunFailed("; ".join(failures))
     return 0
+
+
+def _rescore(journal: Journal, streams: Sequence[str]) -> list[str]:
+    """Score the recorded texts again, printing the agreement; the failures to do so."""
+    from agentfund.oracles.base import OracleError
+    from fund.rescore import rescore_stream
+
+    failures = []
+    for stream in streams:
+        try:
+            for agreement in rescore_stream(journal, stream):
+                print(agreement.line())
+        except (OracleError, ValueError) as exc:
+            failures.append(f"{stream}: cannot rescore: {exc}")
+    return failures
 
 
 def _public_key(key: Path | None) -> Ed25519PublicKey | None:

@@ -33,8 +33,20 @@ def parse_keyword(text: str) -> tuple[str, tuple[str, ...]]:
     return name.strip(), tuple(a.strip() for a in aliases.split(",") if a.strip())
 
 
+def parse_scorer(text: str) -> Any:
+    """``--scorer``: a kind or ``package.module:Class`` as is, or a TOML inline table."""
+    import tomllib
+
+    if not text.lstrip().startswith("{"):
+        return text
+    try:
+        return tomllib.loads(f"scorer = {text}")["scorer"]
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"--scorer {text!r}: not a TOML inline table: {exc}") from None
+
+
 def run_oracle(kind: str, urls: Sequence[str], keywords: Sequence[str], as_json: bool, *,
-               deadline: float = 30.0) -> int:
+               deadline: float = 30.0, scorer: str = "vader") -> int:
     """Fetch, extract and (with keywords) score; print a summary or the JSON data.
 
     Each URL gets ``deadline`` seconds in all (retries and slow answers included): past it,
@@ -46,10 +58,15 @@ def run_oracle(kind: str, urls: Sequence[str], keywords: Sequence[str], as_json:
     from agentfund.oracles.http import Fetcher
     from agentfund.oracles.mentions import Keyword
     from agentfund.oracles.rss import RssOracle
-    from agentfund.oracles.scorers import make_scorer
+    from agentfund.oracles.scorers import ScorerConfigError, make_scorer
     from agentfund.oracles.sentiment import SentimentOracle
     from agentfund.oracles.web import WebPageOracle
 
+    setting = parse_scorer(scorer)
+    try:
+        scoring = make_scorer(setting) if keywords else None
+    except ScorerConfigError as exc:
+        raise UsageError(f"--{exc}") from None
     now = datetime.now(UTC)  # a command, not a handler: the wall clock is fine here
     blobs = _Blobs()
     with Fetcher(deadline=deadline) as fetcher:
@@ -60,11 +77,11 @@ def run_oracle(kind: str, urls: Sequence[str], keywords: Sequence[str], as_json:
         except OracleError as exc:
             raise RunFailed(f"oracle failed: {exc}") from None
     result: dict[str, Any] = {"news": data}
-    if keywords:
+    if scoring is not None:
         parsed = [Keyword(name=n, aliases=a) for n, a in map(parse_keyword, keywords)]
         news = Observation(oracle="news", seq=1, as_of=now, data=data)
-        scorer = SentimentOracle("sentiment", "news", parsed, make_scorer("vader"))
-        result["sentiment"] = scorer.observe(now, blobs, Recorded(this_wake={"news": news}))
+        sentiment = SentimentOracle("sentiment", "news", parsed, scoring)
+        result["sentiment"] = sentiment.observe(now, blobs, Recorded(this_wake={"news": news}))
     if as_json:
         print(json.dumps(result, ensure_ascii=False, default=str))
     else:
@@ -87,6 +104,7 @@ def _print(result: dict[str, Any]) -> None:
     console.print(table)
     for error in news.get("errors", []):
         console.print(f"error: {error['url']}: {error['error']}", highlight=False)
+    scorer = result.get("sentiment", {}).get("scorer", {}).get("name", "")
     for name, figures in result.get("sentiment", {}).get("keywords", {}).items():
         console.print(f"{name}: {figures['mentions']} mention(s) in {figures['sentences']} "
-                      f"sentence(s), mean VADER score {figures['mean']:+.4f}", highlight=False)
+                      f"sentence(s), mean {scorer} score {figures['mean']:+.4f}", highlight=False)

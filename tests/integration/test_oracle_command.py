@@ -73,3 +73,25 @@ def test_a_bad_deadline_is_a_usage_error(server: NewsServer, value: str) -> None
     assert result.returncode == 2
     assert "--deadline" in result.stderr and "Traceback" not in result.stderr
     assert server.count("/article") == 0
+
+
+def test_a_page_is_scored_with_the_scorer_named(server: NewsServer) -> None:
+    result = run_fund("oracle", "page", server.url("/article"), "--keyword", "Trump",
+                      "--json", "--scorer", '{ kind = "wordllama" }')
+
+    assert result.returncode == 0, result.stderr
+    sentiment = json.loads(result.stdout)["sentiment"]
+    assert sentiment["scorer"]["name"] == "wordllama"
+    assert sentiment["keywords"]["Trump"]["mentions"] > 0
+
+
+@pytest.mark.parametrize(("scorer", "error"), [
+    ('{ kind = "gpt" }', "--scorer.kind: unknown scorer kind 'gpt'"),
+    ('{ kind = ', "--scorer '{ kind = ': not a TOML inline table"),
+])
+def test_a_bad_scorer_is_a_usage_error(server: NewsServer, scorer: str, error: str) -> None:
+    result = run_fund("oracle", "page", server.url("/article"), "--keyword", "Trump",
+                      "--scorer", scorer)
+
+    assert result.returncode == 2 and error in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
