@@ -124,6 +124,11 @@ class Strategy(ABC, Generic[P, S]):
         """Declare the oracles read at every wake (default: prices of ``symbols()``)."""
         return (OracleSpec(name="prices", kind="prices", options={"symbols": self.symbols()}),)
 
+    def order_types(self) -> tuple[str, ...]:
+        """Declare the order kinds this strategy may send (``market``, ``limit:IOC``, …: see
+        fund/exchange/venues.py); a live exchange that cannot take one is refused at start."""
+        return ("market", "limit:IOC")
+
     def initial_state(self) -> S:
         """Return the state before the first wake (default: None)."""
         return None  # type: ignore[return-value]

@@ -13,7 +13,8 @@ import ccxt  # type: ignore[import-untyped]
 
 from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
 from fund.canonical import format_decimal, format_ts
-from fund.exchange.ccxt_adapter import DEFAULT_OPTIONS, rewrite_urls
+from fund.exchange.ccxt_adapter import rewrite_urls
+from fund.exchange.venues import ccxt_options
 from fund.money import isolated
 
 
@@ -26,7 +27,7 @@ def public_client(exchange_id: str, *, urls: Mapping[str, str] | None = None,
         raise OracleError(f"ccxt has no exchange {exchange_id!r}")
     factory = getattr(ccxt, exchange_id)
     client = factory({"timeout": timeout_ms, "enableRateLimit": rate_limit,
-                      "options": {**DEFAULT_OPTIONS.get(exchange_id, {}), **(options or {})}})
+                      "options": {**ccxt_options(exchange_id), **(options or {})}})
     client.number = str
     if urls:
         rewrite_urls(client.urls, urls)

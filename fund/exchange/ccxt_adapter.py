@@ -26,7 +26,9 @@ request order, under the event's ``raw``:
 * the placement's answer (normally one) is on every event the placement produced: its
   OrderAck and each Fill, or its OrderRejected — a refusal, an IOC order that ended
   unfilled, or an ambiguous outcome with an error body (a timeout or a dropped connection
-  has no answer, and lists none);
+  has no answer, and lists none). Where the placement's answer holds only the order's ids
+  (OKX's; ``fills_in_placement`` in fund/exchange/venues.py), the order and its trades are
+  read back at once, and those answers follow the placement's on the same events;
 * a lookup's answers (the order, then its trades; with a failed attempt's answer before
   the one retried) are on every event that lookup reported: the current OrderAck and each
   new Fill;
@@ -51,22 +53,11 @@ import ccxt  # type: ignore[import-untyped]
 from fund import secrets
 from fund.canonical import format_ts
 from fund.exchange.base import LIVE, Adapter, Answered, Event, NoEvents, PlacedOrder
+from fund.exchange.venues import Venue, venue
 from fund.ledger import PortfolioView
 from fund.markets import Market
 from fund.messages import FILL, Fill, OrderAck, OrderRejected, entry
 from fund.money import isolated
-
-DEFAULT_OPTIONS: Mapping[str, Mapping[str, Any]] = {
-    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
-                "fetchMargins": False},
-}
-"""ccxt options per exchange id, so that loading markets asks for spot markets only."""
-
-CLIENT_ID_PARAM: Mapping[str, str] = {"binance": "origClientOrderId"}
-"""The ``fetch_order`` parameter that looks an order up by client order id."""
-
-VALIDITY_OPTION: Mapping[str, str] = {"binance": "recvWindow"}
-"""The ccxt option that bounds how late the exchange may accept a signed request."""
 
 DEFAULT_VALIDITY_MS = 5_000
 """How long after signing the exchange may still accept an order (binance's recvWindow)."""
@@ -87,9 +78,12 @@ class VenueRefused(Exception):
     """The exchange answered a request with an error (the message is redacted)."""
 
 
-def proves_refusal(exc: BaseException) -> bool:
-    """Whether an error answer to an order placement proves the order does not exist."""
-    if isinstance(exc, ccxt.DuplicateOrderId) or "duplicate order" in str(exc).lower():
+def proves_refusal(exc: BaseException, duplicates: Collection[str] = ("duplicate order",)
+                   ) -> bool:
+    """Whether an error answer to an order placement proves the order does not exist
+    (``duplicates``: how the exchange says the client order id is taken, lower case)."""
+    text = str(exc).lower()
+    if isinstance(exc, ccxt.DuplicateOrderId) or any(d in text for d in duplicates):
         return False  # an order with this client id exists: look it up
     return isinstance(exc, _REFUSALS)
 
@@ -100,13 +94,17 @@ class CcxtAdapter(Adapter):
     Market orders take what the book gives; limit orders are immediate-or-cancel, like the
     paper adapter's. Sells are capped at the amount held; amounts and prices are rounded to
     both the exchange's and the configured market's steps, and minimums are checked before
-    anything is sent. The API key and secret are handed to ccxt and nowhere else, and
-    blanked out of every text that leaves the adapter.
+    anything is sent. What differs between exchanges (the client order id's field, ccxt's
+    options, whether the placement's answer carries the fills) is read from
+    :mod:`fund.exchange.venues`. The credentials (key, secret, and the passphrase or user
+    id where the exchange needs one) are handed to ccxt and nowhere else, and blanked out
+    of every text that leaves the adapter.
     """
 
     capabilities = LIVE
 
     def __init__(self, *, exchange_id: str, api_key: str, secret: str,
+                 password: str | None = None, uid: str | None = None,
                  urls: Mapping[str, str] | None = None,
                  options: Mapping[str, Any] | None = None, retries: int = 3,
                  backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep,
@@ -116,18 +114,25 @@ class CcxtAdapter(Adapter):
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         if exchange_id not in ccxt.exchanges:
             raise ValueError(f"ccxt has no exchange {exchange_id!r}")
-        merged = {**DEFAULT_OPTIONS.get(exchange_id, {}), **(options or {})}
-        if exchange_id in VALIDITY_OPTION:
-            merged[VALIDITY_OPTION[exchange_id]] = validity_ms
+        self.venue: Venue = venue(exchange_id)
+        merged = {**self.venue.options, **(options or {})}
+        if self.venue.validity_option:
+            merged[self.venue.validity_option] = validity_ms
+        else:
+            validity_ms = self.venue.fixed_validity_ms or validity_ms
         self.exchange_id = exchange_id
-        secrets.register(api_key, secret)
+        credentials = {"apiKey": api_key, "secret": secret, "password": password, "uid": uid}
+        given = [v for v in credentials.values() if v]
+        secrets.register(*given)
         self._exchange: Any = getattr(ccxt, exchange_id)({
-            "apiKey": api_key, "secret": secret, "timeout": timeout_ms,
+            **{k: v for k, v in credentials.items() if v is not None}, "timeout": timeout_ms,
             "enableRateLimit": enable_rate_limit, "options": merged})
+        if merged.get("fetchCurrencies") is False:  # okx's client asks, with keys, regardless
+            self._exchange.has = {**self._exchange.has, "fetchCurrencies": False}
         self._exchange.number = str  # exact decimals from the wire, never floats
         self._exchange.on_rest_response = self._heard  # every HTTP answer's body, raw
         self._listening = threading.local()  # the answers of this thread's order request
-        self._redact = tuple(s for s in (api_key, secret) if s)
+        self._redact = tuple(given)
         self._urls = dict(urls or {})
         if self._urls:
             rewrite_urls(self._exchange.urls, self._urls)
@@ -198,7 +203,11 @@ class CcxtAdapter(Adapter):
         if isinstance(prepared, str):
             return [self._reject(coid, prepared, "adapter")]
         amount, price = prepared
-        return self._place(order, amount, price)
+        try:
+            venue_coid = self.venue.client_id(coid)
+        except ValueError as exc:
+            return [self._reject(coid, str(exc), "adapter")]
+        return self._place(order, venue_coid, amount, price)
 
     @isolated  # ccxt rewrites the Decimal context: keep it from leaking
     def order_events(self, symbol: str, client_order_id: str,
@@ -212,7 +221,7 @@ class CcxtAdapter(Adapter):
         self.markets()  # loaded first, so that the order's answers are the only ones heard
         with self._hearing() as heard:
             found = self._call(lambda: self._find(symbol, client_order_id))
-            if found is None or str(found.get("clientOrderId")) != client_order_id:
+            if found is None:
                 return NoEvents(heard)  # what said "no such order" is kept
             trades = self._call(lambda: self._trades(found))
         events = self._events(client_order_id, found, trades)
@@ -223,6 +232,10 @@ class CcxtAdapter(Adapter):
                  portfolio: PortfolioView) -> tuple[Decimal, Decimal | None] | str:
         """Round the order to both markets and check the limits; a reason if it breaks one."""
         intent, local = order.intent, order.market
+        kind = "market" if intent.order_type == "market" else f"limit:{_TIME_IN_FORCE}"
+        refused = self.venue.refusal(kind)
+        if refused:
+            return refused
         venue = self.markets().get(intent.symbol)
         if venue is None:
             return f"{intent.symbol} is not traded on {self.exchange_id}"
@@ -249,11 +262,11 @@ class CcxtAdapter(Adapter):
                 return problem
         return amount, price
 
-    def _place(self, order: PlacedOrder, amount: Decimal,
+    def _place(self, order: PlacedOrder, venue_coid: str, amount: Decimal,
                price: Decimal | None) -> list[Event]:
         """Send the order once; an answer that is not a proof of refusal is ambiguous."""
         intent, coid = order.intent, order.client_order_id
-        params: dict[str, Any] = {"clientOrderId": coid}
+        params: dict[str, Any] = {self.venue.client_id_param: venue_coid}
         if price is not None:
             params["timeInForce"] = _TIME_IN_FORCE
         sent = self._clock()
@@ -263,13 +276,31 @@ class CcxtAdapter(Adapter):
                 response = self._exchange.create_order(
                     intent.symbol, intent.order_type, intent.side, _num(amount),
                     None if price is None else _num(price), params)
+                if not self.venue.fills_in_placement:
+                    return _answered(self._read_back(order, response, sent), heard)
             events = self._placed_events(order, response, response.get("trades") or [])
         except ccxt.BaseError as exc:
-            events = [self._reject(coid, self._say(exc), "exchange") if proves_refusal(exc)
+            refused = proves_refusal(exc, self.venue.duplicates)
+            events = [self._reject(coid, self._say(exc), "exchange") if refused
                       else self._unknown(coid, self._say(exc), sent)]
         except Exception as exc:  # noqa: BLE001 - an answer ccxt could not parse: fate unknown
             events = [self._unknown(coid, self._say(exc), sent)]
         return _answered(events, heard)
+
+    def _read_back(self, order: PlacedOrder, placed: Mapping[str, Any],
+                   sent: datetime) -> list[Event]:
+        """Events of an order whose placement answer holds only its ids (OKX's): look the
+        order and its trades up; if they cannot be read, its fate is left to reconciliation."""
+        coid = order.client_order_id
+        try:
+            found = self._call(lambda: self._find(order.intent.symbol, coid))
+            if found is not None:
+                trades = self._call(lambda: self._trades(found))
+                return self._placed_events(order, found, trades)
+            reason = "not found when looked up"
+        except (VenueUnreachable, VenueRefused) as exc:
+            reason = f"its fills could not be read: {exc}"
+        return [self._unknown(coid, f"placed as order {placed.get('id')}, {reason}", sent)]
 
     def _unknown(self, coid: str, reason: str, sent: datetime) -> Event:
         """The rejection of an order whose fate is unknown, to be settled by looking it up."""
@@ -316,19 +347,19 @@ class CcxtAdapter(Adapter):
         return events
 
     def _find(self, symbol: str, coid: str) -> Mapping[str, Any] | None:
-        """Look an order up by client order id; None when the exchange has none."""
-        ex = self._exchange
+        """Look an order up by client order id; None when the exchange has none (an order
+        answered under another id is never taken for it)."""
+        ex, wanted = self._exchange, self.venue.client_id(coid)
         if ex.has.get("fetchOrder"):
-            key = CLIENT_ID_PARAM.get(self.exchange_id, "clientOrderId")
             try:
-                found: Mapping[str, Any] = ex.fetch_order(None, symbol, {key: coid})
-                return found
+                found = ex.fetch_order(None, symbol, {self.venue.lookup_param: wanted})
             except ccxt.OrderNotFound:
                 return None
+            return found if str(found.get("clientOrderId")) == wanted else None
         orders = list(ex.fetch_open_orders(symbol))
         if ex.has.get("fetchClosedOrders"):
             orders += ex.fetch_closed_orders(symbol)
-        return next((o for o in orders if o.get("clientOrderId") == coid), None)
+        return next((o for o in orders if o.get("clientOrderId") == wanted), None)
 
     def _trades(self, found: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         """Return the trades of an order that was looked up (its own, if it carries them)."""

@@ -1,10 +1,11 @@
 """The exchange-adapter contract: one suite every Adapter passes.
 
 :class:`AdapterContract` holds the tests and one hook, ``create_adapter(fee_rate,
-slippage_bps)``; each adapter subclasses it (the paper adapter here; a ccxt adapter
-against a local fake exchange joins later). The venue is assumed to fill a market order at
-the portfolio's observed price, moved by the slippage, so expected prices, amounts and fees
-are computed here, independently, from the order and the portfolio.
+slippage_bps)``; each adapter subclasses it (the paper adapter, and the ccxt adapter with
+the real binance and okx clients against the local fakes of those exchanges). The venue is
+assumed to fill a market order at the portfolio's observed price, moved by the slippage, so
+expected prices, amounts and fees are computed here, independently, from the order and the
+portfolio.
 """
 
 from __future__ import annotations
@@ -432,11 +433,13 @@ class _VenueMirror(Adapter):
     the real ccxt client are what is under test.
     """
 
-    def __init__(self, venue: Any, live: Adapter, fee_rate: Decimal) -> None:
+    def __init__(self, venue: Any, live: Adapter, fee_rate: Decimal,
+                 market_id: str = "BTCUSDT") -> None:
         self.venue, self.live, self.fee_rate = venue, live, fee_rate
+        self.market_id = market_id
 
     def submit(self, order: PlacedOrder, portfolio: PortfolioView) -> list[Event]:
-        self.venue.reset(prices={"BTCUSDT": portfolio.prices.get(SYMBOL)},
+        self.venue.reset(prices={self.market_id: portfolio.prices.get(SYMBOL)},
                          balances={"USDT": portfolio.cash, "BTC": portfolio.holding(SYMBOL)},
                          fee_rate=self.fee_rate)
         return self.live.submit(order, portfolio)
@@ -493,3 +496,32 @@ class TestCcxtAdapter(AdapterContract):
                       "price the order is still sent (the fake refuses it for lack of "
                       "liquidity, see test_refused_order_is_an_event_never_an_exception)")
     def test_no_observed_price_is_rejected(self) -> None: ...
+
+
+class TestCcxtAdapterOkx(TestCcxtAdapter):
+    """The ccxt adapter: the okx client against the fake OKX with the finest sizes (its
+    placement answers with ids only, so every fill is read back by client order id)."""
+
+    @pytest.fixture(autouse=True, scope="class")
+    @classmethod
+    def _fake_exchange(cls) -> Any:  # a generator: the fake runs for the whole class
+        from fund.exchange.ccxt_adapter import CcxtAdapter
+        from tests.integration.fake_okx import FakeOkx, Instrument
+
+        fine = D("0.00000001")
+        instruments = {"BTC-USDT": Instrument("BTC", "USDT", lot=fine, tick=fine,
+                                              min_size=fine)}
+        accounts = {"contract-key": ("contract-secret", "contract-pass")}
+        with FakeOkx(accounts, instruments=instruments) as venue:
+            cls.venue = venue
+            cls.live = CcxtAdapter(exchange_id="okx", api_key="contract-key",
+                                   secret="contract-secret", password="contract-pass",
+                                   urls={"api": venue.url}, enable_rate_limit=False,
+                                   retries=0)
+            yield
+            cls.venue = cls.live = None
+
+    def create_adapter(self, fee_rate: Decimal = FEE_RATE,
+                       slippage_bps: Decimal = NO_SLIPPAGE) -> Adapter:
+        assert self.live is not None
+        return _VenueMirror(self.venue, self.live, fee_rate, market_id="BTC-USDT")

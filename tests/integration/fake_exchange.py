@@ -34,7 +34,12 @@ to be no kinder than the real venue:
 Market data: :meth:`FakeExchange.set_book` sets what ``GET /api/v3/depth`` serves for a
 symbol (served as given, in the given order; by default one level at the last price each
 side), :meth:`FakeExchange.set_candles` what ``GET /api/v3/klines`` serves (by default the
-last closed one-minute candle, at the last price).
+last closed one-minute candle, at the last price). :meth:`FakeExchange.serve_history` makes
+klines serve a recorded series as binance does: ``startTime``/``endTime`` (open times, both
+inclusive), at most 1000 candles a page, nothing opening after the exchange's clock, and the
+candle still forming at that clock served half-formed (binance serves it: a downloader must
+drop it). :meth:`FakeExchange.script` answers a path's next requests with a given
+:class:`Reply` — a 429 with ``Retry-After``, a dropped connection — after letting some pass.
 """
 
 from __future__ import annotations
@@ -142,6 +147,7 @@ class Reply:
     body: Any = None
     hang: float = 0.0
     drop: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class VenueError(Exception):
@@ -207,6 +213,8 @@ class FakeExchange:
         self.walk: tuple[random.Random, Decimal] | None = None
         self.chaos_rng: tuple[random.Random, float, tuple[Fault, ...]] | None = None
         self._ids = itertools.count(1)
+        self.history: dict[tuple[str, str], tuple[list[int], list[list[Any]]]] = {}
+        self.scripted: list[list[Any]] = []  # [path, requests to let pass, times, reply]
         self.reset()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -267,6 +275,56 @@ class FakeExchange:
                 [row[0], *(v if isinstance(v, str) else fmt(D(v)) for v in row[1:])]
                 for row in rows]
 
+    def serve_history(self, symbol: str, interval: str, rows: list[list[Any]]) -> None:
+        """Serve this recorded series from ``GET /api/v3/klines`` for ``symbol`` (binance id)
+        at ``interval``: rows of [open ms, open, high, low, close, volume] (strings), oldest
+        first; paged as binance pages (see the module docstring)."""
+        with self.lock:
+            self.history[(symbol, interval)] = ([int(row[0]) for row in rows], rows)
+
+    def script(self, path: str, reply: Reply, *, after: int = 0, times: int = 1) -> None:
+        """Let ``after`` requests to ``path`` pass, then answer the next ``times`` with
+        ``reply`` (a status with headers, or ``drop=True``)."""
+        with self.lock:
+            self.scripted.append([path, after, times, reply])
+
+    def _scripted(self, request: Request) -> Reply | None:
+        for item in self.scripted:
+            if item[0] != request.path:
+                continue
+            if item[1] > 0:
+                item[1] -= 1
+                return None
+            item[2] -= 1
+            if item[2] <= 0:
+                self.scripted.remove(item)
+            return item[3]  # type: ignore[no-any-return]
+        return None
+
+    def _history_klines(self, params: dict[str, str]) -> list[list[Any]] | None:
+        series = self.history.get((params.get("symbol", ""), params.get("interval", "1m")))
+        if series is None:
+            return None
+        from bisect import bisect_left, bisect_right
+
+        interval = params["interval"]
+        span = int(interval[:-1]) * {"m": 60_000, "h": 3_600_000, "d": 86_400_000}[interval[-1]]
+        opens, rows = series
+        now = self.now_ms()
+        last = min(int(params.get("endTime", now)), now)
+        limit = min(int(params.get("limit", "500")), 1000)
+        stop = bisect_right(opens, last)
+        start = (bisect_left(opens, int(params["startTime"])) if "startTime" in params
+                 else max(0, stop - limit))
+        page = []
+        for row in rows[start:min(stop, start + limit)]:
+            opened = row[0]
+            if opened + span > now:  # still forming: its close so far is its open
+                row = [opened, row[1], max(row[1], row[4]), min(row[1], row[4]), row[1],
+                       fmt(D(row[5]) / 2)]
+            page.append([*row, opened + span - 1, "0", 1, "0", "0", "0"])
+        return page
+
     def serve_raw(self, path: str, body: bytes, status: int = 200) -> None:
         """Answer every request for ``path`` with these bytes (until the next reset)."""
         with self.lock:
@@ -323,6 +381,9 @@ class FakeExchange:
         """Record and answer a request (the HTTP handler's one call)."""
         with self.lock:
             self.requests.append(request)
+            scripted = self._scripted(request)
+            if scripted is not None:
+                return scripted
             if self.faults and self.faults[0][1] in (None, request.path):
                 status, _ = self.faults.popleft()
                 return Reply(status, _error_body(status))
@@ -463,6 +524,9 @@ class FakeExchange:
         return body
 
     def _klines(self, params: dict[str, str]) -> list[list[Any]]:
+        recorded = self._history_klines(params)
+        if recorded is not None:
+            return recorded
         rows = self.book.candles.get(params.get("symbol", ""))
         if rows is not None:
             interval = params.get("interval", "1m")
@@ -641,9 +705,10 @@ def _handler(venue: FakeExchange) -> type[BaseHTTPRequestHandler]:
                 return
             if reply.hang:
                 venue.release.wait(reply.hang)
-            self._send(request, reply.status, reply.body)
+            self._send(request, reply.status, reply.body, reply.headers)
 
-        def _send(self, request: Request, status: int, body: Any) -> None:
+        def _send(self, request: Request, status: int, body: Any,
+                  headers: tuple[tuple[str, str], ...] = ()) -> None:
             data = (body if isinstance(body, bytes)
                     else b"Service Unavailable" if status == 503 and body is None
                     else json.dumps(body).encode())
@@ -652,6 +717,8 @@ def _handler(venue: FakeExchange) -> type[BaseHTTPRequestHandler]:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in headers:
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
