@@ -12,7 +12,7 @@ SITE_DIR ?= site
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,llama]"  # llama: builds llama.cpp once (~6 min)
 	$(PY) -m compileall -q fund agentfund  # PYTHONDONTWRITEBYTECODE may be set
 	touch $@
 
@@ -59,8 +59,11 @@ bench-peers: install
 bench-sweep: install
 	$(PY) benchmarks/sweep_scaling.py
 
+# real-time soaks: 50 actors for 10 minutes, then two funds in one daemon for 2 minutes (one
+# raising every third wake, its exchange down 20 s: the other's wakes stay on time)
 soak: install
 	$(PY) benchmarks/soak.py --actors 50 --minutes 10
+	AGENTFUND_SOAK=1 $(PY) -m pytest -q -m soak tests/integration/test_many_funds.py
 
 clean:
 	rm -rf $(VENV) runs $(SITE_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -51,6 +51,7 @@ from fund.messages import (
     VALUATION,
     Checkpoint,
     is_commands_stream,
+    is_side_stream,
 )
 from fund.monitor.snapshot import ActorSnapshot, advance
 
@@ -240,7 +241,7 @@ def audit(journal: Journal, public: Ed25519PublicKey, published: list[Checkpoint
         raise AuditError(f"{journal.url}: the journal is empty")
     if investor is not None:  # bad input is told before the replay, however long
         statements([ActorAudit(s, books=books(journal.read(s, EntryFilter(
-            kinds=(START, VALUATION))))) for s in streams if not is_commands_stream(s)],
+            kinds=(START, VALUATION))))) for s in streams if not is_side_stream(s)],
             investor)
     result = Audit(journal=journal.url, heads=shown_location(heads), key=fingerprint(public),
                    published=len(published), investor=investor)
@@ -256,6 +257,8 @@ def audit(journal: Journal, public: Ed25519PublicKey, published: list[Checkpoint
         last = None if verdict.ok else (verdict.seq or 1) - 1
         if is_commands_stream(verdict.stream):
             result.commands += commands(journal, verdict.stream, last)
+        elif is_side_stream(verdict.stream):
+            continue  # the fund's alerts: facts outside the record, chain-checked only
         else:
             result.actors.append(_actor(journal, verdict.stream, last, result))
     result.commands.sort(key=lambda e: (e.ts, e.stream, e.seq))

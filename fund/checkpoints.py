@@ -39,7 +39,7 @@ from fund.attest import (
 from fund.canonical import format_ts, loads, parse_ts
 from fund.config import FundConfig
 from fund.journal import EntryFilter, Journal
-from fund.messages import CHECKPOINT, Checkpoint, is_commands_stream
+from fund.messages import CHECKPOINT, Checkpoint, is_side_stream
 from fund.runtime import ActorRuntime
 
 FEED_FORMAT = "agentfund-heads"
@@ -111,7 +111,7 @@ def last_checkpoint(journal: Journal, actor: str) -> tuple[int, Checkpoint] | No
 def journal_checkpoints(journal: Journal) -> Iterator[Checkpoint]:
     """Every checkpoint entry of every actor stream, stream by stream, in order."""
     for stream in journal.processes():
-        if is_commands_stream(stream):
+        if is_side_stream(stream):
             continue
         for entry in journal.read(stream, EntryFilter(kinds=(CHECKPOINT,))):
             yield Checkpoint.from_payload(loads(entry.payload))

@@ -91,9 +91,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a fund's actors on their cron schedules: paper "
                                      "trading on live prices, or live with --live")
-    run.add_argument("config", type=Path, help="fund config (TOML)")
+    run.add_argument("config", type=Path, nargs="+",
+                     help="fund config (TOML); several, or a directory of them, run side by "
+                          "side in one process, each on its own journal")
     run.add_argument("--journal", help="journal URL or file (default: [daemon] journal, or "
-                                       "runs/NAME/journal.db)")
+                                       "runs/NAME/journal.db); one config only")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key")
     run.add_argument("--once", action="store_true", help="wake every actor once and exit")
@@ -103,9 +105,22 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     st = sub.add_parser("status", help="each actor's state: wakes, NAV, orders, its daemon")
-    st.add_argument("journal", help="journal URL or SQLite file")
+    st.add_argument("journal", nargs="+",
+                    help="journal URL or SQLite file, or a fund config (TOML: its journal) or a "
+                         "directory of configs; several are shown one after another")
     st.add_argument("--json", action="store_true", help="print the state as JSON")
     st.set_defaults(handler=_status)
+    doc = sub.add_parser("doctor", help="check what a daemon needs: config, journal, exchange, "
+                                        "keys, clock, disk, alert targets")
+    doc.add_argument("config", type=Path, help="fund config (TOML)")
+    doc.add_argument("--journal", help="journal URL or file (default: as fund run)")
+    doc.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key")
+    doc.add_argument("--live", action="store_true",
+                     help="also check the exchange keys: set, and accepted (a balance query)")
+    doc.add_argument("--send-test", action="store_true",
+                     help="send a test message to every [notify] target")
+    doc.set_defaults(handler=_doctor)
     for name, text in (("pause", "stop waking the actor (wakes are recorded as missed)"),
                        ("resume", "undo pause and kill"),
                        ("kill", "keep waking, but reject every order (kill switch)")):
@@ -156,6 +171,9 @@ def _parser() -> argparse.ArgumentParser:
     ve.add_argument("--allow-code-change", action="store_true",
                     help="replay even if the installed strategy or scorer code differs "
                          "from the code that ran")
+    ve.add_argument("--rescore", action="store_true",
+                    help="also run the scorers (a model, its server) again on every recorded "
+                         "text and report how often they agree")
     ve.set_defaults(handler=_verify)
 
     jo = sub.add_parser("journal", help="inspect, export or import a journal").add_subparsers(
@@ -178,10 +196,38 @@ def _parser() -> argparse.ArgumentParser:
     oracle.add_argument("--keyword", action="append", default=[], metavar="NAME[=ALIASES]",
                         help="count and score mentions, e.g. --keyword 'Trump=Donald Trump'")
     oracle.add_argument("--json", action="store_true", help="print the data as JSON")
+    oracle.add_argument("--scorer", default="vader", metavar="KIND_OR_TOML",
+                        help="score with this scorer: a kind (vader, wordllama), "
+                             "package.module:Class, or a TOML table such as "
+                             "'{ kind = \"wordllama\", head = \"head.json\" }'")
     oracle.add_argument("--deadline", type=float, default=30.0, metavar="SECONDS",
                         help="give up on a URL after this long in all, however slowly it "
                              "answers (default 30)")
     oracle.set_defaults(handler=_oracle)
+
+    data = sub.add_parser("data", help="download OHLCV history; list what a folder holds"
+                          ).add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    dl = data.add_parser("download", help="fetch closed candles through ccxt into feather files "
+                         "(resumable)")
+    dl.add_argument("--exchange", required=True, help="ccxt exchange id, e.g. binance")
+    dl.add_argument("--pairs", nargs="+", required=True, metavar="PAIR", help="e.g. BTC/USDT")
+    dl.add_argument("--timeframe", default="5m", help="candle length (default 5m)")
+    dl.add_argument("--since", required=True, help="first candle's open day or time (UTC)")
+    dl.add_argument("--until", help="only candles opening before this day or time (UTC; "
+                    "default: up to the last closed candle)")
+    dl.add_argument("--out", type=Path, required=True, help="folder of the files")
+    dl.add_argument("--retries", type=int, default=5,
+                    help="retries of a failing request (default 5)")
+    dl.add_argument("--rate-limit", type=float, metavar="MS",
+                    help="ccxt's rateLimit (ms per unit of request weight; default: ccxt's "
+                         "for the exchange)")
+    dl.add_argument("--url", action="append", default=[], metavar="HOST=URL",
+                    help="point an API host elsewhere, e.g. api=https://testnet.binance.vision")
+    dl.set_defaults(handler=_data_download)
+    dls = data.add_parser("list", help="coverage of each pair and timeframe in a folder")
+    dls.add_argument("directory", type=Path)
+    dls.add_argument("--json", action="store_true", help="print the rows as JSON")
+    dls.set_defaults(handler=_data_list)
 
     stmt = sub.add_parser("statement", help="an investor's holdings, flows, fees and returns")
     stmt.add_argument("journal", help="journal URL or SQLite file")
@@ -221,6 +267,20 @@ def _parser() -> argparse.ArgumentParser:
                           "from the code that ran")
     aud.set_defaults(handler=_audit)
 
+    models = sub.add_parser("models", help="every scorer/model a fund used: texts scored, "
+                                           "first and last use")
+    prov = sub.add_parser("provenance", help="which model scored a text, when, with what "
+                                             "output, and the decisions that used it")
+    for p in (models, prov):
+        p.add_argument("journal", help="journal: URL, SQLite file, bundle or JSONL export")
+        p.add_argument("--actor", action="append", default=[], help="only this actor")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+    models.set_defaults(handler=_models)
+    asked = prov.add_mutually_exclusive_group(required=True)
+    asked.add_argument("--text", help="the text, exactly as scored (a headline, a sentence)")
+    asked.add_argument("--sha256", metavar="H", help="the sha256 of the text (UTF-8)")
+    prov.set_defaults(handler=_provenance)
+
     ui = sub.add_parser("ui", help="serve the read-only monitoring UI (Streamlit)")
     ui.add_argument("journal", nargs="?", help="journal URL or SQLite file to open")
     ui.add_argument("--runs", type=Path, default=Path("runs"),
@@ -237,6 +297,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--bundle", type=Path, metavar="FILE",
                         help="write every stream, blob and a manifest to this one verifiable "
                              "file instead (see docs/bundle.md)")
+    export.add_argument("--model-ledger", type=Path, metavar="FILE",
+                        help="write the public model ledger instead: one JSON line per text "
+                             "scored (see docs/models.md)")
     export.set_defaults(handler=_journal_export)
     imp = jo.add_parser("import", help="load a bundle or a JSONL export into a new journal")
     imp.add_argument("file", help="the bundle or JSONL export")
@@ -274,6 +337,13 @@ def _run(args: argparse.Namespace) -> int:
                live=args.live)
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from fund.commands.doctor import doctor
+
+    return doctor(args.config, journal=args.journal, overrides=args.set, live=args.live,
+                  send_test=args.send_test)
+
+
 def _status(args: argparse.Namespace) -> int:
     from fund.commands.operate import status
 
@@ -292,7 +362,7 @@ def _verify(args: argparse.Namespace) -> int:
 
     return verify(args.journal, actors=args.actor, head=args.head,
                   allow_code_change=args.allow_code_change, key=args.key, heads=args.heads,
-                  proof=args.proof)
+                  proof=args.proof, rescore=args.rescore)
 
 
 def _journal_show(args: argparse.Namespace) -> int:
@@ -305,6 +375,16 @@ def _journal_show(args: argparse.Namespace) -> int:
 def _journal_export(args: argparse.Namespace) -> int:
     from fund.commands.inspect import export
 
+    if args.model_ledger is not None:
+        from fund.commands.models import export_ledger
+
+        given = [flag for flag, value in (("--kind", args.kind), ("--since", args.since),
+                                          ("--until", args.until), ("--out", args.out),
+                                          ("--bundle", args.bundle)) if value]
+        if given:
+            raise UsageError(f"--model-ledger writes every text scored to FILE: drop "
+                             f"{', '.join(given)}")
+        return export_ledger(args.journal, args.model_ledger, actors=args.actor)
     if args.bundle is not None:
         from fund.commands.transfer import export_bundle
 
@@ -318,6 +398,19 @@ def _journal_export(args: argparse.Namespace) -> int:
                   until=_until(args.until), out=args.out)
 
 
+def _models(args: argparse.Namespace) -> int:
+    from fund.commands.models import list_models
+
+    return list_models(args.journal, actors=args.actor, as_json=args.json)
+
+
+def _provenance(args: argparse.Namespace) -> int:
+    from fund.commands.models import show_provenance
+
+    return show_provenance(args.journal, text=args.text, sha256=args.sha256,
+                           actors=args.actor, as_json=args.json)
+
+
 def _journal_import(args: argparse.Namespace) -> int:
     from fund.commands.transfer import import_journal
 
@@ -327,7 +420,28 @@ def _journal_import(args: argparse.Namespace) -> int:
 def _oracle(args: argparse.Namespace) -> int:
     from fund.commands.oracle import run_oracle
 
-    return run_oracle(args.kind, args.urls, args.keyword, args.json, deadline=args.deadline)
+    return run_oracle(args.kind, args.urls, args.keyword, args.json, deadline=args.deadline,
+                      scorer=args.scorer)
+
+
+def _data_download(args: argparse.Namespace) -> int:
+    from fund.commands.data import DownloadOptions, download
+
+    urls = dict(item.split("=", 1) for item in args.url if "=" in item)
+    if len(urls) != len(args.url):
+        raise UsageError("--url takes HOST=URL, e.g. api=https://testnet.binance.vision")
+    since = _moment(args.since)
+    assert since is not None  # required
+    return download(DownloadOptions(
+        exchange=args.exchange, pairs=list(args.pairs), timeframe=args.timeframe, since=since,
+        until=_moment(args.until), out=args.out, urls=urls, retries=args.retries,
+        rate_limit_ms=args.rate_limit))
+
+
+def _data_list(args: argparse.Namespace) -> int:
+    from fund.commands.data import list_data
+
+    return list_data(args.directory, as_json=args.json)
 
 
 def _statement(args: argparse.Namespace) -> int:

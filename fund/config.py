@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    field_validator,
 )
 
 from fund.accounting.config import (
@@ -40,8 +41,9 @@ from fund.accounting.config import (
 )
 from fund.accounting.spec import AccountingSpec
 from fund.actor import ActorSpec
+from fund.alerts.settings import NotifySection, NotifySettings
 from fund.markets import Market
-from fund.messages import COMMANDS_SUFFIX
+from fund.messages import ALERTS_SUFFIX, COMMANDS_SUFFIX
 from fund.money import exact_amount
 from fund.news_sources import NewsSection, NewsSource
 from fund.risk import RiskLimits
@@ -147,6 +149,8 @@ class ExchangeSection(_Model):
     order_validity_ms: int = Field(default=5_000, ge=1_000, le=60_000)  # binance recvWindow
     api_key_env: str = "AGENTFUND_API_KEY"  # names of environment variables, never the keys
     secret_env: str = "AGENTFUND_SECRET"
+    password_env: str = "AGENTFUND_PASSWORD"  # the passphrase, where the exchange needs one
+    uid_env: str = "AGENTFUND_UID"  # the account's user id, where the exchange needs one
 
 
 class DaemonSection(_Model):
@@ -154,6 +158,14 @@ class DaemonSection(_Model):
     misfire_grace_s: float = Field(default=30.0, ge=0, le=366 * 86_400)
     wake_budget_s: float = Field(default=60.0, gt=0, le=3600)  # a wake's observations, in all
     news: NewsSection | None = None  # live news sources (fund/news_sources.py)
+    metrics: str | None = None  # HOST:PORT (or PORT, on 127.0.0.1): /metrics and /healthz
+
+    @field_validator("metrics")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            metrics_address(value)
+        return value
 
 
 class AttestSection(_Model):
@@ -166,6 +178,7 @@ class AttestSection(_Model):
 class ConfigFile(_Model):
     fund: FundSection
     attest: AttestSection | None = None
+    notify: NotifySection | None = None
     accounting: AccountingSection | None = None
     flows: list[FlowSection] = []
     backtest: BacktestSection | None = None
@@ -198,10 +211,13 @@ class DaemonSettings:
     journal: str | None = None
     api_key_env: str = "AGENTFUND_API_KEY"
     secret_env: str = "AGENTFUND_SECRET"
+    password_env: str = "AGENTFUND_PASSWORD"
+    uid_env: str = "AGENTFUND_UID"
     news: tuple[NewsSource, ...] = ()  # [daemon.news]: feeds, then pages
     wake_budget: timedelta = timedelta(seconds=60)  # oracles still out then: recorded failed
     exchange_timeout_ms: int = 10_000
     order_validity_ms: int = 5_000  # how late the exchange may accept an order it was sent
+    metrics: tuple[str, int] | None = None  # where /metrics and /healthz are served
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,6 +251,17 @@ class FundConfig:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     flows: tuple[Flow, ...] = ()  # investors' requests a backtest replays, in time order
     attest: AttestSettings | None = None  # signed checkpoints, when [attest] is set
+    notify: NotifySettings | None = None  # alerts, when [notify] is set (fund/alerts/)
+
+
+def metrics_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6), or ``PORT`` alone: on 127.0.0.1 (0: any
+    free port)."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]") if sep else "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) < 65_536 or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT, such as 127.0.0.1:9464")
+    return host, int(port)
 
 
 def parse_timeframe(text: str) -> timedelta:
@@ -342,17 +369,56 @@ def check_exchange(config: FundConfig) -> None:
                       f"{len(ccxt.exchanges)} exchanges ({hint})")
 
 
+CREDENTIAL_KEYS = {"apiKey": "api_key_env", "secret": "secret_env", "password": "password_env",
+                   "uid": "uid_env"}
+"""Each ccxt credential, and the [exchange] key naming the variable that holds it."""
+
+
+def credential_names(settings: DaemonSettings) -> dict[str, str]:
+    """ccxt's name of each credential, and the environment variable holding it."""
+    return {cred: getattr(settings, key) for cred, key in CREDENTIAL_KEYS.items()}
+
+
+def check_live(config: FundConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    """Refuse live trading the exchange cannot do: an exchange not supported live, an order
+    kind a strategy may send that it cannot take, a credential the environment lacks.
+    Return the credentials (ccxt's names) the exchange needs; secrets are never printed."""
+    from fund.exchange.venues import CREDENTIALS, UnsupportedVenue, venue
+
+    name = config.daemon.exchange_id
+    try:
+        found = venue(name)
+    except UnsupportedVenue as exc:
+        raise ConfigError(f"{config.source}: exchange.id: {exc}") from None
+    for spec in config.actors:
+        for kind in strategy_class(spec.strategy)(spec.params).order_types():
+            refused = found.refusal(kind)
+            if refused:
+                raise ConfigError(f"{config.source}: actors.{spec.actor_id}.strategy: "
+                                  f"{spec.strategy} may send {kind} orders, but {refused} "
+                                  f"(it takes {', '.join(found.kinds())})")
+    names = credential_names(config.daemon)
+    missing = [c for c in found.credentials if not environ.get(names[c])]
+    if missing:
+        what = " and ".join(CREDENTIALS[c] for c in missing)
+        raise ConfigError(f"{config.source}: exchange.{CREDENTIAL_KEYS[missing[0]]}: --live on "
+                          f"{name} needs {what}: set {' and '.join(names[c] for c in missing)} "
+                          "(the variables [exchange] names)")
+    return {c: environ[names[c]] for c in found.credentials}
+
+
 def _build(model: ConfigFile, path: Path) -> FundConfig:
     fund = model.fund
     terms = FundTerms(quote=fund.quote, fee_rate=fund.fee_rate, slippage_bps=fund.slippage_bps)
     actors: list[ActorSpec] = []
     cash: dict[str, Decimal] = {}
     for actor_id, section in model.actors.items():
-        if not ACTOR_ID.fullmatch(actor_id) or actor_id.endswith(COMMANDS_SUFFIX):
+        if not ACTOR_ID.fullmatch(actor_id) or \
+                actor_id.endswith((COMMANDS_SUFFIX, ALERTS_SUFFIX)):
             raise ConfigError(f"{path}: actors.{actor_id}: an actor id is 1 to 100 letters, "
                               "digits and _ . : - (starting with a letter or digit, not "
-                              f"ending in {COMMANDS_SUFFIX}); it names the actor's journal "
-                              "stream")
+                              f"ending in {COMMANDS_SUFFIX} or {ALERTS_SUFFIX}); it names the "
+                              "actor's journal stream")
         spec = _actor(actor_id, section, terms, fund.markets, path)
         actors.append(replace(spec, risk=_risk(model.risk, section.risk, actor_id, path)))
         cash[actor_id] = section.initial_cash or fund.initial_cash
@@ -371,10 +437,14 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
                             journal=model.daemon.journal,
                             api_key_env=model.exchange.api_key_env,
                             secret_env=model.exchange.secret_env,
+                            password_env=model.exchange.password_env,
+                            uid_env=model.exchange.uid_env,
                             news=model.daemon.news.sources() if model.daemon.news else (),
                             wake_budget=timedelta(seconds=model.daemon.wake_budget_s),
                             exchange_timeout_ms=model.exchange.timeout_ms,
-                            order_validity_ms=model.exchange.order_validity_ms)
+                            order_validity_ms=model.exchange.order_validity_ms,
+                            metrics=metrics_address(model.daemon.metrics)
+                            if model.daemon.metrics else None)
     flows: tuple[Flow, ...] = ()
     if model.accounting is not None:
         actors = [replace(spec, accounting=_accounting(model.accounting, path))
@@ -393,7 +463,7 @@ def _build(model: ConfigFile, path: Path) -> FundConfig:
             raise ConfigError(f"{path}: attest: name the key: key_file, or key_env")
     return FundConfig(name=fund.name, source=str(path), actors=tuple(actors),
                       initial_cash=cash, backtest=backtest, daemon=daemon, flows=flows,
-                      attest=attest)
+                      attest=attest, notify=model.notify.settings() if model.notify else None)
 
 
 def _check_user_agents(news: NewsSection, path: Path) -> None:
@@ -539,13 +609,19 @@ def _actor(actor_id: str, section: ActorSection, terms: FundTerms,
 
 
 def _check_keywords(strategy: Strategy[Any, Any], where: str) -> None:
-    """Refuse sentiment keywords that cannot be looked for (a blank name or alias) now:
-    the sentiment oracle that finds them is built only when the actor runs."""
+    """Refuse sentiment keywords that cannot be looked for (a blank name or alias) and a
+    scorer setting that is not valid now: the sentiment oracle is built only when the
+    actor runs."""
     from agentfund.oracles.mentions import Keyword
+    from agentfund.oracles.scorers import ScorerConfigError, scorer_options
 
     for oracle in strategy.oracles():
         if oracle.kind != "sentiment":
             continue
+        try:
+            scorer_options(oracle.options.get("scorer", "vader"))
+        except ScorerConfigError as exc:
+            raise ConfigError(f"{where}.params.{exc}") from None
         for name, aliases in oracle.options.get("keywords", ()):
             try:
                 Keyword(name=name, aliases=tuple(aliases))

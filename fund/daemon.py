@@ -12,7 +12,6 @@ let the current wake finish, flush, and exit 0.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 import uuid
@@ -24,7 +23,7 @@ from typing import Any
 
 from agentfund.oracles.base import Oracle
 from agentfund.oracles.kinds import History, Live
-from fund import account, inbox
+from fund import account, inbox, watch
 from fund.actor import ActorSpec, HandlerPurityError
 from fund.attest import AttestError
 from fund.canonical import format_ts, loads, parse_ts
@@ -83,12 +82,19 @@ class Daemon:
         self.applied: dict[str, int] = {}  # the last operator command applied, per actor
         self.held: dict[str, str] = {}  # actors that may not wake now, and why
         self.claimed: dict[str, datetime] = {}  # when this daemon took each actor over
+        self.watchers: list[watch.Watcher] = []  # alerts and metrics (fund/watch.py)
+        self.seen: dict[str, int] = {}  # the last entry the watchers were handed, per actor
+        self.last_heartbeat = self.clock.now()
         self.attestor = attestor(config)
         try:
             for spec in config.actors:
                 self._open(spec, (oracles or {}).get(spec.actor_id))
+            self.watchers = watch.build(self)
+            for actor_id in self.nodes:  # what reconciling at start-up found
+                watch.hand_over(self, actor_id)
             self.check_balances()
         except BaseException:
+            watch.close(self.watchers)
             for spec in config.actors:
                 self.journal.release(spec.actor_id, self.owner)
             raise
@@ -121,6 +127,7 @@ class Daemon:
         self.locks[actor] = threading.Lock()
         self.applied[actor] = inbox.last_applied(self.journal, actor)
         self.journal.claim(self._lease(actor), self.owner)  # now with the next wake
+        self.seen[actor] = runtime.writer.last_seq  # watchers are told from here on
         self.reconcile(actor, restarted_at=self.claimed[actor])
 
     def _timeline(self, runtime: ActorRuntime) -> Any:
@@ -177,6 +184,7 @@ class Daemon:
                 self._tick(actor_id)
             except Exception as exc:  # noqa: BLE001 - a failed wake holds the actor, no more
                 self._hold(actor_id, exc)
+            watch.hand_over(self, actor_id)
 
     def _tick(self, actor_id: str) -> None:
         node = self.nodes[actor_id]
@@ -210,6 +218,9 @@ class Daemon:
                     self._attest(actor_id, due=True)
                 except Exception as exc:  # noqa: BLE001 - held and retried, never fatal
                     self._hold(actor_id, exc)
+                watch.hand_over(self, actor_id)
+        self.last_heartbeat = self.clock.now()
+        watch.beat(self)
 
     def _attest(self, actor_id: str, *, due: bool = False) -> None:
         """Sign a checkpoint of the actor's stream (when one is due) and publish the feed."""
@@ -265,6 +276,7 @@ class Daemon:
                     self._wake_now(actor_id, node.runtime)
                 except Exception as exc:  # noqa: BLE001 - held; the others still wake
                     self._hold(actor_id, exc)
+                watch.hand_over(self, actor_id)
 
     def _wake_now(self, actor_id: str, runtime: ActorRuntime) -> None:
         if actor_id in self.held and not self._recover(actor_id):
@@ -361,40 +373,37 @@ class Daemon:
             json_log("balances-differ", **{c: str(d) for c, d in differences.items()})
 
     def release(self) -> None:
-        """Give the leases back (a clean stop)."""
+        """Give the leases back (a clean stop), and stop the alerts and metrics."""
         for actor_id in list(self.nodes):  # the heartbeat may drop an actor meanwhile
             self.journal.release(actor_id, self.owner)
+        watch.close(self.watchers)
 
     def serve(self) -> None:
-        """Run the APScheduler loop until SIGINT or SIGTERM; finish the current wake first."""
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.schedulers.blocking import BlockingScheduler
+        """Run the APScheduler loop until SIGINT or SIGTERM; finish the current wake first
+        (one fund: ``fund.supervisor.serve_all`` runs several on one scheduler)."""
+        from fund.supervisor import serve_all
+
+        serve_all([self])
+
+    def schedule(self, scheduler: Any, prefix: str = "",
+                 wrap: Callable[[Callable[..., None]], Callable[..., None]] = lambda f: f
+                 ) -> None:
+        """Add this daemon's jobs to ``scheduler`` (ids ``PREFIX + actor``, ``PREFIX +
+        heartbeat``), each called through ``wrap``, after recording the wakes missed while
+        the daemon was down."""
         from apscheduler.triggers.combining import OrTrigger
 
-        workers = min(32, len(self.nodes) + 2)  # wakes wait on the network, side by side
-        scheduler = BlockingScheduler(timezone="UTC",
-                                      executors={"default": ThreadPoolExecutor(workers)})
         for actor_id, node in self.nodes.items():
             spec = node.runtime.core.spec
             crons = [spec.cron] + ([spec.accounting.valuation_cron] if spec.accounting else [])
             trigger = OrTrigger([cron_trigger(c) for c in crons]) if len(crons) > 1 \
                 else cron_trigger(spec.cron)
-            scheduler.add_job(self.tick, trigger, args=[actor_id], id=actor_id, coalesce=True,
-                              max_instances=1, misfire_grace_time=None)  # the timeline judges
-            self.tick(actor_id)  # record the wakes missed while the daemon was down
-        scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_EVERY_S, id="heartbeat",
-                          coalesce=True, max_instances=1)
-
-        def stop(signum: int, _frame: Any) -> None:
-            json_log("stopping", signal=signal.Signals(signum).name)
-            scheduler.shutdown(wait=True)
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        json_log("started", actors=list(self.nodes), journal=self.journal.url)
-        scheduler.start()
-        self.stop()
-        json_log("stopped")
+            scheduler.add_job(wrap(self.tick), trigger, args=[actor_id], id=prefix + actor_id,
+                              coalesce=True, max_instances=1,
+                              misfire_grace_time=None)  # the timeline judges
+            wrap(self.tick)(actor_id)  # record the wakes missed while the daemon was down
+        scheduler.add_job(wrap(self.heartbeat), "interval", seconds=HEARTBEAT_EVERY_S,
+                          id=prefix + "heartbeat", coalesce=True, max_instances=1)
 
     def stop(self) -> None:
         """A clean stop: every actor's entries flushed, a last checkpoint of each head that

@@ -44,6 +44,7 @@ class Kind(StrEnum):
     END = "End"  # a backtest's final valuation
     COMMAND = "Command"  # an operator's request, in the actor's command stream
     CHECKPOINT = "Checkpoint"  # the manager's signature on the head of the stream before it
+    ALERT = "Alert"  # an alert the daemon sent (or failed to send), in the fund's alerts stream
 
 
 # the kinds as plain strings (what is stored, read and compared in every hot path: a str
@@ -53,10 +54,10 @@ OBSERVATION, HALT, DECISION = "Observation", "Halt", "Decision"
 ORDER_INTENT, ORDER_ACK, FILL = "OrderIntent", "OrderAck", "Fill"
 ORDER_REJECTED, CONTROL, RECONCILE = "OrderRejected", "Control", "Reconcile"
 SUBSCRIPTION, REDEMPTION, VALUATION = "Subscription", "Redemption", "Valuation"
-END, COMMAND, CHECKPOINT = "End", "Command", "Checkpoint"
+END, COMMAND, CHECKPOINT, ALERT = "End", "Command", "Checkpoint", "Alert"
 assert {START, DEPOSIT, WAKE, MISSED_WAKE, OBSERVATION, HALT, DECISION, ORDER_INTENT,
         ORDER_ACK, FILL, ORDER_REJECTED, CONTROL, RECONCILE, SUBSCRIPTION, REDEMPTION,
-        VALUATION, END, COMMAND, CHECKPOINT} == {k.value for k in Kind}, "every Kind, once"
+        VALUATION, END, COMMAND, CHECKPOINT, ALERT} == {k.value for k in Kind}, "every Kind, once"
 
 EXCHANGE_EVENTS = frozenset({ORDER_ACK, FILL, ORDER_REJECTED})
 """What an exchange adapter reports about an order."""
@@ -74,6 +75,20 @@ def commands_stream(actor_id: str) -> str:
 def is_commands_stream(process_id: str) -> bool:
     """Whether a stream holds an actor's queued commands (not the actor's own entries)."""
     return process_id.endswith(COMMANDS_SUFFIX)
+
+
+ALERTS_SUFFIX = ".alerts"
+
+
+def alerts_stream(fund: str) -> str:
+    """The stream a fund's daemon records the alerts it sent in (``fund``: a safe name)."""
+    return fund + ALERTS_SUFFIX
+
+
+def is_side_stream(process_id: str) -> bool:
+    """Whether a stream holds no actor's own entries (an actor's queued commands, a fund's
+    alerts): facts outside the replayed decisions, whose chain alone is checked."""
+    return process_id.endswith((COMMANDS_SUFFIX, ALERTS_SUFFIX))
 
 
 def client_order_id(actor_id: str, intent_seq: int, instance: str | None = None) -> str:
@@ -471,6 +486,25 @@ class Checkpoint(Payload):
     previous: str | None = None
     key: str
     signature: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alert(Payload):
+    """An alert as the daemon sent it to one target: the event (``halt``, ``rejected``,
+    ``summary``…), its actor if it has one, the title and text sent, how many events it
+    stands for (a storm is sent as one), and the outcome (``sent`` or ``failed``, with the
+    error, the secrets in it blanked) after ``attempts`` tries."""
+
+    KIND: ClassVar[str] = ALERT
+    event: str
+    target: str
+    title: str
+    body: str
+    count: int
+    outcome: str
+    attempts: int
+    actor: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -77,6 +77,28 @@ DESCRIPTIONS: dict[str, str] = {
                       "stops); a backtest signs once, at its end.",
     "attest.publish": "A directory: each checkpoint is appended to `heads.json` and "
                       "`heads.atom` there, for investors to fetch.",
+    # [notify]
+    "notify": "Alerts to the operator through [apprise](https://github.com/caronc/apprise) "
+              "(Telegram, Slack, Discord, e-mail, ntfy, webhooks…): which events go to which "
+              "target (see [Operations](../operations.md#alerts)).",
+    "notify.urls": "Apprise URLs that get every event, named `urls.1`, `urls.2`… in the log "
+                   "and the journal. `{NAME}` in a URL is the environment variable NAME "
+                   "(keep tokens there, never in the file).",
+    "notify.targets": "Named targets, each with its own events: `[notify.targets.ops]`.",
+    "notify.targets.<name>": "One target; its name is all the log and the journal show of it.",
+    "notify.targets.<name>.url": "The target's apprise URL; `{NAME}` is the environment "
+                                 "variable NAME.",
+    "notify.targets.<name>.events": "The events sent to this target (default: all of them).",
+    "notify.summary_at": "When the daily summary (NAV, return, fills and fees per actor) is "
+                         "sent, HH:MM UTC.",
+    "notify.rate_limit_s": "The same event for the same actor is sent at most once this "
+                           "often; the ones in between become one message with their count.",
+    "notify.timeout_s": "Seconds to connect, and to read the answer, per attempt.",
+    "notify.retries": "More attempts after a failed send, waiting `backoff_s`, then twice "
+                      "that, …",
+    "notify.backoff_s": "Wait before the first retry, in seconds.",
+    "notify.queue": "Alerts waiting to be sent; when full, new ones are dropped (and "
+                    "logged): a wake never waits on an alert.",
     # [accounting], [[flows]]
     "accounting": "Investor accounts: units, NAV per share, fees and dealing at valuation "
                   "points (see [Investors and accounting](../investors.md)). Without it "
@@ -133,7 +155,8 @@ DESCRIPTIONS: dict[str, str] = {
     "exchange": "The exchange `fund run` trades on, through ccxt (see [The daemon and live "
                 "trading](../daemon.md)).",
     "exchange.id": "A ccxt exchange id, such as `binance` or `kraken`; a typo is refused "
-                   "with the close matches when `fund run` starts.",
+                   "with the close matches when `fund run` starts. Live trading: `binance` "
+                   "or `okx` (see [supported exchanges](../daemon.md#supported-exchanges)).",
     "exchange.urls": "ccxt URL overrides, such as `{api = \"https://testnet.binance.vision\"}` "
                      "for a testnet or a local server.",
     "exchange.timeout_ms": "Timeout of one request to the exchange, in milliseconds.",
@@ -142,6 +165,11 @@ DESCRIPTIONS: dict[str, str] = {
     "exchange.api_key_env": "Name of the environment variable holding the API key "
                             "(`--live`); the key itself never goes in the config.",
     "exchange.secret_env": "Name of the environment variable holding the API secret.",
+    "exchange.password_env": "Name of the environment variable holding the API passphrase, "
+                             "for exchanges that need one (OKX); see "
+                             "[supported exchanges](../daemon.md#supported-exchanges).",
+    "exchange.uid_env": "Name of the environment variable holding the account's user id, "
+                        "for exchanges that need one.",
     # [daemon]
     "daemon": "How `fund run` schedules wakes and where its live data comes from.",
     "daemon.journal": "Journal URL or SQLite file (`--journal` overrides it); default "
@@ -150,6 +178,10 @@ DESCRIPTIONS: dict[str, str] = {
                               "later ones are recorded as missed.",
     "daemon.wake_budget_s": "Seconds for all of a wake's observations together; an oracle "
                             "still out then is recorded as failed.",
+    "daemon.metrics": "Serve Prometheus metrics at `/metrics` and a health check at "
+                      "`/healthz` on `HOST:PORT`, or `PORT` alone on 127.0.0.1; another "
+                      "host must be written out (see "
+                      "[Operations](../operations.md#metrics-and-health)).",
     "daemon.news": "Live news sources, read by every actor whose strategy reads news. The "
                    "fetch options set here apply to every source.",
     "daemon.news.user_agent": "User-Agent header of every request (ASCII, one line).",

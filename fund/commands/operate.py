@@ -11,22 +11,26 @@ from __future__ import annotations
 import getpass
 import json
 import socket
+import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
+from fund import display
 from fund.canonical import format_ts, loads, parse_ts
 from fund.errors import UsageError
-from fund.journal import ConflictError, Journal, JournalWriter, open_journal
+from fund.journal import ConflictError, Journal, JournalError, JournalWriter, open_journal
 from fund.ledger import Ledger, LedgerError
-from fund.messages import COMMAND, START, WAKE, commands_stream, is_commands_stream
+from fund.messages import COMMAND, START, WAKE, commands_stream, is_side_stream
 from fund.money import standard
 from fund.projections import Controls, Orders
 
 
 def actors(journal: Journal) -> list[str]:
     """The actor streams of a journal (command streams left out)."""
-    return [p for p in journal.processes() if not is_commands_stream(p)]
+    return [p for p in journal.processes() if not is_side_stream(p)]
 
 
 def send(target: str, actor: str, command: str, *, amount: str | None, reason: str,
@@ -106,15 +110,52 @@ def actor_status(journal: Journal, actor: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def status(target: str, *, as_json: bool) -> int:
-    """Print every actor's state: wakes, NAV, positions, open orders, halts, its daemon."""
+def status(targets: str | Sequence[str], *, as_json: bool) -> int:
+    """Print every actor's state: wakes, NAV, positions, open orders, halts, its daemon —
+    for each journal named (a journal URL or file, a fund config's journal, or those of a
+    directory of configs). A journal that cannot be read is one line on stderr, and the
+    exit code 2, but the others are still shown."""
     now = datetime.now(UTC)
-    with open_journal(target, must_exist=True) as journal:
-        rows = [actor_status(journal, actor, now) for actor in actors(journal)]
-        shown = journal.url  # never the password a URL may carry
+    journals = status_journals([targets] if isinstance(targets, str) else targets)
+    shown: list[tuple[str, list[dict[str, Any]]]] = []
+    failed = False
+    for target in journals:
+        try:
+            with open_journal(target, must_exist=True) as journal:
+                rows = [{**actor_status(journal, actor, now), "journal": journal.url}
+                        for actor in actors(journal)]  # never the password a URL may carry
+                shown.append((journal.url, rows))
+        except (UsageError, JournalError) as exc:
+            if len(journals) == 1:
+                raise
+            print(f"fund: error: {exc}", file=sys.stderr)
+            failed = True
     if as_json:
-        print(json.dumps(rows))
-        return 0
+        print(json.dumps([row for _, rows in shown for row in rows]))
+    else:
+        for url, rows in shown:
+            _table(url, rows)
+    return 2 if failed else 0
+
+
+def status_journals(targets: Sequence[str]) -> list[str]:
+    """The journals to show: each target as given, but a fund config (``.toml``) or a
+    directory of them stands for its journals (as ``fund run`` would open them)."""
+    journals: list[str] = []
+    for target in targets:
+        path = Path(target)
+        if not (path.is_dir() or (path.suffix == ".toml" and path.is_file())):
+            journals.append(target)
+            continue
+        from fund.commands.run import config_files, journal_target
+        from fund.config import load_config
+
+        journals.extend(journal_target(load_config(file), None)[0]
+                        for file in config_files([path]))
+    return journals
+
+
+def _table(shown: str, rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -129,7 +170,7 @@ def status(target: str, *, as_json: bool) -> int:
         daemon = (f"{row['daemon']} ({row['heartbeat_age_s']} s ago)" if row["daemon"]
                   else "none")
         table.add_row(row["actor"], row["last_wake"] or "", row["next_wake"] or "",
-                      row["nav"] or "", ", ".join(f"{s} {a}" for s, a in row["positions"].items()),
+                      display.money(row["nav"]),
+                      ", ".join(f"{s} {display.amount(a)}" for s, a in row["positions"].items()),
                       str(len(row["open_orders"])), state, daemon)
     Console(width=160).print(table)
-    return 0

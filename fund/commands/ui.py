@@ -31,11 +31,11 @@ def streamlit_command(journal: str | None, runs: Path, *, address: str, port: in
 def prepare(store: Journal) -> None:
     """Read every actor's stream once, checking its chain, and cache the snapshots, so the
     first page view is fast however long the journal (later views read only new entries)."""
-    from fund.messages import is_commands_stream
+    from fund.messages import is_side_stream
     from fund.monitor.store import snapshot
 
     for actor in store.processes():
-        if is_commands_stream(actor):
+        if is_side_stream(actor):
             continue
         total = store.count(actor)
 

@@ -30,7 +30,7 @@ from fund.journal.bundle import (
     referenced_blobs,
     stream_member,
 )
-from fund.messages import CHECKPOINT, START, is_commands_stream
+from fund.messages import CHECKPOINT, START, is_commands_stream, is_side_stream
 
 PAGE = 10_000
 """Entries per read: one short query each, never a cursor held over the whole stream."""
@@ -133,7 +133,7 @@ def manifest(journal: Journal, heads: dict[str, tuple[Entry, int]], blobs: int) 
     actors: dict[str, dict[str, Any]] = {}
     funds: set[str | None] = set()
     for process_id in heads:
-        start = None if is_commands_stream(process_id) else _start(journal, process_id)
+        start = None if is_side_stream(process_id) else _start(journal, process_id)
         if start is not None:
             actors[process_id] = {"strategy": start.get("strategy"), "mode": start.get("mode"),
                                   "code": start.get("code"), "start": start}
@@ -143,7 +143,8 @@ def manifest(journal: Journal, heads: dict[str, tuple[Entry, int]], blobs: int) 
         "format": FORMAT, "version": VERSION, "agentfund": __version__,
         "dependencies": _dependency_versions(),
         "streams": {pid: {"entries": count, "head": head.hash,
-                          "kind": "commands" if is_commands_stream(pid) else "actor"}
+                          "kind": "commands" if is_commands_stream(pid) else
+                          "alerts" if is_side_stream(pid) else "actor"}
                     for pid, (head, count) in heads.items()},
         "blobs": blobs, "actors": actors,
         "fund": funds.pop() if len(funds) == 1 else None,

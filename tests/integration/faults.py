@@ -33,7 +33,7 @@ from fund.daemon import Daemon
 from fund.exchange.ccxt_adapter import CcxtAdapter
 from fund.journal import Journal, open_journal
 from fund.ledger import Ledger
-from fund.messages import is_commands_stream
+from fund.messages import is_side_stream
 from fund.verify import verify_stream
 from tests.integration.fake_exchange import FakeExchange
 
@@ -134,7 +134,7 @@ def audit(urls: list[str]) -> Audit:
     for url in urls:
         with open_journal(url) as store:
             for actor in store.processes():
-                if is_commands_stream(actor):
+                if is_side_stream(actor):
                     continue
                 report = verify_stream(store, actor)
                 assert report.ok, f"{url} {actor}: {report.error}"

@@ -14,6 +14,7 @@ import pytest
 
 from fund.canonical import dumps, loads
 from fund.messages import (
+    Alert,
     Checkpoint,
     Command,
     Control,
@@ -35,8 +36,10 @@ from fund.messages import (
     Subscription,
     Valuation,
     Wake,
+    alerts_stream,
     commands_stream,
     is_commands_stream,
+    is_side_stream,
 )
 from tests.conftest import ROOT
 
@@ -103,6 +106,8 @@ EXAMPLES: list[Payload] = [
     End(nav=D("10"), cash=D("5"), fees=D("0.1"), fills=3, positions={"BTC/USDT": D("1")}),
     Checkpoint(fund="w1", actor="rebalancer", seq=9, head="ab" * 32, at="2024-01-01T00:00:00Z",
                previous="cd" * 32, key="af:0000:1111:2222:3333", signature="c2lnbmVk"),
+    Alert(event="rejected", target="ops", actor="rebalancer", title="w1/rebalancer: order "
+          "rejected", body="too big", count=3, outcome="failed", attempts=4, error="HTTP 500"),
 ]
 
 
@@ -135,6 +140,9 @@ def test_payload_types_are_frozen_dataclasses() -> None:
 def test_command_streams_are_named_in_one_place() -> None:
     assert commands_stream("rebalancer") == "rebalancer.commands"
     assert is_commands_stream(commands_stream("a")) and not is_commands_stream("a")
+    assert alerts_stream("w1") == "w1.alerts"
+    assert is_side_stream(alerts_stream("a")) and is_side_stream(commands_stream("a"))
+    assert not is_side_stream("a") and not is_commands_stream(alerts_stream("a"))
 
 
 def test_the_vocabulary_is_cheap_to_import() -> None:
