@@ -74,6 +74,7 @@ class Ledger:
     traded_notional: Decimal = ZERO
     deposits: Decimal = ZERO
     fills: int = 0
+    other_fees: dict[str, Decimal] = field(default_factory=dict)  # in neither quote nor asset
     _held: tuple[Mapping[str, Decimal], Mapping[str, Decimal]] | None = None
 
     def apply(self, kind: str, payload: Mapping[str, Any]) -> None:
@@ -107,31 +108,42 @@ class Ledger:
         amount = Decimal(payload["amount"])
         price = Decimal(payload["price"])
         fee = Decimal(payload["fee"])
+        currency = payload.get("fee_currency") or self.quote
         with localcontext(EXACT):
-            self._settle(symbol, payload["side"], amount, price, fee)
+            if currency == self.quote:
+                self._settle(symbol, payload["side"], amount, price, fee)
+            elif currency == symbol.partition("/")[0]:  # in the asset: binance's buy fee
+                self._settle(symbol, payload["side"], amount, price, ZERO, base_fee=fee)
+            else:  # a third currency (BNB): not cash nor the position; the balance check
+                self._settle(symbol, payload["side"], amount, price, ZERO)  # says so
+                self.other_fees[currency] = self.other_fees.get(currency, ZERO) + fee
 
     def _settle(self, symbol: str, side: str, amount: Decimal, price: Decimal,
-                fee: Decimal) -> None:
-        if amount <= 0 or price <= 0 or fee < 0:
-            raise LedgerError(f"fill of {amount} {symbol} at {price} (fee {fee}) is not valid")
+                fee: Decimal, *, base_fee: Decimal = ZERO) -> None:
+        """Book a fill; ``fee`` is paid in the quote currency, ``base_fee`` in the asset
+        (taken from what a buy receives, or on top of what a sell gives)."""
+        if amount <= 0 or price <= 0 or fee < 0 or base_fee < 0 or \
+                (side == "buy" and base_fee >= amount):
+            raise LedgerError(f"fill of {amount} {symbol} at {price} (fee {fee or base_fee}) "
+                              "is not valid")
         notional = amount * price
         held = self.positions.get(symbol)
-        if side != "buy" and amount > (held.amount if held else ZERO):
-            raise LedgerError(f"sell of {amount} {symbol} exceeds the "
+        if side != "buy" and amount + base_fee > (held.amount if held else ZERO):
+            raise LedgerError(f"sell of {amount + base_fee} {symbol} exceeds the "
                               f"{held.amount if held else ZERO} held")
         position = held or self.positions.setdefault(symbol, Position())
         if side == "buy":
-            total = position.amount + amount
+            total = position.amount + amount - base_fee
             position.avg_cost = _PLAIN.divide(position.amount * position.avg_cost + notional, total)
             position.amount = total
             self.cash -= notional + fee
         else:
             self.realized_pnl += (price - position.avg_cost) * amount
-            position.amount -= amount
+            position.amount -= amount + base_fee
             if not position.amount:
                 position.avg_cost = ZERO
             self.cash += notional - fee
-        self.fees_paid += fee
+        self.fees_paid += fee + base_fee * price  # in the quote currency, at the fill's price
         self.traded_notional += notional
         self.fills += 1
         self._held = None

@@ -391,3 +391,37 @@ def test_books_balance_for_any_sequence_of_fills(
     ledger.apply(OBSERVATION, {"data": {"prices": {
         s: {"price": str(D(m.numerator) / D(m.denominator))} for s, m in marks.items()}}})
     assert Fraction(ledger.nav()) == at_fill_prices
+
+
+def test_a_buy_fee_charged_in_the_asset_comes_out_of_what_the_buy_receives() -> None:
+    # binance takes a buy's fee in the asset bought: 0.1 BTC bought, 0.0001 BTC kept
+    ledger = funded()
+
+    ledger.apply(FILL, {**fill(BTC, "buy", "0.1", "30000", "0.0001"), "fee_currency": "BTC"})
+
+    assert ledger.cash == D("10000") - D("0.1") * D("30000")  # no quote fee
+    assert ledger.positions[BTC].amount == D("0.0999")
+    assert ledger.positions[BTC].avg_cost * D("0.0999") == D("3000")  # the cost, per unit held
+    assert ledger.fees_paid == D("0.0001") * D("30000")  # its value at the fill's price
+
+
+def test_a_sell_fee_charged_in_the_asset_leaves_with_the_amount_sold() -> None:
+    ledger = funded()
+    ledger.apply(FILL, fill(BTC, "buy", "0.2", "30000"))
+
+    ledger.apply(FILL, {**fill(BTC, "sell", "0.1", "31000", "0.0001"), "fee_currency": "BTC"})
+
+    assert ledger.positions[BTC].amount == D("0.2") - D("0.1") - D("0.0001")
+    assert ledger.cash == D("10000") - D("6000") + D("3100")
+    with pytest.raises(LedgerError, match="exceeds"):  # the fee needs holding too
+        ledger.apply(FILL, {**fill(BTC, "sell", "0.0999", "31000", "0.0001"),
+                            "fee_currency": "BTC"})
+
+
+def test_a_fee_in_a_third_currency_is_kept_apart_from_cash_and_positions() -> None:
+    ledger = funded()
+
+    ledger.apply(FILL, {**fill(BTC, "buy", "0.1", "30000", "0.002"), "fee_currency": "BNB"})
+
+    assert ledger.cash == D("7000") and ledger.positions[BTC].amount == D("0.1")
+    assert ledger.other_fees == {"BNB": D("0.002")}
