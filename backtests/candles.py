@@ -88,14 +88,12 @@ class HistoricalOHLCV(Oracle):
 
 def _span(timeframe: str, data: timedelta) -> int:
     """The requested timeframe in seconds; OracleError unless a multiple of the data's."""
-    import ccxt  # type: ignore[import-untyped]
+    from fund.timeframes import timeframe_seconds
 
     try:
-        seconds = int(ccxt.Exchange.parse_timeframe(timeframe))
-    except Exception:  # noqa: BLE001 - ccxt raises plain exceptions for bad labels
-        seconds = 0
-    if seconds <= 0:
-        raise OracleError(f"timeframe {timeframe!r} is not like 1m, 1h, 1d")
+        seconds = timeframe_seconds(timeframe)
+    except ValueError as exc:
+        raise OracleError(f"timeframe {exc}") from None
     base = int(data.total_seconds())
     if seconds % base:
         raise OracleError(f"timeframe {timeframe!r} is not a whole multiple of "

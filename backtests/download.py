@@ -101,15 +101,12 @@ def file_path(out: Path, pair: str, timeframe: str) -> Path:
 
 def timeframe_seconds(timeframe: str) -> int:
     """A ccxt timeframe label (``5m``, ``1h``) in seconds; DownloadError if it is not one."""
-    import ccxt  # type: ignore[import-untyped]
+    from fund.timeframes import timeframe_seconds as seconds
 
     try:
-        seconds = int(ccxt.Exchange.parse_timeframe(timeframe))
-    except Exception:  # noqa: BLE001 - ccxt raises plain exceptions for bad labels
-        seconds = 0
-    if seconds <= 0:
-        raise DownloadError(f"--timeframe: {timeframe!r} is not a timeframe like 5m, 1h, 1d")
-    return seconds
+        return seconds(timeframe)
+    except ValueError as exc:
+        raise DownloadError(f"--timeframe: {exc}") from None
 
 
 def open_exchange(exchange_id: str, *, urls: dict[str, str] | None = None,
@@ -256,7 +253,7 @@ def _parse(rows: Any, start: int, stop: int) -> Series:
 def _retried(client: Any, what: str, retrying: Retrying, call: Callable[..., Any],
              *args: Any) -> Any:
     """Call ``call(*args)``, retrying transient failures; DownloadFailed when they last."""
-    import ccxt
+    import ccxt  # type: ignore[import-untyped]
 
     for attempt in range(retrying.retries + 1):
         try:

@@ -54,6 +54,7 @@ from fund.messages import (
     is_side_stream,
 )
 from fund.monitor.snapshot import ActorSnapshot, advance
+from fund.verify import StreamReport
 
 ZERO = Decimal(0)
 _EVENT_KINDS = (START, VALUATION, HALT, CONTROL, DEPOSIT, SUBSCRIPTION, REDEMPTION)
@@ -61,28 +62,6 @@ _EVENT_KINDS = (START, VALUATION, HALT, CONTROL, DEPOSIT, SUBSCRIPTION, REDEMPTI
 
 class AuditError(Exception):
     """The audit cannot be made as asked (an unknown investor, an empty journal)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """One stream's verification: verified to its head, or failed at an entry."""
-
-    stream: str
-    entries: int
-    head: str
-    error: str | None = None
-    seq: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether the stream verified."""
-        return self.error is None
-
-    def line(self) -> str:
-        """The verdict as ``fund verify`` prints it."""
-        if self.ok:
-            return f"{self.stream}: verified {self.entries} entries, head {self.head}"
-        return f"{self.stream}: FAILED at {self.error}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +157,7 @@ class Audit:
     heads: str
     key: str
     fund: str | None = None
-    verdicts: list[Verdict] = field(default_factory=list)
+    verdicts: list[StreamReport] = field(default_factory=list)
     heads_problems: list[str] = field(default_factory=list)
     forks: list[Fork] = field(default_factory=list)
     published: int = 0
@@ -247,20 +226,19 @@ def audit(journal: Journal, public: Ed25519PublicKey, published: list[Checkpoint
                    published=len(published), investor=investor)
     for stream in streams:
         report = verify_stream(journal, stream, key=public, allow_code_change=allow_code_change)
-        result.verdicts.append(Verdict(stream, report.entries, report.head, report.error,
-                                       report.seq))
+        result.verdicts.append(report)
     found = against_heads(journal, published, public)
     result.heads_problems, result.forks = list(found.problems), list(found.forks)
     result.timeline = signature_timeline(journal, published, public)
     result.fund = next((s.checkpoint.fund for s in result.timeline if s.checkpoint.fund), None)
     for verdict in result.verdicts:
         last = None if verdict.ok else (verdict.seq or 1) - 1
-        if is_commands_stream(verdict.stream):
-            result.commands += commands(journal, verdict.stream, last)
-        elif is_side_stream(verdict.stream):
+        if is_commands_stream(verdict.process_id):
+            result.commands += commands(journal, verdict.process_id, last)
+        elif is_side_stream(verdict.process_id):
             continue  # the fund's alerts: facts outside the record, chain-checked only
         else:
-            result.actors.append(_actor(journal, verdict.stream, last, result))
+            result.actors.append(_actor(journal, verdict.process_id, last, result))
     result.commands.sort(key=lambda e: (e.ts, e.stream, e.seq))
     if investor is not None:
         result.statements = statements(result.actors, investor)
@@ -442,5 +420,5 @@ def investor_values(book: Books, investor: str) -> list[tuple[datetime, Decimal]
 
 
 __all__ = ["ActorAudit", "Audit", "AuditError", "CodeUse", "Event", "Fees", "SignedHead",
-           "Statement", "Verdict", "audit", "cents", "fee_problems", "investor_values",
+           "Statement", "audit", "cents", "fee_problems", "investor_values",
            "percent", "shown_location", "signature_timeline", "statements"]

@@ -55,6 +55,12 @@ class StreamReport:
         """Tell whether the stream verified."""
         return self.error is None
 
+    def line(self) -> str:
+        """The outcome as ``fund verify`` and ``fund audit`` print it."""
+        if self.ok:
+            return f"{self.process_id}: verified {self.entries} entries, head {self.head}"
+        return f"{self.process_id}: FAILED at {self.error}"
+
 
 class _NoBlobs:
     """A blob sink for re-deriving: derived oracles store nothing."""

@@ -16,12 +16,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import ccxt  # type: ignore[import-untyped]
-
 from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
 from agentfund.oracles.exchange_books import exact, fetch, ms_time, serial
 from fund.canonical import format_decimal
 from fund.money import isolated
+from fund.timeframes import timeframe_seconds
 
 MAX_CANDLES = 998  # binance serves at most 1000 klines a request; see ``observe``
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -43,11 +42,9 @@ class ExchangeOHLCV(Oracle):
         if not 1 <= count <= MAX_CANDLES:
             raise ValueError(f"oracle {name!r}: candles {count} is outside 1..{MAX_CANDLES}")
         try:
-            seconds = int(ccxt.Exchange.parse_timeframe(timeframe))
-        except Exception:  # noqa: BLE001 - ccxt raises plain exceptions for bad labels
-            seconds = 0
-        if seconds <= 0:
-            raise ValueError(f"oracle {name!r}: timeframe {timeframe!r} is not like 1m, 1h, 1d")
+            seconds = timeframe_seconds(timeframe)
+        except ValueError as exc:
+            raise ValueError(f"oracle {name!r}: timeframe {exc}") from None
         self.name = name
         self.symbols = tuple(symbols)
         self.timeframe = timeframe

@@ -57,9 +57,9 @@ def verify(target: str, *, actors: Sequence[str], head: str | None,
             report = verify_stream(journal, stream, head, allow_code_change=allow_code_change,
                                    key=public)
             if report.ok:
-                print(f"{stream}: verified {report.entries} entries, head {report.head}")
+                print(report.line())
             else:
-                failures.append(f"{stream}: FAILED at {report.error}")
+                failures.append(report.line())
         if key is not None:
             failures += _against_published(journal, key, heads, proof)
         if rescore:
