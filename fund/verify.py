@@ -99,9 +99,6 @@ class InputChecks:
             if quote.get("time", "") > venue_as_of:
                 raise Divergence(entry.seq, f"look-ahead: {symbol} price from {quote['time']} "
                                             f"observed at {as_of}")
-        problem = _candle_problem(data)
-        if problem is not None:
-            raise Divergence(entry.seq, problem)
         items = data.get("items")
         for item in items if isinstance(items, list) else ():
             if (item.get("published") or "") > as_of:
@@ -110,6 +107,9 @@ class InputChecks:
         for what, moment in _market_times(data):
             if moment > venue_as_of:
                 raise Divergence(entry.seq, f"look-ahead: {what} {moment} observed at {as_of}")
+        problem = _candle_problem(data)  # after look-ahead: a future candle says that first
+        if problem is not None:
+            raise Divergence(entry.seq, problem)
         self._blobs(entry, data.get("blobs", ()))
 
     def _blobs(self, entry: Entry, digests: Iterable[str]) -> None:
