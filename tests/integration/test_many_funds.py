@@ -12,15 +12,18 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from fund.canonical import loads, parse_ts
 from fund.journal import open_journal
@@ -60,6 +63,7 @@ timeout_ms = 2000
 [daemon]
 journal = "{journal}"
 misfire_grace_s = 0.5
+metrics = "127.0.0.1:{port}"
 
 [actors.{actor}]
 cron = "* * * * * *"
@@ -91,12 +95,32 @@ def outage(venue: FakeExchange, seconds: float) -> None:
     venue.answer = down  # type: ignore[method-assign]
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+PORTS: dict[str, int] = {}  # each fund's metrics port, by fund name
+
+
 def write(folder: Path, name: str, url: str, actor: str, strategy: str, params: str) -> Path:
     path = folder / f"{name}.toml"
+    PORTS[name] = free_port()
     path.write_text(CONFIG.format(name=name, url=url, journal=folder / f"{name}.db",
-                                  actor=actor, strategy=strategy, params=params),
-                    encoding="utf-8")
+                                  actor=actor, strategy=strategy, params=params,
+                                  port=PORTS[name]), encoding="utf-8")
     return path
+
+
+def scraped_wakes(name: str, actor: str) -> float:
+    """The fund's ``agentfund_wakes`` counter for the actor, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{PORTS[name]}/metrics", timeout=5) as got:
+        text = got.read().decode()
+    return next(s.value for family in text_string_to_metric_families(text)
+                for s in family.samples
+                if s.name == "agentfund_wakes_total" and s.labels.get("actor") == actor)
 
 
 def funds(tmp_path: Path, venues: tuple[FakeExchange, FakeExchange]) -> Path:
@@ -149,6 +173,12 @@ def soak(tmp_path: Path, venues: tuple[FakeExchange, FakeExchange], seconds: flo
         time.sleep(seconds / 4)
         outage(venues[1], down)  # the flaky fund's exchange goes down, then comes back
         time.sleep(seconds - seconds / 4)
+        counted = {}  # /metrics during the run, between two counts of the journal
+        for name, actor in (("steady", "rebalancer"), ("flaky", "holder")):
+            before = sum(k == "Wake" for k, _, _ in stream(folder / f"{name}.db", actor))
+            metric = scraped_wakes(name, actor)
+            after = sum(k == "Wake" for k, _, _ in stream(folder / f"{name}.db", actor))
+            counted[name] = (before, metric, after)
     finally:
         daemon.send_signal(signal.SIGTERM)
         try:
@@ -157,6 +187,8 @@ def soak(tmp_path: Path, venues: tuple[FakeExchange, FakeExchange], seconds: flo
             daemon.kill()
 
     assert daemon.returncode == 0, stderr[-3000:]
+    for name, (before, metric, after) in counted.items():  # the counter is the journal's
+        assert before <= metric <= after, (name, before, metric, after)
     events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert events[-1]["event"] == "stopped"
     assert {e.get("fund") for e in events if e["event"] == "started"} == {"steady", "flaky"}
