@@ -40,6 +40,7 @@ class ActorRun:
     final_nav: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
     fills: int = 0
+    open_orders: int = 0  # resting orders still working at the end (listed in End)
     traded_notional: Decimal = Decimal(0)
     wakes: int = 0
     entries: int = 0
@@ -53,6 +54,7 @@ class Recorder:
     def __init__(self, run: ActorRun, runtime: ActorRuntime, span: tuple[float, float],
                  progress: Progress | None) -> None:
         self.run, self.ledger = run, runtime.core.ledger
+        self.working = runtime.core.working
         self.unitized = unitized(runtime, run.initial_cash)
         self.plain = runtime.core.register is None  # the NAV curve is the NAV itself
         self.holdings: list[tuple[int, dict[str, float]]] = []
@@ -94,6 +96,7 @@ class Recorder:
         run.allocation = _allocation(run, self.holdings, candles, spec)
         run.final_nav, run.fees, run.fills = ledger.nav(), ledger.fees_paid, ledger.fills
         run.traded_notional = ledger.traded_notional
+        run.open_orders = len(self.working.working)
         run.entries, run.head_hash = end.seq, end.hash
         run.benchmark = _buy_and_hold(run, candles, spec, first)
         for entry in journal.read(spec.actor_id, EntryFilter(kinds=(FILL, DEPOSIT, VALUATION))):

@@ -24,12 +24,22 @@ from fund.accounting.spec import AccountingSpec
 from fund.canonical import dumps, parse_ts
 from fund.exchange.base import Event, PlacedOrder, venue_of
 from fund.exchange.paper import PaperAdapter
+from fund.exchange.resting import (
+    DEFAULT_VOLUME_FRACTION,
+    WorkingOrders,
+    cancel,
+    match,
+    recorded_candles,
+)
 from fund.ledger import Ledger
 from fund.markets import Market
 from fund.messages import (
     CONTROL,
+    FILL,
     HALT,
     OBSERVATION,
+    ORDER_ACK,
+    ORDER_INTENT,
     ORDER_REJECTED,
     REDEMPTION,
     SUBSCRIPTION,
@@ -44,6 +54,7 @@ from fund.messages import (
     OrderRejected,
     Start,
     Valuation,
+    _dec,
     client_order_id,
     entry,
     parse_prices,
@@ -89,6 +100,7 @@ class ActorSpec:
             actor=self.actor_id, strategy=self.strategy, params=params_payload(self.params),
             cron=self.cron, mode=self.mode, quote=self.terms.quote,
             fee_rate=self.terms.fee_rate, slippage_bps=self.terms.slippage_bps,
+            volume_fraction=self.terms.volume_fraction,
             markets=[m.to_payload() for m in self.markets.values()],
             risk=self.risk.to_payload(),
             oracles=[{"name": o.name, "kind": o.kind, "options": dict(o.options)}
@@ -110,7 +122,8 @@ class ActorSpec:
             actor_id=payload["actor"], strategy=payload["strategy"],
             params=parse_params(strategy, payload["params"]), cron=payload["cron"],
             terms=FundTerms(quote=payload["quote"], fee_rate=Decimal(payload["fee_rate"]),
-                            slippage_bps=Decimal(payload["slippage_bps"])),
+                            slippage_bps=Decimal(payload["slippage_bps"]),
+                            volume_fraction=_dec(payload.get("volume_fraction"))),
             markets=markets, mode=payload["mode"],
             risk=TypeAdapter(RiskLimits).validate_python(payload.get("risk") or {}),
             accounting=AccountingSpec.from_payload(payload["accounting"])
@@ -165,6 +178,8 @@ class ActorCore:
         # from the controls when a rule is asked (they are the controls' facts, not its)
         self.wake_seq = 0
         self.wake_time: datetime | None = None
+        self.previous_wake: datetime | None = None
+        self.working = WorkingOrders()  # resting orders (fund/exchange/resting.py)
         self.observations: dict[str, Observation] = {}
         self.last_observations: dict[str, Observation] = {}
         self.purity_error: str | None = None
@@ -189,6 +204,7 @@ class ActorCore:
         """Consume one decoded journal payload."""
         if kind == WAKE:
             self.wake_seq, self.unknown = seq, None
+            self.previous_wake = self.wake_time
             self.wake_time = parse_ts(payload["scheduled"])
             # "since the last wake" means since the last one that got data
             self.last_observations.update((k, v) for k, v in self.observations.items() if v.ok)
@@ -205,8 +221,10 @@ class ActorCore:
             return
         elif kind in (HALT, CONTROL):
             self.controls.apply(seq, kind, "", payload)
-        elif kind == ORDER_REJECTED and payload.get("ambiguous"):
-            self.unknown = payload["client_order_id"]
+        elif kind in (ORDER_INTENT, ORDER_ACK, FILL, ORDER_REJECTED):
+            self.working.apply(seq, kind, payload, self.wake_time)
+            if kind == ORDER_REJECTED and payload.get("ambiguous"):
+                self.unknown = payload["client_order_id"]
         elif kind in (SUBSCRIPTION, REDEMPTION) and self.register is not None:
             self.register.request(Request.from_payload({
                 **payload, "seq": seq,
@@ -216,6 +234,21 @@ class ActorCore:
         self.ledger.apply(kind, payload)
 
     # --- what a wake writes -----------------------------------------------------------------
+
+    def resting(self) -> list[Event]:
+        """After a wake's observations, before its plan: the events of the working orders
+        on the candles closed since the previous wake (the wake's first observation that
+        records candles), where fills follow from the journal (fund/exchange/resting.py)."""
+        if self.fills is None or not self.working.working or self.wake_time is None:
+            return []
+        candles = next((c for o in self.observations.values()
+                        if (c := recorded_candles(o.data)) is not None), None)
+        if candles is None:
+            return []
+        return match(self.fills, list(self.working.working.values()), candles,
+                     since=self.previous_wake, until=self.wake_time,
+                     portfolio=self.ledger.view(), markets=self.spec.markets,
+                     fraction=self.spec.terms.volume_fraction or DEFAULT_VOLUME_FRACTION)
 
     def plan(self) -> Plan:
         """After a wake's observations: the Halt due (tracking the NAV peak) and the
@@ -246,6 +279,8 @@ class ActorCore:
                 client_order_id=coid, source="adapter",
                 reason=f"not sent: the fate of order {self.unknown} is unknown, and it is "
                        "settled with the exchange first"))]
+        if order.intent.order_type == "cancel":  # never refused by a risk limit
+            return cancel(order, self.working) if self.fills is not None else None
         risk = self._risk
         risk.halted, risk.killed = self.controls.halted, self.controls.killed
         fired = check(self.spec.risk, risk, self.ledger, order.intent, index)
@@ -267,7 +302,8 @@ class ActorCore:
         ledger = self.ledger
         return End(nav=ledger.nav(), cash=ledger.cash, fees=ledger.fees_paid,
                    fills=ledger.fills,
-                   positions={s: p.amount for s, p in ledger.positions.items() if p.amount})
+                   positions={s: p.amount for s, p in ledger.positions.items() if p.amount},
+                   open_orders=self.working.open_orders())
 
     def decide(self) -> tuple[Decision, str]:
         """Run the handler for the current wake; return the decision and its payload text.
@@ -282,7 +318,8 @@ class ActorCore:
         ctx = Context(actor_id=self.spec.actor_id, time=self.wake_time, wake_seq=self.wake_seq,
                       observations=self.observations, portfolio=self.ledger.view(),
                       markets=self.spec.markets, terms=self.spec.terms,
-                      cash_required=self.register.cash_required() if self.register else None)
+                      cash_required=self.register.cash_required() if self.register else None,
+                      orders=self.working.working)
         self.purity_error = None
         try:
             with pure():
@@ -307,8 +344,25 @@ class ActorCore:
                 raise ValueError(f"intent amount {intent.amount!r} must be a positive Decimal")
             if intent.side not in ("buy", "sell"):
                 raise ValueError(f"intent side {intent.side!r} must be buy or sell")
+            _check_type(intent)
 
     @staticmethod
     def _error(exc: BaseException) -> tuple[Decision, str]:
         decision = Decision(rule="error", reasons={"error": f"{type(exc).__name__}: {exc}"})
         return decision, dumps(decision.to_payload())
+
+
+def _check_type(intent: OrderIntent) -> None:
+    """Refuse an intent whose type lacks what it needs (or carries what it cannot use)."""
+    kind, tif = intent.order_type, intent.time_in_force
+    needs = {"limit": ("limit_price",), "stop_market": ("stop_price",),
+             "stop_limit": ("stop_price", "limit_price"), "cancel": ("cancels",)}
+    if kind not in ("market", *needs):
+        raise ValueError(f"intent type {kind!r} is not market, limit, stop_market, "
+                         "stop_limit or cancel")
+    for name in needs.get(kind, ()):
+        if getattr(intent, name) is None:
+            raise ValueError(f"a {kind} intent needs {name}")
+    if tif is not None and (kind != "limit" or tif not in ("IOC", "FOK", "GTC", "PO")):
+        raise ValueError(f"time_in_force {tif!r}: only a limit takes one (IOC, FOK, GTC "
+                         "or PO)")

@@ -99,6 +99,7 @@ class FundSection(_Model):
     quote: str = Field(min_length=1)
     fee_rate: Decimal = Field(default=Decimal(0), ge=0, lt=1)
     slippage_bps: Decimal = Field(default=Decimal(0), ge=0, lt=10_000)
+    volume_fraction: Decimal | None = Field(default=None, gt=0, le=1)
     markets: dict[str, dict[str, Amount]] = {}
 
 
@@ -383,7 +384,7 @@ def check_live(config: FundConfig, environ: Mapping[str, str]) -> dict[str, str]
     """Refuse live trading the exchange cannot do: an exchange not supported live, an order
     kind a strategy may send that it cannot take, a credential the environment lacks.
     Return the credentials (ccxt's names) the exchange needs; secrets are never printed."""
-    from fund.exchange.venues import CREDENTIALS, UnsupportedVenue, venue
+    from fund.exchange.venues import CREDENTIALS, PLACED_LIVE, UnsupportedVenue, venue
 
     name = config.daemon.exchange_id
     try:
@@ -397,6 +398,11 @@ def check_live(config: FundConfig, environ: Mapping[str, str]) -> dict[str, str]
                 raise ConfigError(f"{config.source}: actors.{spec.actor_id}.strategy: "
                                   f"{spec.strategy} may send {kind} orders, but {refused} "
                                   f"(it takes {', '.join(found.kinds())})")
+            if kind not in PLACED_LIVE:
+                raise ConfigError(f"{config.source}: actors.{spec.actor_id}.strategy: "
+                                  f"{spec.strategy} may send {kind} orders, which are not "
+                                  f"placed live yet (backtests and paper only; live: "
+                                  f"{', '.join(PLACED_LIVE)})")
     names = credential_names(config.daemon)
     missing = [c for c in found.credentials if not environ.get(names[c])]
     if missing:
@@ -409,7 +415,8 @@ def check_live(config: FundConfig, environ: Mapping[str, str]) -> dict[str, str]
 
 def _build(model: ConfigFile, path: Path) -> FundConfig:
     fund = model.fund
-    terms = FundTerms(quote=fund.quote, fee_rate=fund.fee_rate, slippage_bps=fund.slippage_bps)
+    terms = FundTerms(quote=fund.quote, fee_rate=fund.fee_rate, slippage_bps=fund.slippage_bps,
+                      volume_fraction=fund.volume_fraction)
     actors: list[ActorSpec] = []
     cash: dict[str, Decimal] = {}
     for actor_id, section in model.actors.items():

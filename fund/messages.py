@@ -108,12 +108,25 @@ def client_order_id(actor_id: str, intent_seq: int, instance: str | None = None)
 # --- what handlers consume and produce ---------------------------------------------------------
 
 Side = Literal["buy", "sell"]
-OrderType = Literal["market", "limit"]
+OrderType = Literal["market", "limit", "stop_market", "stop_limit", "cancel"]
+TimeInForce = Literal["IOC", "FOK", "GTC", "PO"]
+RESTING_TIF = frozenset({"GTC", "PO"})
+"""Time-in-force values of a limit order that rests (``PO``: post-only, GTC otherwise)."""
+STOP_TYPES = frozenset({"stop_market", "stop_limit"})
+"""Order types that rest until a candle's range reaches their stop price."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderIntent:
-    """An order a handler wants placed: amount in base units, Decimal."""
+    """An order a handler wants placed: amount in base units, Decimal.
+
+    ``order_type``: ``market``; ``limit`` at ``limit_price``, immediate-or-cancel unless
+    ``time_in_force`` is ``FOK`` (all of it at once, or nothing), ``GTC`` (rests until
+    filled or cancelled) or ``PO`` (post-only: rests, refused if it would take at once);
+    ``stop_market`` / ``stop_limit`` rest until a candle reaches ``stop_price``; ``cancel``
+    cancels the working order ``cancels`` (its client order id; symbol, side and amount
+    repeat the order's). The fill model: fund/exchange/resting.py.
+    """
 
     symbol: str
     side: Side
@@ -121,6 +134,15 @@ class OrderIntent:
     order_type: OrderType = "market"
     limit_price: Decimal | None = None
     reference_price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+    stop_price: Decimal | None = None
+    cancels: str | None = None
+
+    @property
+    def rests(self) -> bool:
+        """Whether the order may rest on the book (a GTC/post-only limit, or a stop)."""
+        return self.order_type in STOP_TYPES or (
+            self.order_type == "limit" and self.time_in_force in RESTING_TIF)
 
     def to_payload(self) -> dict[str, Any]:
         """Return the journaled form (without the ids the runtime adds)."""
@@ -130,6 +152,12 @@ class OrderIntent:
             payload["limit_price"] = self.limit_price
         if self.reference_price is not None:
             payload["reference_price"] = self.reference_price
+        if self.time_in_force is not None:
+            payload["tif"] = self.time_in_force
+        if self.stop_price is not None:
+            payload["stop_price"] = self.stop_price
+        if self.cancels is not None:
+            payload["cancels"] = self.cancels
         return payload
 
     @classmethod
@@ -138,7 +166,9 @@ class OrderIntent:
         return cls(symbol=payload["symbol"], side=payload["side"],
                    amount=Decimal(payload["amount"]), order_type=payload.get("type", "market"),
                    limit_price=_dec(payload.get("limit_price")),
-                   reference_price=_dec(payload.get("reference_price")))
+                   reference_price=_dec(payload.get("reference_price")),
+                   time_in_force=payload.get("tif"), stop_price=_dec(payload.get("stop_price")),
+                   cancels=payload.get("cancels"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -310,6 +340,7 @@ class OrderAck(Payload):
     remaining: Decimal | None = None
     reason: str | None = None
     raw: tuple[str, ...] | None = None
+    triggered: str | None = None  # a stop order's trigger: the close time of the candle
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -441,6 +472,7 @@ class End(Payload):
     fees: Decimal
     fills: int
     positions: Mapping[str, Decimal]
+    open_orders: Sequence[Mapping[str, Any]] | None = None  # orders still resting at the end
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -513,7 +545,8 @@ class Start(Payload):
     ActorSpec reads and writes it), and the code that ran it."""
 
     KIND: ClassVar[str] = START
-    _DECIMALS: ClassVar[frozenset[str]] = frozenset({"fee_rate", "slippage_bps"})
+    _DECIMALS: ClassVar[frozenset[str]] = frozenset({"fee_rate", "slippage_bps",
+                                                      "volume_fraction"})
     actor: str
     strategy: str
     params: Mapping[str, Any]
@@ -528,6 +561,7 @@ class Start(Payload):
     code: Mapping[str, Any]
     accounting: Mapping[str, Any] | None = None
     instance: str | None = None
+    volume_fraction: Decimal | None = None  # resting fills' cap per candle (unset: default)
 
 
 _FIELDS: dict[type[Any], tuple[str, ...]] = {}

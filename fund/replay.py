@@ -24,6 +24,7 @@ from fund.messages import (
     END,
     EXCHANGE_EVENTS,
     HALT,
+    OBSERVATION,
     ORDER_INTENT,
     START,
     VALUATION,
@@ -54,6 +55,7 @@ class Replayer:
         self.orders: deque[PlacedOrder] = deque()  # its orders still to be answered
         self.events: deque[Event] = deque()  # the current order's derived events
         self.index = 0  # the current order's position in its wake
+        self.matching = False  # a wake's observations are in: its resting orders' events due
 
     def feed(self, entry: Entry, payload: Mapping[str, Any]) -> None:
         """Consume the next entry of the stream; raise Divergence where it cannot be so."""
@@ -98,10 +100,14 @@ class Replayer:
 
     def _expect(self, core: ActorCore, entry: Entry, payload: Mapping[str, Any]) -> None:
         kind = entry.kind
-        if kind in (WAKE, DECISION, END) and (self.intents or self.orders or self.events):
+        if self.matching and kind != OBSERVATION:  # after the observations, before the plan
+            self.matching = False
+            self.events.extend(core.resting())
+        if kind in (WAKE, HALT, DECISION, END) and (self.intents or self.orders or self.events):
             raise Divergence(entry.seq, f"{kind} where the replay expects {self._expected()}")
         if kind == WAKE:
             self.plan = None
+            self.matching = True
         elif kind in (HALT, DECISION) and self.plan is None:
             self.plan = self._planned(core, entry)
         if kind == DECISION:
@@ -177,4 +183,7 @@ class Replayer:
     def _expected(self) -> str:
         if self.intents:
             return f"{len(self.intents)} more OrderIntent(s)"
+        if self.events and not self.orders:
+            kind, event = self.events[0]
+            return f"{len(self.events)} more event(s) of resting orders, next {kind} {dumps(event)}"
         return "the exchange's events for the orders just placed"

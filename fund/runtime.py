@@ -113,6 +113,8 @@ class ActorRuntime:
         for name, oracle in self.oracles.items():
             self._append(OBSERVATION, ts, self._observe(name, oracle, scheduled, at, ts))
         core = self.core
+        for kind, event in core.resting():  # resting orders filled by the candles since
+            self._append(kind, ts, event)
         plan = core.plan()
         if plan.halt is not None:
             self._record(plan.halt, ts)
@@ -124,7 +126,7 @@ class ActorRuntime:
         orders = []
         for intent in plan.decision.intents:
             placed = core.intent(intent, decision.seq, self.writer.last_seq + 1)
-            self.writer.append(placed.KIND, ts, placed.to_payload())
+            self._append(placed.KIND, ts, placed.to_payload())  # folded: a resting order
             orders.append(core.placed(placed))
         if orders and self.adapter.capabilities.durable_intents:
             self.writer.flush()

@@ -22,7 +22,8 @@ from datetime import datetime
 from decimal import Decimal
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -31,6 +32,9 @@ from fund.markets import Market
 from fund.messages import Decision, Observation
 from fund.plugins import PluginError, import_object
 from fund.toml_types import check_toml
+
+if TYPE_CHECKING:
+    from fund.exchange.resting import WorkingOrder
 
 P = TypeVar("P")
 S = TypeVar("S")
@@ -57,6 +61,8 @@ class FundTerms:
     quote: str
     fee_rate: Decimal
     slippage_bps: Decimal
+    volume_fraction: Decimal | None = None  # a resting order's fills per candle: at most
+    # this fraction of its volume (None: fund.exchange.resting.DEFAULT_VOLUME_FRACTION)
 
 
 class Context:
@@ -69,6 +75,7 @@ class Context:
         "cash_required",
         "markets",
         "observations",
+        "orders",
         "portfolio",
         "terms",
         "time",
@@ -78,8 +85,12 @@ class Context:
     def __init__(self, *, actor_id: str, time: datetime, wake_seq: int,
                  observations: Mapping[str, Observation], portfolio: PortfolioView,
                  markets: Mapping[str, Market], terms: FundTerms,
-                 cash_required: Decimal | None = None) -> None:
+                 cash_required: Decimal | None = None,
+                 orders: Mapping[str, WorkingOrder] | None = None) -> None:
         self.actor_id = actor_id
+        # the actor's resting orders still working, by client order id, oldest first
+        self.orders: Mapping[str, WorkingOrder] = MappingProxyType(
+            {coid: dataclasses.replace(o) for coid, o in (orders or {}).items()})
         # cash the fund owes or must pay out soon (fees owed, queued redemptions): a
         # strategy should keep this much in cash and invest only the rest
         self.cash_required = cash_required or Decimal(0)

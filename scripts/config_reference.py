@@ -58,6 +58,10 @@ DESCRIPTIONS: dict[str, str] = {
                      "the quote currency.",
     "fund.slippage_bps": "Paper fills: buys fill this many basis points above the observed "
                          "price, sells below (replaced by the book when one is recorded).",
+    "fund.volume_fraction": "Paper and backtest fills of resting orders (GTC and post-only "
+                            "limits, stops): each candle fills an order by at most this "
+                            "fraction of the candle's volume, the rest stays working "
+                            "(default 0.1).",
     "fund.markets": "Per-market limits the paper exchange honours, one table per market.",
     "fund.markets.<market>": "Limits of one market, such as `[fund.markets.\"BTC/USDT\"]`; "
                              "a market no actor trades is refused.",
@@ -253,6 +257,22 @@ DESCRIPTIONS: dict[str, str] = {
     "strategies.mention_sentiment.max_weight": "Cap on the asset's fraction of NAV.",
     "strategies.mention_sentiment.scorer": "`vader`, or `package.module:Class` naming your "
                                            "own Scorer.",
+    # strategy = "grid"
+    "strategies.grid": "A grid of resting limit orders around the last close, with a "
+                       "protective stop-market sell (the example of resting orders).",
+    "strategies.grid.symbol": "The market it trades (BASE/QUOTE).",
+    "strategies.grid.levels": "Buy limits below the centre, and as many sells above it.",
+    "strategies.grid.spacing": "Distance between two levels, as a fraction of the centre "
+                               "price.",
+    "strategies.grid.order_notional": "Each level's order, in the quote currency (sells: "
+                                      "at most what is held).",
+    "strategies.grid.stop": "Place a stop-market sell of the holding one spacing below "
+                            "the lowest buy.",
+    "strategies.grid.post_only": "Place the limits post-only instead of GTC.",
+    "strategies.grid.timeframe": "The candles' timeframe (the `ohlcv` oracle's).",
+    "strategies.grid.candles": "Closed candles read at each wake: enough to cover the time "
+                               "between two wakes, or candles in between are never "
+                               "matched.",
     # strategy = "buy_and_hold" (strategies/template.py)
     "strategies.buy_and_hold": "Buy a fixed basket at the first wake that has prices, then "
                                "hold: the template to copy for your own strategy.",
@@ -280,6 +300,9 @@ BOUNDS: dict[str, str] = {
     "strategies.rebalance.band": "≥ 0",
     "strategies.rebalance.min_notional": "≥ 0",
     "strategies.rebalance.book_depth": "0 to 5000",
+    "strategies.grid.levels": "1 to 50",
+    "strategies.grid.spacing": "> 0, < 0.5",
+    "strategies.grid.order_notional": "> 0",
     "strategies.mention_sentiment.keywords": "at least one",
     "strategies.mention_sentiment.lookback": "≥ 1",
     "strategies.mention_sentiment.min_mentions": "≥ 1",

@@ -101,6 +101,8 @@ def display_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
     if summary.get("flows"):
         rows.insert(2, ("Flows (money in or out)", display.count(summary["flows"])))
+    if summary.get("open_orders"):  # resting orders past the end: listed in each End entry
+        rows.insert(-3, ("Orders still open at the end", display.count(summary["open_orders"])))
     return rows
 
 

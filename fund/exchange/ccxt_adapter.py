@@ -232,6 +232,10 @@ class CcxtAdapter(Adapter):
                  portfolio: PortfolioView) -> tuple[Decimal, Decimal | None] | str:
         """Round the order to both markets and check the limits; a reason if it breaks one."""
         intent, local = order.intent, order.market
+        if intent.rests or intent.order_type not in ("market", "limit"):
+            tif = f":{intent.time_in_force}" if intent.time_in_force else ""
+            return (f"{intent.order_type}{tif} orders are not placed live yet (backtests "
+                    "and paper only)")
         kind = "market" if intent.order_type == "market" else f"limit:{_TIME_IN_FORCE}"
         refused = self.venue.refusal(kind)
         if refused:

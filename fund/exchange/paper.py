@@ -13,7 +13,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontex
 from fund.books import Level, OrderBook, depth, take
 from fund.exchange.base import PAPER, Adapter, Event, PlacedOrder
 from fund.ledger import PortfolioView
-from fund.messages import Fill, OrderAck, OrderRejected, entry
+from fund.messages import STOP_TYPES, Fill, OrderAck, OrderIntent, OrderRejected, entry
 from fund.money import EXACT, standard
 
 _BPS = Decimal(10_000)
@@ -25,10 +25,15 @@ class PaperAdapter(Adapter):
     Sells are capped at the amount held and buys scaled down to the cash available
     (fee included), both after rounding to the market's lot size, so cash never goes
     negative. Limit orders fill at the observed price when it is at or better than the
-    limit and are rejected otherwise (immediate-or-cancel).
+    limit and are rejected otherwise (immediate-or-cancel); a fill-or-kill limit is also
+    rejected when these caps (or the book's depth) leave less than its whole amount.
 
     When the portfolio holds an order book for the market, observed at the current wake,
     the order walks it instead: see :meth:`_walk`.
+
+    An order that rests (a GTC or post-only limit, a stop) is acknowledged ``open`` unless
+    a GTC limit is marketable at once (then it fills as above) or a post-only one would
+    take (then it is rejected); its later fills come from candles: fund/exchange/resting.py.
     """
 
     def __init__(self, *, fee_rate: Decimal, slippage_bps: Decimal,
@@ -40,8 +45,10 @@ class PaperAdapter(Adapter):
     @standard
     def submit(self, order: PlacedOrder, portfolio: PortfolioView) -> list[Event]:
         intent, market, coid = order.intent, order.market, order.client_order_id
+        if intent.order_type in STOP_TYPES:
+            return self._rest(order)
         book = portfolio.books.get(intent.symbol)
-        if book is not None:
+        if book is not None and not intent.rests:
             return self._walk(order, book, portfolio)
         price = portfolio.prices.get(intent.symbol)
         if price is None:
@@ -54,13 +61,19 @@ class PaperAdapter(Adapter):
             (intent.side == "buy" and fill_price > intent.limit_price)
             or (intent.side == "sell" and fill_price < intent.limit_price)
         ):
+            if intent.rests:
+                return self._rest(order)
             return [_reject(coid, f"limit {intent.limit_price} not marketable at {fill_price}")]
+        if intent.time_in_force == "PO":
+            return [_reject(coid, f"post-only limit {intent.limit_price} would take at "
+                                  f"{fill_price}")]
         amount = market.round_amount(intent.amount)
         if intent.side == "sell":
             amount = min(amount, market.round_amount(portfolio.holding(intent.symbol)))
-        elif self._cost(amount, fill_price) > portfolio.cash:
-            amount = market.round_amount(self._affordable(portfolio.cash, fill_price))
-        problem = market.violation(amount, fill_price)
+        elif self.cost(amount, fill_price) > portfolio.cash:
+            amount = market.round_amount(self.affordable(portfolio.cash, fill_price))
+        problem = market.violation(amount, fill_price) or \
+            _killed(intent, amount, market.round_amount(intent.amount))
         if problem:
             return [_reject(coid, problem)]
         with localcontext(EXACT):
@@ -70,6 +83,16 @@ class PaperAdapter(Adapter):
                     side=intent.side, amount=amount, price=fill_price, fee=fee,
                     fee_currency=portfolio.quote)
         return [entry(_ack(coid)), entry(fill)]
+
+    def _rest(self, order: PlacedOrder) -> list[Event]:
+        """Acknowledge a resting order ``open`` (or reject one no market could take)."""
+        intent, coid = order.intent, order.client_order_id
+        price = intent.limit_price if intent.order_type != "stop_market" else intent.stop_price
+        problem = "no price" if price is None else order.market.violation(
+            order.market.round_amount(intent.amount), price)
+        if problem:
+            return [_reject(coid, problem)]
+        return [entry(replace(_ack(coid), status="open"))]
 
     def _walk(self, order: PlacedOrder, book: OrderBook, portfolio: PortfolioView) -> list[Event]:
         """Fill against the book: asks (buy) or bids (sell), best level first.
@@ -106,7 +129,8 @@ class PaperAdapter(Adapter):
         taken = take(levels, amount)
         with localcontext(EXACT):
             notional = sum((price * part for price, part in taken), Decimal(0))
-        problem = market.violation(amount, levels[0][0], notional=notional)
+        problem = market.violation(amount, levels[0][0], notional=notional) or \
+            _killed(intent, amount, market.round_amount(intent.amount))
         if problem:
             return [_reject(coid, problem)]
         ack = _ack(coid)
@@ -139,9 +163,9 @@ class PaperAdapter(Adapter):
         """
         left, total = cash, Decimal(0)
         for price, size in levels:
-            cost = self._cost(size, price)
+            cost = self.cost(size, price)
             if cost > left:
-                partial = self._affordable(left, price)  # 28 digits: a clean fill amount
+                partial = self.affordable(left, price)  # 28 digits: a clean fill amount
                 with localcontext(EXACT):
                     return total + partial
             with localcontext(EXACT):
@@ -150,20 +174,27 @@ class PaperAdapter(Adapter):
         return total
 
 
-    def _cost(self, amount: Decimal, price: Decimal) -> Decimal:
+    def cost(self, amount: Decimal, price: Decimal) -> Decimal:
         """Exact cash a buy takes: notional plus fee, as the ledger debits it."""
         with localcontext(EXACT):
             notional = amount * price
             return notional + notional * self.fee_rate
 
-    def _affordable(self, cash: Decimal, price: Decimal) -> Decimal:
+    def affordable(self, cash: Decimal, price: Decimal) -> Decimal:
         """Largest 28-digit amount whose exact cost fits in the cash."""
         with localcontext() as ctx:
             ctx.rounding = ROUND_DOWN
             amount = cash / (price * (1 + self.fee_rate))
-        while amount > 0 and self._cost(amount, price) > cash:
+        while amount > 0 and self.cost(amount, price) > cash:
             amount = amount.next_minus()
         return max(amount, Decimal(0))
+
+
+def _killed(intent: OrderIntent, amount: Decimal, whole: Decimal) -> str | None:
+    """Why a fill-or-kill limit is refused: it cannot fill whole (None: it can)."""
+    if intent.time_in_force == "FOK" and amount < whole:
+        return f"fill-or-kill: only {amount} of {whole} can fill"
+    return None
 
 
 def _ack(client_order_id: str) -> OrderAck:

@@ -27,6 +27,9 @@ CREDENTIALS: Mapping[str, str] = MappingProxyType({
 """ccxt's name of each credential an exchange may need, and what it is."""
 
 ORDER_TYPES = ("market", "limit", "stop_market", "stop_limit")
+PLACED_LIVE = ("market", "limit:IOC")
+"""The kinds the live (ccxt) adapter places today; resting and stop orders, and cancels,
+run in backtests and on the paper exchange only (fund/exchange/resting.py)."""
 TIMES_IN_FORCE = ("GTC", "IOC", "FOK", "PO")
 """Good till cancelled, immediate or cancel, fill or kill, post-only (maker only)."""
 
