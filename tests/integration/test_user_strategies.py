@@ -100,5 +100,5 @@ def test_an_unknown_strategy_names_the_known_ones(folder: Path) -> None:
     done = run([sys.executable, "-m", "fund", "backtest", "fund.toml", "--no-report"], folder)
 
     assert done.returncode == 2
-    assert "unknown strategy 'nosuch' (known: buy_and_hold, mention_sentiment, rebalance" \
+    assert "unknown strategy 'nosuch' (known: buy_and_hold, grid, mention_sentiment, rebalance" \
         in done.stderr
