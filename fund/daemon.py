@@ -19,15 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentfund.oracles.base import Oracle
 from agentfund.oracles.kinds import History, Live
 from fund import account, inbox, watch
 from fund.actor import ActorSpec, HandlerPurityError
-from fund.attest import AttestError
 from fund.canonical import format_ts, loads, parse_ts
-from fund.checkpoints import Attestor, publish, signer
 from fund.clock import Clock, WallClock
 from fund.config import DaemonSettings, FundConfig
 from fund.errors import RunFailed
@@ -42,6 +40,9 @@ from fund.reconcile import reconcile
 from fund.runtime import ActorRuntime
 from fund.schedule import cron_trigger
 from fund.timeline import cron_times
+
+if TYPE_CHECKING:
+    from fund.checkpoints import Attestor
 
 UNSETTLED = "orders of unknown fate are not settled yet"  # a hold that still records wakes
 __all__ = ["Daemon", "DaemonError", "json_log"]
@@ -236,6 +237,8 @@ class Daemon:
         json_log("checkpoint", actor=actor_id, seq=signed.seq, head=signed.head,
                  key=signed.key)
         if attest.publish is not None:
+            from fund.checkpoints import publish
+
             publish(self.journal, attest.publish)
 
     def attest_all(self) -> None:
@@ -418,6 +421,11 @@ class Daemon:
 def attestor(config: FundConfig) -> Attestor | None:
     """The fund's signer, when ``[attest]`` names a key (a DaemonError saying why the key
     cannot be used)."""
+    if config.attest is None:  # (cryptography is imported only when it is needed)
+        return None
+    from fund.attest import AttestError
+    from fund.checkpoints import signer
+
     try:
         return signer(config)
     except AttestError as exc:
