@@ -227,6 +227,7 @@ def audit(journal: Journal, public: Ed25519PublicKey, published: list[Checkpoint
     for stream in streams:
         report = verify_stream(journal, stream, key=public, allow_code_change=allow_code_change)
         result.verdicts.append(report)
+    journal.check_intact()  # a bundle damaged in transit is bad input, as for fund verify
     found = against_heads(journal, published, public)
     result.heads_problems, result.forks = list(found.problems), list(found.forks)
     result.timeline = signature_timeline(journal, published, public)

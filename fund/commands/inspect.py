@@ -64,7 +64,7 @@ def verify(target: str, *, actors: Sequence[str], head: str | None,
             failures += _against_published(journal, key, heads, proof)
         if rescore:
             failures += _rescore(journal, streams)
-        _bundle_intact(journal)
+        journal.check_intact()  # a bundle damaged in transit: bad input, not a failure
         if failures:
             raise RunFailed("; ".join(failures))
     return 0
@@ -106,13 +106,6 @@ def _against_published(journal: Journal, key: Path, heads: str | None,
         where = f"the heads at {heads}" if heads else "its own checkpoints"
         print(f"checkpoints: signed by the key in {key}; the journal matches {where}")
     return problems
-
-
-def _bundle_intact(journal: Journal) -> None:
-    """A bundle damaged in transit is bad input, not a failed verification."""
-    check = getattr(journal, "check_intact", None)
-    if check is not None:
-        check()
 
 
 def _select(journal: Journal, actors: Sequence[str], kinds: Sequence[str],

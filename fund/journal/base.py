@@ -161,6 +161,11 @@ class Journal(ABC):
     def release(self, process_id: str, owner: str) -> None:
         """Drop a lease if ``owner`` holds it."""
 
+    def check_intact(self) -> None:  # noqa: B027 - optional hook
+        """Raise a JournalError if the store itself is damaged (not its content altered:
+        that is for ``fund verify`` to find); a file that can be damaged in transit (a
+        bundle) checks here, a database has nothing to add."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the journal is unusable afterwards."""
 

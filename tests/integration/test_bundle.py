@@ -23,6 +23,7 @@ import pytest
 from agentfund.oracles.http import Fetcher
 from agentfund.oracles.web import WebPageOracle
 from fund.actor import ActorSpec
+from fund.attest import generate
 from fund.clock import SimulatedClock
 from fund.exchange.paper import PaperAdapter
 from fund.journal import JournalWriter, open_journal
@@ -324,9 +325,16 @@ def test_a_corrupted_stream_member_is_reported_as_damage(w1_bundle: Path,
     damaged.write_bytes(bytes(data))
 
     line = fails(run_fund("verify", str(damaged)), 2)
+    _, public, _ = generate(tmp_path / "keys")  # fund audit says the same, with any key
+    (tmp_path / "heads.json").write_text('{"format": "agentfund-heads", "version": 1, '
+                                         '"checkpoints": []}')
+    audited = fails(run_fund("audit", str(damaged), "--key", str(public), "--heads",
+                             str(tmp_path / "heads.json"), "--out",
+                             str(tmp_path / "audit.html")), 2)
 
     assert line.startswith(f"fund: error: {damaged}: member streams/rebalancer.jsonl is "
                            "damaged: its ")
+    assert audited == line
 
 
 def test_a_bundle_of_an_unknown_format_version_is_refused(w1_bundle: Path,
