@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from fund.canonical import loads
-from fund.display import significant
+from fund.display import DIGITS, significant
 from fund.journal import Entry, open_journal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -420,3 +421,31 @@ def test_no_stray_streamlit_page_navigation(base: str, page: Page) -> None:
         page.wait_for_timeout(1500)
         shot(page, "stray-page-overview")
     assert stray.count() == 0
+
+# --- what the other browser tests check a page's numbers with -----------------------------
+
+# a number as a reader sees it: 1,234.5678 or 0.00012 (not digits inside ids or hashes)
+NUMBER = re.compile(r"(?<![\w.,])[-+−]?\d+(?:,\d{3})*(?:\.\d+)?(?![\w])")
+
+
+def too_long(text: str) -> list[str]:
+    """Numbers with more decimals than a cent's two AND more significant digits than
+    DIGITS: what neither a money figure nor a rounded amount or price can be."""
+    found = []
+    for token in NUMBER.findall(text):
+        whole, _, decimals = token.lstrip("-+−").replace(",", "").partition(".")
+        significant = (whole + decimals).lstrip("0")
+        if len(decimals) > 2 and len(significant) > DIGITS:
+            found.append(token)
+    return found
+
+
+def grid_text(page: Page) -> str:
+    """The text of every data grid cell on the page (glide-data-grid keeps an accessible
+    table of its cells beside the canvas once drawn); fails if a grid has none."""
+    grids = page.locator('[data-testid="stDataFrame"]')
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stDataFrame\"]')]"
+        ".every(g => g.querySelector('td'))", timeout=WAIT_MS)
+    return "\n".join("\n".join(grid.locator("td, th").all_inner_texts())
+                     for grid in grids.all())

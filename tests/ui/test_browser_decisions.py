@@ -10,7 +10,6 @@ skipped, as they are, without Chromium or playwright.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from fund.canonical import loads
@@ -21,10 +20,12 @@ from tests.ui.test_browser import (
     ACTOR,
     WAIT_MS,
     Run,
+    grid_text,
     heading,
     no_exception,
     settle,
     shot,
+    too_long,
 )
 
 pytestmark = shared.pytestmark
@@ -39,38 +40,11 @@ HEADER_PX = 36  # a Streamlit data grid's header row
 ROW_PX = 35  # and each of its rows
 MARKER_PX = 15  # the middle of the row-selection column, from the grid's left edge
 
-# a number as a reader sees it: 1,234.5678 or 0.00012 (not digits inside ids or hashes)
-NUMBER = re.compile(r"(?<![\w.,])[-+−]?\d+(?:,\d{3})*(?:\.\d+)?(?![\w])")
-
-
-def too_long(text: str) -> list[str]:
-    """Numbers with more decimals than a cent's two AND more significant digits than
-    DIGITS: what neither a money figure nor a rounded amount or price can be."""
-    found = []
-    for token in NUMBER.findall(text):
-        whole, _, decimals = token.lstrip("-+−").replace(",", "").partition(".")
-        significant = (whole + decimals).lstrip("0")
-        if len(decimals) > 2 and len(significant) > DIGITS:
-            found.append(token)
-    return found
-
-
 def test_the_digit_rule_catches_the_journals_precision() -> None:
     assert too_long("fee 2.00000000000000000000000000000184 USDT")
     assert too_long("buy 0.02944497209107395301040487164 BTC/USDT")
     assert not too_long("10,842.53 USDT · 0.15347 · 15,342.653 · 0.000012345678 · +0.86 %")
     assert not too_long("hash 842f3da787303b9a… client order id af-79e85839cf1d4b11363fbe954b8b2")
-
-
-def grid_text(page: Page) -> str:
-    """The text of every data grid cell on the page (glide-data-grid keeps an accessible
-    table of its cells beside the canvas once drawn); fails if a grid has none."""
-    grids = page.locator('[data-testid="stDataFrame"]')
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stDataFrame\"]')]"
-        ".every(g => g.querySelector('td'))", timeout=WAIT_MS)
-    return "\n".join("\n".join(grid.locator("td, th").all_inner_texts())
-                     for grid in grids.all())
 
 
 def click_row(page: Page, row: int) -> None:

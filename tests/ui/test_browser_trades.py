@@ -12,16 +12,17 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from fund.display import DIGITS
 from tests.ui import test_browser as shared
 from tests.ui.test_browser import (
     WAIT_MS,
     Run,
+    grid_text,
     heading,
     metrics,
     no_exception,
     settle,
     shot,
+    too_long,
 )
 
 pytestmark = shared.pytestmark
@@ -32,32 +33,9 @@ run, serve, browser, base, page = shared.run, shared.serve, shared.browser, shar
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,])"
-                    r"|(?<![\w.,])\d+\.\d+(?![\w,])")
-
-
-def too_long(text: str) -> list[str]:
-    """Numbers with more than DIGITS significant digits and more than the cent's two
-    decimals (whole digits are never dropped, money has two decimals)."""
-    found = []
-    for token in NUMBER.findall(text):
-        whole, _, decimals = token.replace(",", "").partition(".")
-        significant = (whole + decimals).lstrip("0")
-        if len(significant) > DIGITS and len(decimals) > 2:
-            found.append(token)
-    return found
-
-
 def test_the_rule_catches_journal_precision() -> None:
     assert too_long("fee 2.00000000000000000000000000000184 USDT, 8060615.831049492181202643882")
     assert not too_long("1,234,567.89 USDT · 0.11732 · 13,836.551 · 0.000012345678 · 100.00 %")
-
-
-def grid_text(page: Page) -> str:
-    """The text of every data grid cell the page rendered (glide-data-grid keeps an
-    accessible table of its cells beside the canvas)."""
-    cells = page.locator('[data-testid="stDataFrame"] td, [data-testid="stDataFrame"] th')
-    return "\n".join(cells.all_inner_texts())
 
 
 def test_trades_page_opened_by_clicking(run: Run, base: str, page: Page) -> None:
