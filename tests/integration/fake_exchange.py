@@ -24,10 +24,24 @@ to be no kinder than the real venue:
     or a dropped connection;
   - :meth:`FakeExchange.chaos` — such faults at random, on a share of the placements;
   - :meth:`FakeExchange.hang_next_order` — book the next order, hold its answer back;
-  - ``max_fill`` — market orders fill at most this quantity (the rest expires);
+  - ``max_fill`` — each fill takes at most this quantity (the rest of a market, IOC or
+    FOK order expires — a FOK fills whole or not at all —; a resting order keeps working);
   - :meth:`FakeExchange.serve_raw` — answer a path with these bytes until reset (garbage);
   - :meth:`FakeExchange.refuse_key` — answer 401 (-2015) to that API key, echoing it in the
     message as binance does.
+* **Orders rest and stop orders wait, as on binance** (the rules, shared with the OKX fake,
+  are in :mod:`tests.integration.fake_market`). ``LIMIT`` GTC away from the market rests
+  (``NEW``) and fills later, at its limit and as a maker, when the market trades through it
+  (:meth:`FakeExchange.move`, or a served series as the clock passes each candle's close):
+  partly (``PARTIALLY_FILLED``) when ``max_fill`` caps a fill. ``LIMIT_MAKER`` that would
+  take is refused (-2010 "Order would immediately match and take."). ``STOP_LOSS`` /
+  ``TAKE_PROFIT`` (``_LIMIT``) wait untriggered (``NEW``, ``isWorking`` false, ``stopPrice``
+  set; one that would trigger at once is refused, -2010), then fill at the market or become
+  a limit at their price. A working order locks its funds (``locked`` in the account: a
+  buy its quantity at its price with the fee, a sell its quantity): an order needing more
+  than is free is refused (-2010 insufficient balance). ``DELETE order`` cancels a working
+  order (its fills stay) with binance's answer; anything else is -2011 "Unknown order
+  sent.". exchangeInfo lists binance's seven spot order types.
 * **It keeps what it said**: :meth:`FakeExchange.replied` returns the bodies it sent in
   answer to a path (the last thousand answers), to compare with what a client recorded.
 
@@ -35,7 +49,8 @@ Market data: :meth:`FakeExchange.set_book` sets what ``GET /api/v3/depth`` serve
 symbol (served as given, in the given order; by default one level at the last price each
 side), :meth:`FakeExchange.set_candles` what ``GET /api/v3/klines`` serves (by default the
 last closed one-minute candle, at the last price). :meth:`FakeExchange.serve_history` makes
-klines serve a recorded series as binance does: ``startTime``/``endTime`` (open times, both
+klines serve a recorded series as binance does (and the market run on it: the last price
+is the last closed candle's close): ``startTime``/``endTime`` (open times, both
 inclusive), at most 1000 candles a page, nothing opening after the exchange's clock, and the
 candle still forming at that clock served half-formed (binance serves it: a downloader must
 drop it). :meth:`FakeExchange.script` answers a path's next requests with a given
@@ -60,13 +75,30 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.integration.fake_market import (
+    History,
+    MovingMarket,
+    Tick,
+    crosses,
+    marketable,
+    span_ms,
+    trigger,
+)
+
 D = Decimal
 NOW_MS = 1_700_000_000_000  # a fixed instant, for tests that pass ``clock=frozen(NOW_MS)``
 INSUFFICIENT = "Account has insufficient balance for requested action."
 NO_LIQUIDITY = "Order book liquidity is less than LOT_SIZE filter minimum quantity."
 UNKNOWN_STATUS = ("An unexpected response was received from the message bus. Execution "
                   "status unknown.")
+WOULD_TAKE = "Order would immediately match and take."
+WOULD_TRIGGER = "Stop price would trigger immediately."
 STEP, TICK, MIN_NOTIONAL, FEE_RATE = D("0.00001"), D("0.01"), D("5"), D("0.001")
+ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+               "TAKE_PROFIT_LIMIT")
+PRICED = ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")  # carry a limit
+AT_MARKET = ("MARKET", "STOP_LOSS", "TAKE_PROFIT")  # fill at the market, the rest expires
+WORKING = ("NEW", "PARTIALLY_FILLED")
 SIGNED = {"/api/v3/account", "/api/v3/order", "/api/v3/openOrders", "/api/v3/allOrders",
           "/api/v3/myTrades"}
 ERROR_BODIES = {  # status -> (binance code, message)
@@ -185,7 +217,7 @@ def default_symbols() -> dict[str, Symbol]:
             "ETHUSDT": Symbol("ETH", "USDT", step=D("0.0001"), min_notional=D("5"))}
 
 
-class FakeExchange:
+class FakeExchange(MovingMarket):
     """A ThreadingHTTPServer speaking enough of binance's spot REST API for ccxt."""
 
     def __init__(self, symbols: dict[str, Symbol] | None = None, *,
@@ -213,7 +245,7 @@ class FakeExchange:
         self.walk: tuple[random.Random, Decimal] | None = None
         self.chaos_rng: tuple[random.Random, float, tuple[Fault, ...]] | None = None
         self._ids = itertools.count(1)
-        self.history: dict[tuple[str, str], tuple[list[int], list[list[Any]]]] = {}
+        self.history = History()
         self.scripted: list[list[Any]] = []  # [path, requests to let pass, times, reply]
         self.reset()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -242,7 +274,8 @@ class FakeExchange:
     def reset(self, *, prices: dict[str, Decimal | None] | None = None,
               balances: dict[str, Decimal] | None = None, fee_rate: Decimal = FEE_RATE,
               max_fill: Decimal | None = None) -> None:
-        """Forget orders, trades, requests and faults; set prices, balances and fees."""
+        """Forget orders, trades, requests, faults and served history; set prices, balances
+        and fees."""
         with self.lock:
             self.book = Book(prices=dict(prices or {"BTCUSDT": D("40000"), "ETHUSDT": D("2000")}),
                              balances=dict(balances or {"USDT": D("100000")}),
@@ -257,6 +290,7 @@ class FakeExchange:
             self.refused_keys.clear()
             self.chaos_rng = None
             self.skew_ms = self._skew
+            self.history = History()
 
     def set_book(self, symbol: str, *, bids: list[tuple[Any, Any]], asks: list[tuple[Any, Any]],
                  time_ms: int | None = None) -> None:
@@ -280,7 +314,30 @@ class FakeExchange:
         at ``interval``: rows of [open ms, open, high, low, close, volume] (strings), oldest
         first; paged as binance pages (see the module docstring)."""
         with self.lock:
-            self.history[(symbol, interval)] = ([int(row[0]) for row in rows], rows)
+            self.history.serve(symbol, interval, rows)
+
+    def _listed(self, symbol: str) -> bool:
+        return symbol in self.symbols
+
+    def _prices(self) -> dict[str, Decimal | None]:
+        return self.book.prices
+
+    def _match(self, sym: str, tick: Tick) -> None:
+        """Meet every working order of ``sym`` with this move, oldest first."""
+        spec = self.symbols[sym]
+        for o in list(self.book.orders.values()):
+            if o["symbol"] != sym or o["status"] not in WORKING or not tick.sees(o["time"]):
+                continue
+            buy = o["side"] == "BUY"
+            if o["stop"] is not None:
+                at = trigger(buy == o["type"].startswith("STOP"), o["stop"], tick)
+                if at is None:
+                    continue
+                o["stop"], o["workingTime"] = None, self.now_ms()
+                if o["type"] in AT_MARKET or marketable(buy, o["price"], at):
+                    self._take(spec, o, at)
+            elif o["type"] in PRICED and crosses(buy, o["price"], tick):
+                self._fill(spec, o, o["price"], maker=True)
 
     def script(self, path: str, reply: Reply, *, after: int = 0, times: int = 1) -> None:
         """Let ``after`` requests to ``path`` pass, then answer the next ``times`` with
@@ -302,13 +359,12 @@ class FakeExchange:
         return None
 
     def _history_klines(self, params: dict[str, str]) -> list[list[Any]] | None:
-        series = self.history.get((params.get("symbol", ""), params.get("interval", "1m")))
+        span = span_ms(params.get("interval", "1m"))
+        series = self.history.served(params.get("symbol", ""), span)
         if series is None:
             return None
         from bisect import bisect_left, bisect_right
 
-        interval = params["interval"]
-        span = int(interval[:-1]) * {"m": 60_000, "h": 3_600_000, "d": 86_400_000}[interval[-1]]
         opens, rows = series
         now = self.now_ms()
         last = min(int(params.get("endTime", now)), now)
@@ -318,11 +374,8 @@ class FakeExchange:
                  else max(0, stop - limit))
         page = []
         for row in rows[start:min(stop, start + limit)]:
-            opened = row[0]
-            if opened + span > now:  # still forming: its close so far is its open
-                row = [opened, row[1], max(row[1], row[4]), min(row[1], row[4]), row[1],
-                       fmt(D(row[5]) / 2)]
-            page.append([*row, opened + span - 1, "0", 1, "0", "0", "0"])
+            shown, _ = History.shown(row, span, now)
+            page.append([*shown, shown[0] + span - 1, "0", 1, "0", "0", "0"])
         return page
 
     def serve_raw(self, path: str, body: bytes, status: int = 200) -> None:
@@ -371,8 +424,15 @@ class FakeExchange:
         """Return the order placements received (accepted or not)."""
         return [r for r in self.requests if r.method == "POST" and r.path == "/api/v3/order"]
 
+    def orders(self) -> list[dict[str, Any]]:
+        """Every booked order, oldest first, as :meth:`order` returns one."""
+        self.run_market()
+        with self.lock:
+            return list(self.book.orders.values())
+
     def order(self, client_order_id: str) -> dict[str, Any]:
-        """Return the booked order with this client id."""
+        """Return the booked order with this client id (the market run up to the clock)."""
+        self.run_market()
         with self.lock:
             return next(o for o in self.book.orders.values()
                         if o["clientOrderId"] == client_order_id)
@@ -429,6 +489,7 @@ class FakeExchange:
                 if request.path in self.book.raw:
                     status, raw = self.book.raw[request.path]
                     return Reply(status, raw)
+                self._run_market()
                 body = self.route(request.method, request.path, request.params)
             except VenueError as err:
                 return Reply(err.status, {"code": err.code, "msg": err.msg})
@@ -467,7 +528,7 @@ class FakeExchange:
             ("DELETE", "/api/v3/order"): lambda: self._cancel(params),
             ("GET", "/api/v3/openOrders"): lambda: [
                 self._order_json(o) for o in self.book.orders.values()
-                if o["status"] in ("NEW", "PARTIALLY_FILLED")
+                if o["status"] in WORKING
                 and o["symbol"] == params.get("symbol", o["symbol"])],
             ("GET", "/api/v3/allOrders"): lambda: [
                 self._order_json(o) for o in self.book.orders.values()
@@ -541,8 +602,24 @@ class FakeExchange:
     def _account(self) -> dict[str, Any]:
         return {"makerCommission": 10, "takerCommission": 10, "canTrade": True,
                 "accountType": "SPOT", "updateTime": self.now_ms(), "permissions": ["SPOT"],
-                "balances": [{"asset": a, "free": fmt(v), "locked": "0"}
+                "balances": [{"asset": a, "free": fmt(v - self.locked(a)),
+                              "locked": fmt(self.locked(a))}
                              for a, v in self.book.balances.items()]}
+
+    def locked(self, asset: str) -> Decimal:
+        """What the working orders hold of ``asset``: a buy its remaining quantity at its
+        price (the stop's, for a stop at the market) with the fee, a sell its quantity."""
+        held = D(0)
+        for o in self.book.orders.values():
+            if o["status"] not in WORKING:
+                continue
+            spec, remaining = self.symbols[o["symbol"]], o["origQty"] - o["executedQty"]
+            if o["side"] == "BUY" and asset == spec.quote:
+                price = o["price"] or o["stopPrice"] or self.book.prices.get(o["symbol"]) or 0
+                held += remaining * price * (1 + self.book.fee_rate)
+            elif o["side"] == "SELL" and asset == spec.base:
+                held += remaining
+        return held
 
     def _find(self, params: dict[str, str]) -> dict[str, Any]:
         for o in self.book.orders.values():
@@ -552,68 +629,113 @@ class FakeExchange:
         raise VenueError(400, -2013, "Order does not exist.")
 
     def _cancel(self, params: dict[str, str]) -> dict[str, Any]:
-        o = self._find(params)
-        if o["status"] not in ("NEW", "PARTIALLY_FILLED"):
+        try:
+            o = self._find(params)
+        except VenueError:
+            raise VenueError(400, -2011, "Unknown order sent.") from None
+        if o["status"] not in WORKING:
             raise VenueError(400, -2011, "Unknown order sent.")
-        o["status"] = "CANCELED"
-        return self._order_json(o)
+        o["status"], o["updateTime"] = "CANCELED", self.now_ms()
+        body = {"symbol": o["symbol"], "origClientOrderId": o["clientOrderId"],
+                "orderId": o["orderId"], "orderListId": -1,
+                "clientOrderId": params.get("newClientOrderId") or f"cancel{o['orderId']:018d}",
+                "transactTime": self.now_ms(), "price": fmt(o["price"]),
+                "origQty": fmt(o["origQty"]), "executedQty": fmt(o["executedQty"]),
+                "cummulativeQuoteQty": fmt(o["quote"]), "status": "CANCELED",
+                "timeInForce": o["timeInForce"], "type": o["type"], "side": o["side"],
+                "selfTradePreventionMode": "NONE"}
+        if o["stopPrice"]:
+            body["stopPrice"] = fmt(o["stopPrice"])
+        return body
 
     def _place(self, params: dict[str, str]) -> dict[str, Any]:
         sym, coid = params.get("symbol", ""), params.get("newClientOrderId", "")
         spec = self.symbols.get(sym)
         if spec is None:
             raise VenueError(400, -1121, "Invalid symbol.")
-        if any(o["clientOrderId"] == coid and o["status"] in ("NEW", "PARTIALLY_FILLED")
+        if any(o["clientOrderId"] == coid and o["status"] in WORKING
                for o in self.book.orders.values()):
             raise VenueError(400, -2010, "Duplicate order sent.")  # binance: among open ones
         side, kind = params["side"], params["type"]
+        if kind not in ORDER_TYPES:
+            raise VenueError(400, -1116, "Invalid orderType.")
+        stops = kind not in ("LIMIT", "LIMIT_MAKER", "MARKET")
+        required = (["price"] if kind in PRICED else []) + (["stopPrice"] if stops else []) \
+            + (["timeInForce"] if kind in PRICED and kind != "LIMIT_MAKER" else [])
+        for name in required:
+            if not params.get(name):
+                raise VenueError(400, -1102, f"Mandatory parameter '{name}' was not sent, was "
+                                             "empty/null, or malformed.")
         qty = D(params["quantity"])
-        limit = D(params["price"]) if kind == "LIMIT" else None
-        _check_filters(spec, qty, limit, self.book.prices.get(sym))
+        limit = D(params["price"]) if kind in PRICED else None
+        stop = D(params["stopPrice"]) if stops else None
         last = self.book.prices.get(sym)
-        marketable = last is not None and last > 0 and (
-            limit is None or (last <= limit if side == "BUY" else last >= limit))
-        if kind == "MARKET" and not marketable:
+        _check_filters(spec, qty, limit, last)
+        if stop is not None and (stop <= 0 or stop % spec.tick != 0):
+            raise VenueError(400, -1013, "Filter failure: PRICE_FILTER")
+        buy = side == "BUY"
+        if stop is not None and last and trigger(buy == kind.startswith("STOP"), stop,
+                                                 Tick.at(last)) is not None:
+            raise VenueError(400, -2010, WOULD_TRIGGER)
+        takes = stop is None and marketable(buy, limit, last)
+        if kind == "MARKET" and not takes:
             raise VenueError(400, -2010, NO_LIQUIDITY)
-        self._check_funds(spec, side, qty, limit or last or D(0))
+        if kind == "LIMIT_MAKER" and takes:
+            raise VenueError(400, -2010, WOULD_TAKE)
+        self._check_funds(spec, side, qty, limit or stop or last or D(0))
+        now = self.now_ms()
         o: dict[str, Any] = {
             "symbol": sym, "orderId": next(self._ids), "clientOrderId": coid, "side": side,
             "type": kind, "price": limit or D(0), "origQty": qty, "executedQty": D(0),
             "quote": D(0), "status": "NEW", "timeInForce": params.get("timeInForce", "GTC"),
-            "fills": [], "time": self.now_ms()}
+            "fills": [], "time": now, "updateTime": now, "stop": stop,
+            "stopPrice": stop or D(0), "workingTime": -1 if stop is not None else now}
         self.book.orders[o["orderId"]] = o
         self.placed.append(coid)
-        if marketable and last is not None:
-            self._fill(spec, o, last)
-        if o["status"] in ("NEW", "PARTIALLY_FILLED") and (
-                kind == "MARKET" or o["timeInForce"] in ("IOC", "FOK")):
+        if takes and last is not None:
+            self._take(spec, o, last)
+        elif stop is None and o["timeInForce"] in ("IOC", "FOK"):
             o["status"] = "EXPIRED"
         return self._order_json(o, full=True)
 
     def _check_funds(self, spec: Symbol, side: str, qty: Decimal, price: Decimal) -> None:
-        bal = self.book.balances
+        asset = spec.quote if side == "BUY" else spec.base
         need = (qty * price * (1 + self.book.fee_rate) if side == "BUY" else qty)
-        if need > bal.get(spec.quote if side == "BUY" else spec.base, D(0)):
+        if need > self.book.balances.get(asset, D(0)) - self.locked(asset):
             raise VenueError(400, -2010, INSUFFICIENT)
 
-    def _fill(self, spec: Symbol, o: dict[str, Any], price: Decimal) -> None:
-        qty = o["origQty"] if self.book.max_fill is None else min(o["origQty"],
-                                                                  self.book.max_fill)
+    def _take(self, spec: Symbol, o: dict[str, Any], price: Decimal) -> None:
+        """Fill as a taker at ``price`` (a fill-or-kill all of it or none); an order at the
+        market, IOC or FOK then expires what is left."""
+        remaining = o["origQty"] - o["executedQty"]
+        cap = self.book.max_fill
+        if o["timeInForce"] != "FOK" or cap is None or cap >= remaining:
+            self._fill(spec, o, price, maker=False)
+        if o["status"] in WORKING and (o["type"] in AT_MARKET
+                                       or o["timeInForce"] in ("IOC", "FOK")):
+            o["status"] = "EXPIRED"
+
+    def _fill(self, spec: Symbol, o: dict[str, Any], price: Decimal, *, maker: bool) -> None:
+        remaining = o["origQty"] - o["executedQty"]
+        qty = remaining if self.book.max_fill is None else min(remaining, self.book.max_fill)
         notional = qty * price
         fee = notional * self.book.fee_rate
         bal = self.book.balances
         sign = 1 if o["side"] == "BUY" else -1
         bal[spec.base] = bal.get(spec.base, D(0)) + sign * qty
         bal[spec.quote] = bal.get(spec.quote, D(0)) - sign * notional - fee
+        now = self.now_ms()
         trade = {"symbol": o["symbol"], "id": 1000 + len(self.book.trades),
                  "orderId": o["orderId"], "orderListId": -1, "price": fmt(price),
                  "qty": fmt(qty), "quoteQty": fmt(notional), "commission": fmt(fee),
-                 "commissionAsset": spec.quote, "time": self.now_ms(), "isBuyer": sign == 1,
-                 "isMaker": False, "isBestMatch": True}
+                 "commissionAsset": spec.quote, "time": now, "isBuyer": sign == 1,
+                 "isMaker": maker, "isBestMatch": True}
         self.book.trades.append(trade)
         o["fills"].append(trade)
-        o["executedQty"], o["quote"] = qty, notional
-        o["status"] = "FILLED" if qty == o["origQty"] else "PARTIALLY_FILLED"
+        o["executedQty"] += qty
+        o["quote"] += notional
+        o["status"] = "FILLED" if o["executedQty"] == o["origQty"] else "PARTIALLY_FILLED"
+        o["updateTime"] = now
 
     def _order_json(self, o: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
         body = {"symbol": o["symbol"], "orderId": o["orderId"], "orderListId": -1,
@@ -621,16 +743,19 @@ class FakeExchange:
                 "origQty": fmt(o["origQty"]), "executedQty": fmt(o["executedQty"]),
                 "cummulativeQuoteQty": fmt(o["quote"]), "status": o["status"],
                 "timeInForce": o["timeInForce"], "type": o["type"], "side": o["side"],
-                "workingTime": o["time"], "selfTradePreventionMode": "NONE"}
+                "workingTime": o["workingTime"], "selfTradePreventionMode": "NONE"}
         if full:
             body["transactTime"] = o["time"]
+            if o["stopPrice"]:  # a conditional field: in a placement's answer only for stops
+                body["stopPrice"] = fmt(o["stopPrice"])
             body["fills"] = [{"price": t["price"], "qty": t["qty"],
                               "commission": t["commission"],
                               "commissionAsset": t["commissionAsset"], "tradeId": t["id"]}
                              for t in o["fills"]]
         else:
-            body.update({"time": o["time"], "updateTime": self.now_ms(), "isWorking": True,
-                         "stopPrice": "0", "icebergQty": "0", "origQuoteOrderQty": "0"})
+            body.update({"time": o["time"], "updateTime": o["updateTime"],
+                         "isWorking": o["stop"] is None, "stopPrice": fmt(o["stopPrice"]),
+                         "icebergQty": "0", "origQuoteOrderQty": "0"})
         return body
 
 
@@ -657,7 +782,7 @@ def _symbol_json(sym: str, s: Symbol) -> dict[str, Any]:
         "symbol": sym, "status": "TRADING", "baseAsset": s.base, "baseAssetPrecision": 8,
         "quoteAsset": s.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
         "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
-        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "icebergAllowed": True,
+        "orderTypes": list(ORDER_TYPES), "icebergAllowed": True,
         "ocoAllowed": True, "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": True,
         "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False, "permissions": [], "permissionSets": [["SPOT"]],
