@@ -266,8 +266,10 @@ class ActorCore:
 
     def placed(self, entry: IntentEntry) -> PlacedOrder:
         """The order an intent entry sends."""
+        target = self.working.working.get(entry.intent.cancels or "")
         return PlacedOrder(client_order_id=entry.client_order_id, intent=entry.intent,
-                           market=self.spec.markets[entry.intent.symbol])
+                           market=self.spec.markets[entry.intent.symbol],
+                           known_fills=target.fill_ids if target is not None else ())
 
     def outcome(self, index: int, order: PlacedOrder) -> list[Event] | None:
         """The events of the wake's ``index``-th order where they follow from the journal:

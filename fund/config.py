@@ -384,7 +384,7 @@ def check_live(config: FundConfig, environ: Mapping[str, str]) -> dict[str, str]
     """Refuse live trading the exchange cannot do: an exchange not supported live, an order
     kind a strategy may send that it cannot take, a credential the environment lacks.
     Return the credentials (ccxt's names) the exchange needs; secrets are never printed."""
-    from fund.exchange.venues import CREDENTIALS, PLACED_LIVE, UnsupportedVenue, venue
+    from fund.exchange.venues import CREDENTIALS, UnsupportedVenue, venue
 
     name = config.daemon.exchange_id
     try:
@@ -398,11 +398,6 @@ def check_live(config: FundConfig, environ: Mapping[str, str]) -> dict[str, str]
                 raise ConfigError(f"{config.source}: actors.{spec.actor_id}.strategy: "
                                   f"{spec.strategy} may send {kind} orders, but {refused} "
                                   f"(it takes {', '.join(found.kinds())})")
-            if kind not in PLACED_LIVE:
-                raise ConfigError(f"{config.source}: actors.{spec.actor_id}.strategy: "
-                                  f"{spec.strategy} may send {kind} orders, which are not "
-                                  f"placed live yet (backtests and paper only; live: "
-                                  f"{', '.join(PLACED_LIVE)})")
     names = credential_names(config.daemon)
     missing = [c for c in found.credentials if not environ.get(names[c])]
     if missing:

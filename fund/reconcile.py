@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 from fund.canonical import format_ts, parse_ts
 from fund.clock import Clock
 from fund.exchange.base import Answered, Event, answers
+from fund.exchange.resting import WorkingOrder
 from fund.journal.base import Entry
 from fund.messages import ORDER_ACK, OrderRejected, Reconciled, entry
 from fund.projections import SENT, UNKNOWN, Orders, OrderState, fold
@@ -74,7 +75,7 @@ def reconcile(entries: Iterable[Entry], venue: Venue, record: Record, clock: Clo
         counts["checked"] += 1
         events = venue.order_events(state.symbol, coid, state.fills)
         if events:
-            _book(events, state, record)
+            _book(events, state.status, record)
             counts["late" if state.dropped else "found"] += 1
         elif state.status in (SENT, UNKNOWN):
             ends = (parse_ts(state.valid_until) if state.valid_until
@@ -89,7 +90,7 @@ def reconcile(entries: Iterable[Entry], venue: Venue, record: Record, clock: Clo
             sleep(wait.total_seconds())
         events = venue.order_events(state.symbol, coid, state.fills)
         if events:
-            _book(events, state, record)
+            _book(events, state.status, record)
             counts["found"] += 1
             continue
         counts["dropped"] += 1
@@ -102,9 +103,25 @@ def reconcile(entries: Iterable[Entry], venue: Venue, record: Record, clock: Clo
     return counts
 
 
-def _book(events: list[Event], state: OrderState, record: Record) -> None:
+def poll(working: Iterable[WorkingOrder], venue: Venue, record: Record) -> bool:
+    """At a live wake, before the strategy decides: ask the exchange about each working
+    (resting) order and journal what it did since — new fills, a changed or final ack.
+    Returns False when the exchange could not be asked about one: that order is asked
+    about again at the next wake (or reconciliation), nothing is guessed."""
+    asked = True
+    for order in list(working):
+        try:
+            events = venue.order_events(order.symbol, order.client_order_id, order.fill_ids)
+        except Exception:  # noqa: BLE001 - unreachable or refused: asked again later
+            asked = False
+            continue
+        _book(events, order.status, record)
+    return asked
+
+
+def _book(events: list[Event], status: str, record: Record) -> None:
     """Journal what the exchange reported that the journal does not have yet."""
     for kind, payload in events:
-        if kind == ORDER_ACK and payload.get("status") == state.status:
+        if kind == ORDER_ACK and payload.get("status") == status:
             continue  # nothing new
         record(kind, payload)

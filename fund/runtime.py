@@ -38,6 +38,7 @@ from fund.messages import (
     Wake,
 )
 from fund.money import standard
+from fund.reconcile import poll
 from fund.replay import Replayer
 
 
@@ -115,6 +116,10 @@ class ActorRuntime:
         core = self.core
         for kind, event in core.resting():  # resting orders filled by the candles since
             self._append(kind, ts, event)
+        if core.fills is None and core.working.working and self.adapter.capabilities.lookup \
+                and not poll(core.working.working.values(), self.adapter,  # type: ignore[arg-type]
+                             self.record):
+            self.ambiguous = True  # the exchange could not say: reconcile after the wake
         plan = core.plan()
         if plan.halt is not None:
             self._record(plan.halt, ts)

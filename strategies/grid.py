@@ -24,8 +24,10 @@ ZERO = Decimal(0)
 class GridParams:
     """The grid: ``levels`` buy limits below the centre and as many sell limits above it,
     ``spacing`` apart (a fraction of the centre price), each worth ``order_notional`` of
-    the quote currency (sells: at most what is held); a stop-market sell of the whole
-    holding one more spacing below the lowest buy (``stop`` false: none). ``timeframe``
+    the quote currency (sells: at most what is held); a stop-market sell of the rest of
+    the holding (what the sells do not offer: an exchange holds back what a resting sell
+    offers, so one coin cannot be offered twice) one more spacing below the lowest buy
+    (``stop`` false: none). ``timeframe``
     and ``candles``: the closed candles read at each wake (enough to cover the time
     between two wakes, or candles in between are never matched). ``post_only``: place the
     limits post-only instead of GTC."""
@@ -61,8 +63,8 @@ class Grid(Strategy[GridParams, None]):
     cancel every working order and place a new grid centred on ``p``: buy limits at
     ``p × (1 − k × spacing)`` and sell limits at ``p × (1 + k × spacing)`` for k = 1 ..
     levels (prices rounded to the tick: buys down, sells up; amounts to the lot), sells
-    only as far as the holding goes, then the stop-market sell of the holding at
-    ``p × (1 − (levels + 1) × spacing)``.
+    only as far as the holding goes, then the stop-market sell of what the sells leave of
+    the holding at ``p × (1 − (levels + 1) × spacing)``.
     """
 
     name = "grid"
@@ -77,7 +79,8 @@ class Grid(Strategy[GridParams, None]):
             "candles": self.params.candles}),)
 
     def order_types(self) -> tuple[str, ...]:
-        return ("limit:PO" if self.params.post_only else "limit:GTC", "stop_market")
+        limits = "limit:PO" if self.params.post_only else "limit:GTC"
+        return (limits, "stop_market") if self.params.stop else (limits,)
 
     def on_wake(self, state: None, ctx: Context) -> tuple[None, Decision]:
         p = self.params
@@ -117,8 +120,8 @@ class Grid(Strategy[GridParams, None]):
                                            order_type="limit", limit_price=above,
                                            time_in_force=tif))
         stop = market.round_price(price * (1 - (p.levels + 1) * p.spacing), ROUND_DOWN)
-        if p.stop and not market.violation(market.round_amount(held), stop):
+        if p.stop and not market.violation(market.round_amount(left), stop):
             intents.append(OrderIntent(symbol=p.symbol, side="sell",
-                                       amount=market.round_amount(held),
+                                       amount=market.round_amount(left),
                                        order_type="stop_market", stop_price=stop))
         return tuple(intents)

@@ -19,6 +19,7 @@ class PlacedOrder:
     client_order_id: str
     intent: OrderIntent
     market: Market
+    known_fills: tuple[str, ...] = ()  # a cancel's: the journaled fill ids of its order
 
 
 Event = tuple[str, dict[str, Any]]

@@ -53,16 +53,15 @@ import ccxt  # type: ignore[import-untyped]
 from fund import secrets
 from fund.canonical import format_ts
 from fund.exchange.base import LIVE, Adapter, Answered, Event, NoEvents, PlacedOrder
-from fund.exchange.venues import Venue, venue
+from fund.exchange.venues import Venue, order_kind, order_request, venue
 from fund.ledger import PortfolioView
 from fund.markets import Market
-from fund.messages import FILL, Fill, OrderAck, OrderRejected, entry
+from fund.messages import FILL, ORDER_ACK, STOP_TYPES, Fill, OrderAck, OrderRejected, entry
 from fund.money import isolated
 
 DEFAULT_VALIDITY_MS = 5_000
 """How long after signing the exchange may still accept an order (binance's recvWindow)."""
 
-_TIME_IN_FORCE = "IOC"  # limit orders fill at once or not at all, as paper trading's do
 _REFUSALS = (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadRequest,
              ccxt.AuthenticationError, ccxt.NotSupported, ccxt.ArgumentsRequired,
              ccxt.OperationRejected, ccxt.InvalidNonce)
@@ -194,6 +193,8 @@ class CcxtAdapter(Adapter):
     @isolated  # ccxt rewrites the Decimal context: keep it from leaking
     def submit(self, order: PlacedOrder, portfolio: PortfolioView) -> list[Event]:
         coid = order.client_order_id
+        if order.intent.order_type == "cancel":
+            return self._cancel(order)
         try:
             prepared = self._prepare(order, portfolio)
         except VenueUnreachable as exc:
@@ -202,12 +203,12 @@ class CcxtAdapter(Adapter):
             return [self._reject(coid, self._say(exc), "adapter")]
         if isinstance(prepared, str):
             return [self._reject(coid, prepared, "adapter")]
-        amount, price = prepared
+        amount, price, stop = prepared
         try:
             venue_coid = self.venue.client_id(coid)
         except ValueError as exc:
             return [self._reject(coid, str(exc), "adapter")]
-        return self._place(order, venue_coid, amount, price)
+        return self._place(order, venue_coid, amount, price, stop)
 
     @isolated  # ccxt rewrites the Decimal context: keep it from leaking
     def order_events(self, symbol: str, client_order_id: str,
@@ -229,15 +230,10 @@ class CcxtAdapter(Adapter):
                           if e[0] != FILL or e[1]["fill_id"] not in known_fill_ids], heard)
 
     def _prepare(self, order: PlacedOrder,
-                 portfolio: PortfolioView) -> tuple[Decimal, Decimal | None] | str:
+                 portfolio: PortfolioView) -> tuple[Decimal, Decimal | None, Decimal | None] | str:
         """Round the order to both markets and check the limits; a reason if it breaks one."""
         intent, local = order.intent, order.market
-        if intent.rests or intent.order_type not in ("market", "limit"):
-            tif = f":{intent.time_in_force}" if intent.time_in_force else ""
-            return (f"{intent.order_type}{tif} orders are not placed live yet (backtests "
-                    "and paper only)")
-        kind = "market" if intent.order_type == "market" else f"limit:{_TIME_IN_FORCE}"
-        refused = self.venue.refusal(kind)
+        refused = self.venue.refusal(order_kind(intent))
         if refused:
             return refused
         venue = self.markets().get(intent.symbol)
@@ -251,34 +247,40 @@ class CcxtAdapter(Adapter):
                 " (nothing held)" if intent.side == "sell" else "")
         amount = local.round_amount(Decimal(self._exchange.amount_to_precision(
             intent.symbol, _num(amount))))
-        price = None
-        if intent.order_type == "limit":
+        price = stop = None
+        if intent.order_type in ("limit", "stop_limit"):
             if intent.limit_price is None or intent.limit_price <= 0:
-                return "limit order without a positive limit price"
+                return f"{intent.order_type} order without a positive limit price"
             price = Decimal(self._exchange.price_to_precision(intent.symbol,
                                                               _num(intent.limit_price)))
+        if intent.order_type in STOP_TYPES:
+            if intent.stop_price is None or intent.stop_price <= 0:
+                return f"{intent.order_type} order without a positive stop price"
+            stop = Decimal(self._exchange.price_to_precision(intent.symbol,
+                                                             _num(intent.stop_price)))
         observed = portfolio.prices.get(intent.symbol) or intent.reference_price
-        check = _notional_price(intent.side, price, observed)
+        check = _notional_price(intent.side, price or stop, observed)
         for mkt in (local, venue):
             problem = (mkt.violation(amount, check) if check is not None
                        else replace(mkt, min_notional=None).violation(amount, Decimal(0)))
             if problem:
                 return problem
-        return amount, price
+        return amount, price, stop
 
     def _place(self, order: PlacedOrder, venue_coid: str, amount: Decimal,
-               price: Decimal | None) -> list[Event]:
+               price: Decimal | None, stop: Decimal | None) -> list[Event]:
         """Send the order once; an answer that is not a proof of refusal is ambiguous."""
         intent, coid = order.intent, order.client_order_id
-        params: dict[str, Any] = {self.venue.client_id_param: venue_coid}
-        if price is not None:
-            params["timeInForce"] = _TIME_IN_FORCE
+        ccxt_type, params = order_request(intent)
+        params[self.venue.client_id_param] = venue_coid
+        if stop is not None:
+            params["stopLossPrice"] = _num(stop)  # binance: STOP_LOSS(_LIMIT), both sides
         sent = self._clock()
         events: list[Event]
         try:
             with self._hearing() as heard:
                 response = self._exchange.create_order(
-                    intent.symbol, intent.order_type, intent.side, _num(amount),
+                    intent.symbol, ccxt_type, intent.side, _num(amount),
                     None if price is None else _num(price), params)
                 if not self.venue.fills_in_placement:
                     return _answered(self._read_back(order, response, sent), heard)
@@ -289,6 +291,57 @@ class CcxtAdapter(Adapter):
                       else self._unknown(coid, self._say(exc), sent)]
         except Exception as exc:  # noqa: BLE001 - an answer ccxt could not parse: fate unknown
             events = [self._unknown(coid, self._say(exc), sent)]
+        return _answered(events, heard)
+
+    def _cancel(self, order: PlacedOrder) -> list[Event]:
+        """Cancel the working order a cancel intent names, then read that order back.
+
+        Its events come first (fills not journaled yet, then its final ack: ``canceled``,
+        with what filled and what did not), then the cancel's own: ``closed`` when the
+        order ended cancelled, a rejection when it had filled first or could not be read
+        (it stays working in the journal and the next lookup settles it). A cancel is never
+        ambiguous: whatever it did, the order's own state says.
+        """
+        coid, target, symbol = order.client_order_id, order.intent.cancels or "", \
+            order.intent.symbol
+        try:
+            wanted = self.venue.client_id(target)
+            self.markets()  # loaded first, so that the order's answers are the only ones heard
+        except ValueError as exc:
+            return [self._reject(coid, str(exc), "adapter")]
+        except (VenueUnreachable, VenueRefused) as exc:
+            return [self._reject(coid, f"cancel of {target} not sent: {exc}", "adapter")]
+        said = ""
+        with self._hearing() as heard:
+            try:
+                self._exchange.cancel_order(None, symbol, {self.venue.lookup_param: wanted})
+            except ccxt.BaseError as exc:  # not working any more, or not confirmed
+                said = f" ({self._say(exc)})"
+            try:
+                found = self._call(lambda: self._find(symbol, target))
+                trades = self._call(lambda: self._trades(found)) if found else []
+            except (VenueUnreachable, VenueRefused) as exc:
+                return _answered([self._reject(
+                    coid, f"cancel of {target} not confirmed{said}: {exc}; the order is "
+                          "looked up again at the next wake", "exchange")], heard)
+        if found is None:
+            return _answered([self._reject(coid, f"cancel: the exchange has no order "
+                                                 f"{target}{said}", "exchange")], heard)
+        (_, ack), *fills = self._events(target, found, trades)
+        events = [e for e in fills if e[1]["fill_id"] not in order.known_fills]
+        amount, filled = _dec(found.get("amount")), _dec(found.get("filled")) or Decimal(0)
+        if ack["status"] in ("canceled", "expired"):
+            events += [entry(OrderAck(
+                client_order_id=target, exchange_order_id=ack["exchange_order_id"],
+                status="canceled", filled=filled,
+                remaining=None if amount is None else amount - filled,
+                reason=f"canceled by {coid}")),
+                entry(OrderAck(client_order_id=coid, exchange_order_id=ack["exchange_order_id"],
+                               status="closed"))]
+        else:
+            events += [(ORDER_ACK, ack), self._reject(
+                coid, f"cancel: order {target} is {ack['status']} on the exchange{said}",
+                "exchange")]
         return _answered(events, heard)
 
     def _read_back(self, order: PlacedOrder, placed: Mapping[str, Any],
@@ -322,9 +375,11 @@ class CcxtAdapter(Adapter):
         filled = _dec(response.get("filled")) or Decimal(0)
         status = response.get("status")
         if filled == 0 and status in ("canceled", "expired", "rejected"):
-            intent = order.intent
-            what = (f"limit {intent.limit_price} not marketable: {_TIME_IN_FORCE} order"
-                    if intent.order_type == "limit" else "market order")
+            intent, kind = order.intent, order_kind(order.intent)
+            what = (f"limit {intent.limit_price} not marketable: {kind[6:]} order"
+                    if kind in ("limit:IOC", "limit:FOK") else
+                    f"limit {intent.limit_price} would have taken: post-only order"
+                    if kind == "limit:PO" else f"{kind} order")
             reason = f"{what} {response.get('id')} {status} unfilled"
             return [self._reject(order.client_order_id, reason, "exchange")]
         return self._events(order.client_order_id, response, trades)

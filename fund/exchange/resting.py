@@ -82,6 +82,8 @@ class WorkingOrder:
     filled: Decimal = _ZERO
     fills: int = 0
     triggered: bool = False
+    status: str = "open"  # its last ack's (open, partially_filled)
+    fill_ids: tuple[str, ...] = ()  # its journaled fills' ids (live: the exchange's)
 
     @property
     def remaining(self) -> Decimal:
@@ -130,6 +132,7 @@ class WorkingOrders:
                 order = self.pending.pop(coid, None) or self.working.get(coid)
                 if order is not None:
                     self.working[coid] = order
+                    order.status = payload["status"]
                     order.triggered = order.triggered or bool(payload.get("triggered"))
             else:
                 self.pending.pop(coid, None)
@@ -139,6 +142,7 @@ class WorkingOrders:
             with localcontext(EXACT):
                 order.filled += Decimal(payload["amount"])
             order.fills += 1
+            order.fill_ids += (payload["fill_id"],)
             order.triggered = True
         elif kind == ORDER_REJECTED:
             self.pending.pop(coid, None)

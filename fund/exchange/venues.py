@@ -21,17 +21,40 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from fund.messages import OrderIntent
+
 CREDENTIALS: Mapping[str, str] = MappingProxyType({
     "apiKey": "the API key", "secret": "the API secret",
     "password": "the API passphrase", "uid": "the account's user id"})
 """ccxt's name of each credential an exchange may need, and what it is."""
 
 ORDER_TYPES = ("market", "limit", "stop_market", "stop_limit")
-PLACED_LIVE = ("market", "limit:IOC")
-"""The kinds the live (ccxt) adapter places today; resting and stop orders, and cancels,
-run in backtests and on the paper exchange only (fund/exchange/resting.py)."""
 TIMES_IN_FORCE = ("GTC", "IOC", "FOK", "PO")
 """Good till cancelled, immediate or cancel, fill or kill, post-only (maker only)."""
+
+
+def order_kind(intent: OrderIntent) -> str:
+    """The kind of an order a strategy returns (a limit without a time in force is
+    immediate-or-cancel; a stop-limit without one is good till cancelled); ``cancel`` for a
+    cancel, which every listed exchange takes."""
+    if intent.order_type in ("market", "stop_market", "cancel"):
+        return intent.order_type
+    default = "IOC" if intent.order_type == "limit" else "GTC"
+    return f"{intent.order_type}:{intent.time_in_force or default}"
+
+
+def order_request(intent: OrderIntent) -> tuple[str, dict[str, Any]]:
+    """ccxt's order type and unified parameters for an intent, before the client order id
+    and the stop price (a string at the market's precision) are added: ccxt turns them into
+    each exchange's own (binance: LIMIT_MAKER, STOP_LOSS, STOP_LOSS_LIMIT; OKX: post_only,
+    fok, ioc)."""
+    order_type, _, tif = order_kind(intent).partition(":")
+    params: dict[str, Any] = {}
+    if tif == "PO":
+        params["postOnly"] = True
+    elif tif:
+        params["timeInForce"] = tif
+    return ("market" if order_type in ("market", "stop_market") else "limit"), params
 
 
 class UnsupportedVenue(ValueError):
@@ -82,6 +105,8 @@ class Venue:
     def refusal(self, kind: str) -> str | None:
         """Why the exchange cannot take orders of this kind (None if it can)."""
         order_type, _, tif = kind.partition(":")
+        if order_type == "cancel":
+            return None  # every listed exchange cancels by client order id
         if order_type not in ORDER_TYPES:
             return f"{kind!r} is not an order kind ({', '.join(ORDER_TYPES)}, with :TIF)"
         if order_type not in self.order_types:

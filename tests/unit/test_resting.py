@@ -258,18 +258,38 @@ def test_an_intent_lacking_what_its_type_needs_is_refused(intent: dict[str, Any]
         _check_type(OrderIntent(symbol="BTC/USDT", side="buy", amount=D(1), **intent))
 
 
-def test_a_strategy_sending_resting_orders_is_refused_live_at_start_in_one_line(
-        tmp_path: Path) -> None:
+def grid_config(tmp_path: Path, *, exchange: str, stop: bool) -> Path:
+    """examples/grid.toml on the shipped sample, trading live on ``exchange``."""
     path = tmp_path / "grid.toml"
-    path.write_text((EXAMPLES / "grid.toml").read_text(encoding="utf-8").replace(
-        "../data/sample/binance_spot_2024", str(SAMPLE_PRICES)), encoding="utf-8")
+    text = (EXAMPLES / "grid.toml").read_text(encoding="utf-8").replace(
+        "../data/sample/binance_spot_2024", str(SAMPLE_PRICES))
+    path.write_text(text.replace("stop = true", f"stop = {str(stop).lower()}")
+                    + f'\n[exchange]\nid = "{exchange}"\n', encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("exchange", "stop"), [("binance", True), ("okx", False)])
+def test_resting_limits_and_stops_pass_the_live_check_where_the_exchange_takes_them(
+        tmp_path: Path, exchange: str, stop: bool) -> None:
+    env = {"AGENTFUND_API_KEY": "k", "AGENTFUND_SECRET": "s", "AGENTFUND_PASSWORD": "p"}
+
+    needed = check_live(load_config(grid_config(tmp_path, exchange=exchange, stop=stop)), env)
+
+    assert set(needed) >= {"apiKey", "secret"}
+
+
+def test_a_stop_an_exchange_cannot_take_is_refused_live_at_start_in_one_line(
+        tmp_path: Path) -> None:
+    path = grid_config(tmp_path, exchange="okx", stop=True)
 
     with pytest.raises(ConfigError) as refused:
-        check_live(load_config(path), {"AGENTFUND_API_KEY": "k", "AGENTFUND_SECRET": "s"})
+        check_live(load_config(path), {"AGENTFUND_API_KEY": "k", "AGENTFUND_SECRET": "s",
+                                       "AGENTFUND_PASSWORD": "p"})
 
     assert str(refused.value) == (
-        f"{path}: actors.grid.strategy: grid may send limit:GTC orders, which are not placed "
-        "live yet (backtests and paper only; live: market, limit:IOC)")
+        f"{path}: actors.grid.strategy: grid may send stop_market orders, but okx cannot "
+        "take stop_market orders (it takes market, limit:GTC, limit:IOC, limit:FOK, "
+        "limit:PO)")
 
 
 def test_a_fill_or_kill_limit_fills_whole_or_is_rejected() -> None:
