@@ -13,19 +13,31 @@ import json
 import socket
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from fund import display
+from fund.books import OrderBook
 from fund.canonical import format_ts, loads, parse_ts
 from fund.errors import UsageError
-from fund.journal import ConflictError, Journal, JournalError, JournalWriter, open_journal
-from fund.ledger import Ledger, LedgerError
+from fund.journal import (
+    GENESIS_HASH,
+    ConflictError,
+    Entry,
+    EntryFilter,
+    Journal,
+    JournalError,
+    JournalWriter,
+    open_journal,
+)
+from fund.ledger import Ledger, LedgerError, Position
 from fund.messages import COMMAND, START, WAKE, commands_stream, is_side_stream
 from fund.money import standard
-from fund.projections import Controls, Orders
+from fund.projections import Controls, Orders, OrderState
 
 
 def actors(journal: Journal) -> list[str]:
@@ -73,25 +85,94 @@ def _positive(command: str, key: str, text: str) -> Decimal:
     return value
 
 
+@dataclass(slots=True)
+class StatusFold:
+    """What ``fund status`` folds from an actor's stream (the projections every reader
+    shares: the books, the controls, the orders), up to entry ``seq``."""
+
+    ledger: Ledger | None = None
+    controls: Controls = field(default_factory=Controls)
+    orders: Orders = field(default_factory=Orders)
+    last_wake: str | None = None
+    problem: str | None = None  # where the books stopped adding up
+    seq: int = 0
+    head_hash: str = GENESIS_HASH
+    intact: bool = True  # every entry folded is on the hash chain
+
+    def apply(self, entry: Entry) -> None:
+        """Fold one entry (the next of the stream)."""
+        if self.intact and (entry.seq != self.seq + 1 or entry.prev_hash != self.head_hash
+                            or entry.hash != entry.expected_hash()):
+            self.intact = False  # still folded, as before; only never checkpointed
+        payload = loads(entry.payload)
+        if entry.kind == START:
+            self.ledger = Ledger(quote=payload["quote"])
+        elif entry.kind == WAKE:
+            self.last_wake = payload["scheduled"]
+        self.controls.apply(entry.seq, entry.kind, entry.ts, payload)
+        self.orders.apply(entry.seq, entry.kind, entry.ts, payload)
+        if self.ledger is not None and self.problem is None:
+            try:
+                self.ledger.apply(entry.kind, payload)
+            except LedgerError as exc:  # books that do not add up: say where, fold no more
+                self.problem = f"entry {entry.seq}: {exc}"
+        self.seq, self.head_hash = entry.seq, entry.hash
+
+
+_STATUS = "status"
+_CLASSES: dict[str, type] = {cls.__name__: cls for cls in (
+    StatusFold, Ledger, Position, OrderBook, Controls, Orders, OrderState)}
+_SAVE_AFTER = 5_000  # entries folded before the fold is worth checkpointing
+
+
+@cache
+def _status_key() -> str:
+    import fund.books
+    import fund.ledger
+    import fund.projections
+    from fund import projection_store
+
+    return projection_store.identity(_STATUS, 1, _CLASSES.values(), (
+        sys.modules[__name__], fund.projections, fund.ledger, fund.books))
+
+
+@standard
+def status_fold(journal: Journal, actor: str, *, save_after: int = _SAVE_AFTER) -> StatusFold:
+    """The actor's stream folded: from its projection checkpoint when one matches the
+    journal (then only the entries after it are read), else from the first entry; the
+    result is checkpointed when at least ``save_after`` entries were folded."""
+    from fund import projection_store
+
+    key = _status_key()
+    found = projection_store.load(journal, actor, _STATUS, key, _CLASSES)
+    fold = found.state if found is not None and isinstance(found.state, StatusFold) \
+        and found.state.intact and found.state.seq == found.seq else StatusFold()
+    folded = 0
+    for entry in journal.read(actor, EntryFilter(first_seq=fold.seq + 1)):
+        fold.apply(entry)
+        folded += 1
+        if not fold.intact and found is not None:  # the chain breaks after the checkpoint
+            projection_store.LOG.warning(
+                f"{journal.url}: {actor}: projection checkpoint at entry {found.seq} "
+                f"discarded, entry {entry.seq} is off the hash chain; folding every entry again")
+            projection_store.discard(journal, actor, _STATUS)
+            fold, found = StatusFold(), None
+            for again in journal.read(actor):
+                fold.apply(again)
+            return fold
+    if fold.intact and folded >= save_after:
+        projection_store.save(journal, actor, _STATUS, key, _CLASSES, fold.seq,
+                              fold.head_hash, fold)
+    return fold
+
+
 @standard
 def actor_status(journal: Journal, actor: str, now: datetime) -> dict[str, Any]:
     """Fold an actor's stream into what an operator needs to see (the projections every
     reader shares: the books, the controls, the orders)."""
-    ledger, controls, orders = None, Controls(), Orders()
-    last_wake, problem = None, None
-    for entry in journal.read(actor):
-        payload = loads(entry.payload)
-        if entry.kind == START:
-            ledger = Ledger(quote=payload["quote"])
-        elif entry.kind == WAKE:
-            last_wake = payload["scheduled"]
-        controls.apply(entry.seq, entry.kind, entry.ts, payload)
-        orders.apply(entry.seq, entry.kind, entry.ts, payload)
-        if ledger is not None and problem is None:
-            try:
-                ledger.apply(entry.kind, payload)
-            except LedgerError as exc:  # books that do not add up: say where, fold no more
-                problem = f"entry {entry.seq}: {exc}"
+    fold = status_fold(journal, actor)
+    ledger, controls, orders = fold.ledger, fold.controls, fold.orders
+    last_wake, problem = fold.last_wake, fold.problem
     lease = journal.lease(actor)
     info = loads(lease.info) if lease else {}
     return {

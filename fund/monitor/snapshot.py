@@ -99,11 +99,13 @@ class Sentiment:
             mentions = float(figures.get("mentions", 0))
             mean = float(figures.get("mean", 0.0))
             sentences = float(figures.get("sentences", mentions))
-            self.mentions.setdefault(name, array("d")).append(mentions)
-            self.mean.setdefault(name, array("d")).append(mean)
-            self.sentences.setdefault(name, array("d")).append(sentences)
-            self.scores.setdefault(name, array("d")).append(
-                float(figures.get("score_sum", mean * sentences)))
+            if name not in self.mentions:  # no setdefault: it builds an array a call
+                for column in (self.mentions, self.mean, self.sentences, self.scores):
+                    column.setdefault(name, array("d"))
+            self.mentions[name].append(mentions)
+            self.mean[name].append(mean)
+            self.sentences[name].append(sentences)
+            self.scores[name].append(float(figures.get("score_sum", mean * sentences)))
 
 
 @dataclass(slots=True)

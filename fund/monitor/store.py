@@ -1,38 +1,50 @@
 """Snapshots kept between page views and between UI runs, always checked against the journal.
 
-A snapshot is derived data: it is saved under the cache directory (see
-:func:`fund.cache.cache_root`) with the sequence number and hash of the last entry it
-folded. Before it is used, that entry is read back: if the journal no longer has it with
-that hash (another journal at the same URL, or an altered one), the snapshot is thrown away
-and rebuilt from the first entry. So the cache can make the UI fast, never wrong.
+In the process, the last snapshot of each actor is kept and brought up to the journal's
+head on every view. Between runs, it is a projection checkpoint (:mod:`fund.projection_store`:
+canonical JSON beside the journal, keyed by the entry and hash it reaches), written as a long
+stream is folded and whenever enough new entries were folded. Before it is used, that entry
+is read back: if the journal no longer has it with that hash (another journal at the same
+URL, or an altered one), or the fold is another version, the checkpoint is discarded (one
+line in the log, and shown by the UI) and the stream folded from its first entry. So a
+checkpoint can make the UI fast, never wrong.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
-from fund.cache import cache_root
+import fund.books
+import fund.ledger
+import fund.markets
+import fund.monitor.snapshot
+import fund.performance
+import fund.projections
+from fund import projection_store
 from fund.journal import EntryFilter, Journal
-from fund.monitor.snapshot import SNAPSHOT_VERSION, ActorSnapshot, advance
+from fund.monitor.snapshot import SNAPSHOT_VERSION, ActorSnapshot, Sentiment, Series, advance
+
+NAME = "monitor"
+CLASSES: dict[str, type] = {cls.__name__: cls for cls in (
+    ActorSnapshot, Series, Sentiment, fund.ledger.Ledger, fund.ledger.Position,
+    fund.books.OrderBook, fund.markets.Market, fund.projections.Orders,
+    fund.projections.OrderState, fund.projections.Controls, fund.performance.Units,
+    fund.performance.Flow)}
+KEY = projection_store.identity(NAME, SNAPSHOT_VERSION, CLASSES.values(), (
+    fund.monitor.snapshot, fund.projections, fund.ledger, fund.performance, fund.markets,
+    fund.books))
 
 _MEMO: dict[tuple[str, str], ActorSnapshot] = {}
+_NOTES: dict[tuple[str, str], str] = {}
 _LOCK = threading.Lock()
+_PAGE = 50_000  # entries folded between progress reports
 _SAVE_AFTER = 5_000  # entries folded since loading before the snapshot is worth saving
-
-
-def _path(journal: Journal, actor: str) -> Path:
-    key = hashlib.sha256(f"{journal.url}\x1f{actor}".encode()).hexdigest()[:32]
-    return cache_root() / "monitor" / f"{key}.pickle"
+_SAVE_EVERY = 250_000  # while a long stream is first read: keep what was folded so far
 
 
 def _still_valid(journal: Journal, snapshot: ActorSnapshot) -> bool:
-    if snapshot.version != SNAPSHOT_VERSION:
-        return False
+    """Whether the journal still has the snapshot's last entry with its hash."""
     if snapshot.seq == 0:
         return True
     found = list(journal.read(snapshot.actor, EntryFilter(first_seq=snapshot.seq,
@@ -40,28 +52,35 @@ def _still_valid(journal: Journal, snapshot: ActorSnapshot) -> bool:
     return bool(found) and found[0].hash == snapshot.head_hash
 
 
-def _load(path: Path, actor: str) -> ActorSnapshot | None:
-    try:
-        with path.open("rb") as handle:
-            snapshot = pickle.load(handle)  # our own cache file, written by _save
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
-            TypeError, ValueError):
+def _load(journal: Journal, actor: str) -> ActorSnapshot | None:
+    def report(message: str) -> None:
+        _NOTES[(journal.url, actor)] = message
+        projection_store.LOG.warning(message)
+
+    found = projection_store.load(journal, actor, NAME, KEY, CLASSES, report)
+    if found is None:
         return None
-    return snapshot if isinstance(snapshot, ActorSnapshot) and snapshot.actor == actor else None
+    state = found.state
+    if not isinstance(state, ActorSnapshot) or state.actor != actor or \
+            (state.seq, state.head_hash) != (found.seq, found.head_hash) or not state.trusted:
+        report(f"{journal.url}: {actor}: projection checkpoint at entry {found.seq} discarded, "
+               "it does not hold this actor's snapshot; folding every entry again")
+        projection_store.discard(journal, actor, NAME)
+        return None
+    return state
 
 
-def _save(path: Path, snapshot: ActorSnapshot) -> None:
-    """Write atomically (temporary file, then rename); a failure only costs speed."""
-    if snapshot.ledger is not None:
-        snapshot.ledger._held = None  # a cached view of positions; rebuilt on demand
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        with temporary.open("wb") as handle:
-            pickle.dump(snapshot, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        temporary.replace(path)
-    except OSError:
-        pass
+def keep(journal: Journal, snapshot: ActorSnapshot) -> None:
+    """Keep the snapshot as a projection checkpoint (only on an intact chain); a failure
+    only costs speed."""
+    if snapshot.trusted:
+        projection_store.save(journal, snapshot.actor, NAME, KEY, CLASSES, snapshot.seq,
+                              snapshot.head_hash, snapshot)
+
+
+def note(journal: Journal, actor: str) -> str | None:
+    """The line saying why the actor's checkpoint was just discarded, if it was (once)."""
+    return _NOTES.pop((journal.url, actor), None)
 
 
 def snapshot(journal: Journal, actor: str,
@@ -72,33 +91,34 @@ def snapshot(journal: Journal, actor: str,
     long stream is read for the first time.
     """
     key = (journal.url, actor)
-    path = _path(journal, actor)
     with _LOCK:
         current = _MEMO.get(key)
         if current is None or not _still_valid(journal, current):
-            current = _load(path, actor)
-            if current is None or not _still_valid(journal, current):
-                current = ActorSnapshot(actor=actor)
-        folded = 0
+            current = _load(journal, actor) or ActorSnapshot(actor=actor)
+        folded = unsaved = 0
         while True:
-            read = advance(journal, current, limit=50_000)
+            read = advance(journal, current, limit=_PAGE)
             folded += read
+            unsaved += read
             if progress is not None and read:
                 progress(folded)
-            if read < 50_000 or current.chain_error is not None:
+            if read < _PAGE or current.chain_error is not None:
                 break
+            if unsaved >= _SAVE_EVERY:
+                keep(journal, current)
+                unsaved = 0
         _MEMO[key] = current
-        if folded >= _SAVE_AFTER:
-            _save(path, current)
+        if unsaved >= _SAVE_AFTER or (unsaved and folded >= _SAVE_EVERY):
+            keep(journal, current)
         return current
 
 
 def forget(journal: Journal, *, disk: bool = False) -> None:
-    """Drop the journal's snapshots kept in this process (and, with ``disk``, on disk), so
-    the next :func:`snapshot` re-reads every entry and re-checks every hash."""
+    """Drop the journal's snapshots kept in this process (and, with ``disk``, its projection
+    checkpoints), so the next :func:`snapshot` re-reads every entry and re-checks every
+    hash."""
     with _LOCK:
         for key in [k for k in _MEMO if k[0] == journal.url]:
             del _MEMO[key]
         if disk:
-            for actor in journal.processes():
-                _path(journal, actor).unlink(missing_ok=True)
+            projection_store.discard(journal)

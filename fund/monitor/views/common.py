@@ -14,7 +14,7 @@ from fund.canonical import parse_ts
 from fund.journal import EntryFilter, Journal, JournalError, Lease, open_journal
 from fund.messages import is_side_stream
 from fund.monitor.snapshot import ActorSnapshot
-from fund.monitor.store import forget, snapshot
+from fund.monitor.store import forget, note, snapshot
 
 LIVE_LEASE = timedelta(seconds=15)  # fund.daemon's LEASE_TTL
 
@@ -81,6 +81,8 @@ def load(store: Journal, actor: str) -> ActorSnapshot:
         return snapshot(store, actor, progress)
     finally:
         bar.empty()
+        if (why := note(store, actor)) is not None:
+            st.caption(why)
 
 
 def chain_badge(snap: ActorSnapshot) -> None:

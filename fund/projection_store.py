@@ -1,0 +1,358 @@
+"""Projection checkpoints: an actor's folded state kept beside its journal, never trusted.
+
+Folding a million entries on every start of the monitor or ``fund status`` is wasted work:
+the state a fold reached is saved as a *projection checkpoint* — the canonical JSON of the
+fold's objects, keyed by the actor, the fold's name, the fold's identity (its version, its
+classes' fields and its code), and the sequence number and hash of the last entry folded.
+Opening is then a read of the checkpoint plus the entries after it.
+
+Where it lives: an SQL journal (SQLite or PostgreSQL) keeps checkpoints in its own table,
+``projection_checkpoints`` (fund/projection_table.py), in the same database (created the
+first time one is written);
+a journal that cannot hold one (a bundle, a JSON-lines export, a database that refuses
+the write) keeps them as files under ``$AGENTFUND_CACHE/projections``. They are not
+journal entries: the hash chain, ``fund verify``, exports and bundles never see them.
+
+A checkpoint is only used when the journal's entry at its sequence number still has its
+hash, and the caller checks the chain link by link from there. Anything else — a
+rewritten history, another journal at the same place, another version of the fold, an
+unreadable state — discards it with a one-line message, and the caller folds from the
+first entry. The state is decoded by :func:`decode`, which only builds plain JSON values,
+``Decimal``, ``tuple``, ``set``, float arrays and the dataclasses registered with
+:func:`identity`: no code named by the data is ever run (no pickle).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import logging
+import math
+import os
+import sqlite3
+import sys
+import threading
+import zlib
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import orjson
+
+from fund.cache import cache_root
+from fund.journal import EntryFilter, Journal, file_kind
+
+CODEC_VERSION = 1
+_MAX_ARRAY = 2**31  # bytes: a float array inflating to more is refused, not allocated
+LOG = logging.getLogger("fund.projections")
+
+
+class Checkpoint(NamedTuple):
+    """A checkpoint that matched the journal: the state after folding entry ``seq``."""
+
+    seq: int
+    head_hash: str
+    state: Any
+
+
+# --- the identity of a fold ------------------------------------------------------------------
+
+
+def identity(name: str, version: int, classes: Iterable[type], modules: Iterable[ModuleType]
+             ) -> str:
+    """The fold's identity: its name and version, the fields of the dataclasses its state is
+    made of, and the source of the modules that fold it — any change discards checkpoints."""
+    digest = hashlib.sha256(f"{CODEC_VERSION}\x1f{name}\x1f{version}".encode())
+    for cls in classes:
+        fields = ",".join(f.name for f in dataclasses.fields(cls))
+        digest.update(f"\x1e{cls.__name__}:{fields}".encode())
+    for module in (sys.modules[__name__], *modules):  # this codec's own code too
+        source = getattr(module, "__file__", None)
+        try:
+            digest.update(Path(source).read_bytes() if source else module.__name__.encode())
+        except OSError:
+            digest.update(module.__name__.encode())
+    return digest.hexdigest()
+
+
+# --- the codec: canonical JSON of the state --------------------------------------------------
+
+
+def encode(value: Any, classes: dict[str, type]) -> bytes:
+    """The state as canonical JSON (sorted keys, no spaces; dict order kept as pairs)."""
+    return orjson.dumps(_enc(value, classes), option=orjson.OPT_SORT_KEYS)
+
+
+def decode(data: bytes, classes: dict[str, type]) -> Any:
+    """The state back from :func:`encode`; a ValueError for anything it did not write."""
+    try:
+        return _dec(orjson.loads(data), classes)
+    except (KeyError, TypeError, AttributeError, ArithmeticError, RecursionError, zlib.error,
+            orjson.JSONDecodeError) as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _enc(value: Any, classes: dict[str, type]) -> Any:
+    kind = type(value)
+    if value is None or kind in (str, int, bool):
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else {"$f": repr(value)}
+    if kind is Decimal:
+        return {"$d": str(value)}
+    if kind is list:
+        return [_enc(v, classes) for v in value]
+    if kind is tuple:
+        return {"$t": [_enc(v, classes) for v in value]}
+    if kind in (set, frozenset):
+        items = [_enc(v, classes) for v in value]
+        return {"$s": sorted(items, key=lambda v: orjson.dumps(v, option=orjson.OPT_SORT_KEYS))}
+    if kind is dict:
+        return {"$m": [[_enc(k, classes), _enc(v, classes)] for k, v in value.items()]}
+    if kind is array and value.typecode == "d":
+        raw = value if sys.byteorder == "little" else _swapped(value)
+        return {"$a": base64.b64encode(zlib.compress(raw.tobytes(), 1)).decode()}
+    if classes.get(kind.__name__) is kind:
+        return {"$c": kind.__name__, "f": {
+            f.name: _enc(getattr(value, f.name), classes)
+            for f in dataclasses.fields(value) if not f.name.startswith("_")}}
+    raise TypeError(f"{kind.__name__} cannot be kept in a projection checkpoint")
+
+
+def _swapped(values: array[float]) -> array[float]:
+    copy = array("d", values)
+    copy.byteswap()
+    return copy
+
+
+def _dec(value: Any, classes: dict[str, type]) -> Any:
+    if isinstance(value, list):
+        return [_dec(v, classes) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "$m" in value:
+        return {_dec(k, classes): _dec(v, classes) for k, v in value["$m"]}
+    if "$c" in value:
+        cls = classes[value["$c"]]  # only the fold's own dataclasses: a KeyError otherwise
+        return cls(**{k: _dec(v, classes) for k, v in value["f"].items()})
+    if "$a" in value:
+        floats = array("d")
+        inflate = zlib.decompressobj()
+        floats.frombytes(inflate.decompress(base64.b64decode(value["$a"]), _MAX_ARRAY))
+        if inflate.unconsumed_tail or not inflate.eof:
+            raise ValueError("a float array is truncated or too long")
+        return floats if sys.byteorder == "little" else _swapped(floats)
+    if "$d" in value:
+        return Decimal(value["$d"])
+    if "$t" in value:
+        return tuple(_dec(v, classes) for v in value["$t"])
+    if "$s" in value:
+        return {_dec(v, classes) for v in value["$s"]}
+    if "$f" in value:
+        return float(value["$f"])
+    raise ValueError(f"unknown value {str(value)[:60]}")
+
+
+# --- where checkpoints are kept --------------------------------------------------------------
+
+SQLITE_DDL = (
+    "CREATE TABLE IF NOT EXISTS projection_checkpoints (\n\tprocess_id VARCHAR(128) NOT NULL, "
+    "\n\tname VARCHAR(40) NOT NULL, \n\tidentity VARCHAR(64) NOT NULL, \n\tseq BIGINT NOT "
+    "NULL, \n\thead_hash VARCHAR(64) NOT NULL, \n\tstate BLOB NOT NULL, \n\tPRIMARY KEY "
+    "(process_id, name)\n)")
+"""fund/projection_table.py's table as SQLAlchemy creates it on SQLite, made idempotent."""
+_LOCK = threading.Lock()
+Row = tuple[str, int, str, bytes]  # identity, seq, head hash, state
+
+
+def _sqlite_file(journal: Journal) -> str | None:
+    """The SQLite file a journal lives in (a plain ``sqlite:///PATH`` URL), else None."""
+    for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+        if journal.url.startswith(prefix):
+            path = journal.url[len(prefix):]
+            if path and path != ":memory:" and "?" not in path and Path(path).is_file() \
+                    and file_kind(Path(path)) == "sqlite":
+                return path
+    return None
+
+
+def _engine(journal: Journal) -> Any:
+    """The SQLAlchemy engine of an SQL journal (PostgreSQL), else None."""
+    engine = getattr(journal, "_engine", None)
+    if engine is None or "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy.engine import Engine
+
+    return engine if isinstance(engine, Engine) else None
+
+
+@contextmanager
+def _sqlite(path: str, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
+    """A connection of our own to the journal's file, in one transaction."""
+    db = sqlite3.connect(path, timeout=10, isolation_level=None)
+    try:
+        db.execute(begin)
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+    finally:
+        db.close()
+
+
+def _file(journal: Journal, actor: str, name: str) -> Path:
+    key = hashlib.sha256(f"{journal.url}\x1f{actor}".encode()).hexdigest()[:32]
+    return cache_root() / "projections" / f"{key}.{name}.json"
+
+
+def _read_database(journal: Journal, actor: str, name: str) -> Row | None:
+    path = _sqlite_file(journal)
+    if path is not None:
+        with _sqlite(path) as db:
+            if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name="
+                          "'projection_checkpoints'").fetchone() is None:
+                return None
+            row = db.execute("SELECT identity, seq, head_hash, state FROM "
+                             "projection_checkpoints WHERE process_id=? AND name=?",
+                             (actor, name)).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]), str(row[2]), bytes(row[3]))
+    engine = _engine(journal)
+    if engine is None:
+        return None
+    from fund import projection_table
+
+    return projection_table.read(engine, actor, name)
+
+
+def _write_database(journal: Journal, actor: str, name: str, row: Row) -> bool:
+    path = _sqlite_file(journal)
+    if path is not None:
+        with _sqlite(path, "BEGIN IMMEDIATE") as db:
+            db.execute(SQLITE_DDL)
+            db.execute("DELETE FROM projection_checkpoints WHERE process_id=? AND name=?",
+                       (actor, name))
+            db.execute("INSERT INTO projection_checkpoints (process_id, name, identity, seq, "
+                       "head_hash, state) VALUES (?, ?, ?, ?, ?, ?)", (actor, name, *row))
+        return True
+    engine = _engine(journal)
+    if engine is None:
+        return False
+    from fund import projection_table
+
+    projection_table.write(engine, actor, name, row)
+    return True
+
+
+def _remove_database(journal: Journal, actor: str | None, name: str | None) -> None:
+    path = _sqlite_file(journal)
+    if path is not None:
+        with _sqlite(path, "BEGIN IMMEDIATE") as db:
+            if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name="
+                          "'projection_checkpoints'").fetchone() is not None:
+                db.execute("DELETE FROM projection_checkpoints WHERE (? IS NULL OR "
+                           "process_id=?) AND (? IS NULL OR name=?)", (actor, actor, name, name))
+        return
+    engine = _engine(journal)
+    if engine is not None:
+        from fund import projection_table
+
+        projection_table.remove(engine, actor, name)
+
+
+def _read(journal: Journal, actor: str, name: str) -> Row | None:
+    try:
+        found = _read_database(journal, actor, name)
+        if found is not None:
+            return found
+    except Exception as exc:  # noqa: BLE001 - any database error only costs a refold
+        LOG.debug("%s: projection checkpoints unreadable: %s", journal.url, exc)
+    try:
+        head, _, data = _file(journal, actor, name).read_bytes().partition(b"\n")
+        key, seq, head_hash = head.decode().split(" ")
+        return key, int(seq), head_hash, data
+    except (OSError, ValueError):
+        return None
+
+
+def _write(journal: Journal, actor: str, name: str, row: Row) -> bool:
+    try:
+        if _write_database(journal, actor, name, row):
+            return True
+    except Exception as exc:  # noqa: BLE001 - read-only, locked too long: a file then
+        LOG.debug("%s: projection checkpoint not stored in the journal's database: %s",
+                  journal.url, exc)
+    path = _file(journal, actor, name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        temporary.write_bytes(f"{row[0]} {row[1]} {row[2]}\n".encode() + row[3])
+        temporary.replace(path)
+        return True
+    except OSError:
+        return False
+
+
+# --- the public calls ------------------------------------------------------------------------
+
+
+def load(journal: Journal, actor: str, name: str, key: str, classes: dict[str, type],
+         report: Callable[[str], None] | None = None) -> Checkpoint | None:
+    """The actor's checkpoint of fold ``name`` if it matches the journal and the fold
+    (``key``, from :func:`identity`), else None — after discarding it and saying why in
+    one line (to ``report``, else the log)."""
+    found = _read(journal, actor, name)
+    if found is None:
+        return None
+    stored_key, seq, head_hash, data = found
+    reason = None
+    if stored_key != key:
+        reason = "made by another version of the fold"
+    else:
+        entry = next(iter(journal.read(actor, EntryFilter(first_seq=seq, last_seq=seq))), None)
+        if entry is None:
+            reason = f"the journal has no entry {seq}"
+        elif entry.hash != head_hash:
+            reason = (f"entry {seq} no longer has hash {head_hash[:16]}… (a rewritten "
+                      "history or another journal)")
+    state = None
+    if reason is None:
+        try:
+            state = decode(data, classes)
+        except ValueError as exc:
+            reason = f"its state cannot be read ({exc})"
+    if reason is not None:
+        message = (f"{journal.url}: {actor}: projection checkpoint at entry {seq} discarded, "
+                   f"{reason}; folding every entry again")
+        (report or LOG.warning)(message)
+        discard(journal, actor, name)
+        return None
+    return Checkpoint(seq, head_hash, state)
+
+
+def save(journal: Journal, actor: str, name: str, key: str, classes: dict[str, type],
+         seq: int, head_hash: str, state: Any) -> bool:
+    """Keep ``state`` (folded up to entry ``seq`` with hash ``head_hash``); False if it
+    could not be kept anywhere (then the next fold only costs more)."""
+    if seq <= 0:
+        return False
+    with _LOCK:
+        return _write(journal, actor, name, (key, seq, head_hash, encode(state, classes)))
+
+
+def discard(journal: Journal, actor: str | None = None, name: str | None = None) -> None:
+    """Remove the checkpoints of one actor's fold, of an actor, or (None) of the journal."""
+    try:
+        _remove_database(journal, actor, name)
+    except Exception as exc:  # noqa: BLE001 - what cannot be removed is still checked on use
+        LOG.debug("%s: projection checkpoints not removed: %s", journal.url, exc)
+    for one in [actor] if actor is not None else journal.processes():
+        path = _file(journal, one, name or "*")
+        for found in path.parent.glob(path.name) if path.parent.is_dir() else ():
+            found.unlink(missing_ok=True)
