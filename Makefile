@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DEMO_OUT ?= runs/demo-w1
 SITE_DIR ?= site
 
-.PHONY: demo test install system-deps lint docs pytest bench bench-ui bench-peers bench-sweep soak clean
+.PHONY: demo test install system-deps lint docs pytest bench bench-scaling bench-ui bench-peers bench-sweep soak clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,18 @@ docs: install
 
 test: system-deps lint docs pytest
 
+# the issue-18 table: this checkout (A) against BENCH_BASE (B), A B A B …, medians, ratios,
+# targets and the floor; BENCH_BASE is the revision the targets are ratios to ("today")
+BENCH_BASE ?= 585aef6
+BENCH_ARGS ?=
 bench: install
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py --against $(BENCH_BASE) $(BENCH_ARGS)
+
+# how cost grows: assets (5, 20, 100), wakes (hourly, 5 min, 1 min), journal size (SQLite,
+# and PostgreSQL when DATABASE_URL is set); BENCH_SCALING_ARGS e.g. --sizes 1000,1000000
+BENCH_SCALING_ARGS ?=
+bench-scaling: install
+	$(PY) benchmarks/scaling.py $(BENCH_SCALING_ARGS)
 
 # the monitoring UI on a ~1M-entry journal (a real backtest, built once and reused)
 bench-ui: install

@@ -4,16 +4,26 @@
     python benchmarks/ui_million.py --repeat 3       # median of 3 fresh processes a figure
     python benchmarks/ui_million.py --profile        # also cProfile the slow measurements
     python benchmarks/ui_million.py --rebuild --dir /tmp/elsewhere
+    python benchmarks/ui_million.py --start --against 585aef6 --repeat 3   # `fund ui` start
+
+``--start`` times `fund ui` from start to the first Overview (what ``fund ui`` does before
+it serves, then the Overview page) on a fresh copy of the journal: the first start, a
+restart, a start after the journal grew by 100k entries and a restart after that; and
+``fund status`` likewise — for this checkout and, with ``--against REV``, for the code of
+REV side by side (A B A B), each in fresh processes.
 
 The journal is a REAL backtest, not synthetic entries: one fund of three rebalancing actors
 over the shipped sample (Binance 5-minute candles, 2024-01-01 → 2024-06-30) — W1's
 rebalancer woken every minute, a BTC/ETH one every 5 minutes and an altcoin one every 15
 minutes — about 1.0 M entries in one SQLite file. It is built once under ``--dir`` and
-reused while its config is unchanged.
+reused while its config is unchanged. Projection checkpoints (fund/projection_store.py)
+live in the journal's own database: a "cold" figure first removes them
+(:func:`drop_checkpoints`), a "warm" one uses those a previous process wrote.
 
 Every figure is measured in a fresh Python process, so Streamlit's caches and the monitor's
 in-process snapshot memo are cold; "cold" also means an empty ``$AGENTFUND_CACHE`` (no
-on-disk snapshot), "warm" means the on-disk snapshots a previous process saved. The
+on-disk snapshot, no projection checkpoint in the journal), "warm" means what a previous
+process saved. The
 operating system's file cache is warm in both (the journal has just been read). Each
 process first views the same page once on a one-day journal, untimed: a running ``fund ui``
 server has done that work (imports, Streamlit's start-up) before anyone opens the big
@@ -243,6 +253,8 @@ def child(kind: str, journal: str, warmup: str, decision: int, text: str,
         seconds, at = _app_test(params, state, profiler, result)
         result["shown"] = {m.label: m.value for m in at.metric if m.label in ("NAV", "Fills")}
         result["badges"] = [s.value[:60] for s in at.success]
+    elif kind == "start":
+        seconds = _start(journal, profiler, result)
     elif kind == "decision-page":
         seconds, at = _app_test(params, state, profiler, result)
         result["shown"] = [h.value for h in at.subheader][:1]
@@ -276,20 +288,49 @@ def child(kind: str, journal: str, warmup: str, decision: int, text: str,
     print(json.dumps(result, default=str))
 
 
+def _start(journal: str, profiler: cProfile.Profile | None, result: dict[str, Any]) -> float:
+    """`fund ui`'s start to the first Overview: what ``fund ui`` does before it serves
+    (open the journal, bring every actor's snapshot up to its head: ``prepare``), then the
+    server's first Overview page (another process in ``fund ui``: only this process's
+    in-memory snapshots are dropped in between, never what was saved)."""
+    from fund.commands.ui import prepare
+    from fund.journal import open_journal
+    from fund.monitor.store import forget
+
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    with open_journal(journal, must_exist=True) as store:
+        prepare(store)
+        forget(store)
+    if profiler:
+        profiler.disable()
+    result["prepare_s"] = time.perf_counter() - started
+    page, at = _app_test({"page": "Overview"}, {}, profiler, result)
+    result["page_s"] = page
+    result["shown"] = {m.label: m.value for m in at.metric if m.label in ("NAV", "Fills")}
+    result["badges"] = [s.value[:60] for s in at.success]
+    return float(result["prepare_s"] + page)
+
+
 def measure(kind: str, journal: Path, cache: Path, *, decision: int = 0, text: str = "",
-            profile: Path | None = None) -> dict[str, Any]:
-    """Run one measurement in a fresh process with ``cache`` as ``$AGENTFUND_CACHE``."""
-    env = {**os.environ, "AGENTFUND_CACHE": str(cache), "PYTHONHASHSEED": "0"}
-    warmup = warmup_journal(journal.parent.parent)
+            profile: Path | None = None, root: Path = ROOT,
+            warmup: Path | None = None) -> dict[str, Any]:
+    """Run one measurement in a fresh process with ``cache`` as ``$AGENTFUND_CACHE``, on
+    the code at ``root`` (this checkout, or a worktree of another revision: this script's
+    own measuring code, that revision's agentfund)."""
+    env = {**os.environ, "AGENTFUND_CACHE": str(cache), "PYTHONHASHSEED": "0",
+           "PYTHONPATH": str(root)}
+    warmup = warmup or warmup_journal(journal.parent.parent)
     command = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
                "--child-journal", f"sqlite:///{journal}", "--child-warmup",
                f"sqlite:///{warmup}", "--child-decision", str(decision), "--child-text", text]
     if profile is not None:
         command += ["--child-profile", str(profile)]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
                           check=False)
     if done.returncode != 0:
-        raise SystemExit(f"measurement {kind} failed ({done.returncode}):\n{done.stderr}")
+        raise SystemExit(f"measurement {kind} ({root}) failed ({done.returncode}):\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -316,6 +357,7 @@ def run_all(journal: Path, work: Path, repeat: int, decision: int,
     for number in range(repeat):
         cache = work / f"cache-{number}"
         shutil.rmtree(cache, ignore_errors=True)
+        drop_checkpoints(journal)
         cold.append(measure("overview", journal, cache))  # fills the on-disk snapshots
         warm.append(measure("overview", journal, cache))
     rows.append(("Overview, cold (empty snapshot cache)", _median(cold), TARGET_OVERVIEW))
@@ -331,8 +373,11 @@ def run_all(journal: Path, work: Path, repeat: int, decision: int,
         samples = []
         for _ in range(repeat):
             shutil.rmtree(cold_cache, ignore_errors=True)
+            if cache == cold_cache:
+                drop_checkpoints(journal)
             samples.append(measure(kind, journal, cache, decision=decision))
         rows.append((f"{label} (entry {decision})", _median(samples), target))
+    measure("overview", journal, warm_cache)  # untimed: the checkpoints back (warm again)
     samples = [measure("charts", journal, warm_cache) for _ in range(repeat)]
     rows.append((f"Charts page of {BIG}, warm", _median(samples), None))
     for text in texts:
@@ -341,6 +386,149 @@ def run_all(journal: Path, work: Path, repeat: int, decision: int,
             samples = [measure(kind, journal, warm_cache, text=text) for _ in range(repeat)]
             rows.append((f"{label} {text!r}", _median(samples), None))
     return rows
+
+
+# --- `fund ui` from start to the first Overview, and `fund status` --------------------------
+
+
+def drop_checkpoints(journal: Path) -> None:
+    """Remove the projection checkpoints kept in the journal's database (a cold start)."""
+    with sqlite3.connect(journal) as db:
+        db.execute("DROP TABLE IF EXISTS projection_checkpoints")
+
+
+def fresh_copy(source: Path, target: Path) -> Path:
+    """A copy of the journal as the backtest left it: no checkpoint, no -wal file."""
+    for path in (target, target.with_name(target.name + "-wal"),
+                 target.with_name(target.name + "-shm")):
+        path.unlink(missing_ok=True)
+    shutil.copyfile(source, target)
+    drop_checkpoints(target)
+    return target
+
+
+def grow(journal: Path, entries: int, actor: str = BIG) -> int:
+    """Append ``entries`` entries to the actor's stream, chained on its head, as a daemon
+    running on would: its quiet wakes again (Wake, Observation and a Decision without
+    orders, payloads as recorded). Returns the new head's sequence number."""
+    from fund.journal.base import entry_hash
+
+    with sqlite3.connect(journal) as db:
+        seq, prev = db.execute("SELECT seq, hash FROM journal_entries WHERE process_id=? "
+                               "ORDER BY seq DESC LIMIT 1", (actor,)).fetchone()
+        quiet = db.execute(
+            "SELECT kind, ts, payload FROM journal_entries WHERE process_id=? AND kind IN "
+            "('Wake', 'Observation', 'Decision') AND seq > 1 AND NOT (kind='Decision' AND "
+            "payload NOT LIKE '%\"intents\":0,%') ORDER BY seq LIMIT ?",
+            (actor, entries)).fetchall()
+        rows = []
+        for kind, ts, payload in quiet:
+            seq += 1
+            digest = entry_hash(actor, seq, kind, ts, payload, prev)
+            rows.append((actor, seq, kind, ts, payload, prev, digest))
+            prev = digest
+        db.executemany("INSERT INTO journal_entries (process_id, seq, kind, ts, payload, "
+                       "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    return int(seq)
+
+
+def status_seconds(root: Path, journal: Path, cache: Path) -> tuple[float, str]:
+    """The whole ``fund status JOURNAL --json`` process of the code at ``root``: its wall
+    time and what it printed (every actor's NAV, positions, orders, controls)."""
+    env = {**os.environ, "AGENTFUND_CACHE": str(cache), "PYTHONHASHSEED": "0",
+           "PYTHONPATH": str(root)}
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "fund", "status", str(journal), "--json"],
+                          cwd=root, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"fund status ({root}) failed ({done.returncode}):\n{done.stderr}")
+    return seconds, done.stdout
+
+
+START_ROWS = ("first start (nothing kept)", "restart", "start after +{grow:,} entries",
+              "restart after +{grow:,} entries")
+
+
+def start_round(root: Path, base: Path, work: Path, warmup: Path, grown: int
+                ) -> dict[str, dict[str, Any]]:
+    """One side's round: `fund ui` start and `fund status`, on a fresh copy of ``base``
+    (first, again, after it grew by ``grown`` entries, again). Returns figures by row."""
+    journal = fresh_copy(base, work / "journal.db")
+    cache = work / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    status_cache = work / "status-cache"
+    shutil.rmtree(status_cache, ignore_errors=True)
+    out: dict[str, dict[str, Any]] = {}
+    for number, row in enumerate(START_ROWS):
+        if number == 2:
+            grow(journal, grown)
+        name = row.format(grow=grown)
+        out[f"ui: {name}"] = measure("start", journal, cache, root=root, warmup=warmup)
+    # fund status on its own copy (its checkpoints are its own fold's)
+    journal = fresh_copy(base, work / "journal.db")
+    for number, row in enumerate(START_ROWS):
+        if number == 2:
+            grow(journal, grown)
+        seconds, shown = status_seconds(root, journal, status_cache)
+        out[f"status: {row.format(grow=grown)}"] = {"seconds": seconds, "shown": shown}
+    return out
+
+
+def _shown(figures: dict[str, Any]) -> Any:
+    """What a measurement showed, without where its journal copy was (A's and B's differ)."""
+    shown = figures.get("shown")
+    if isinstance(shown, str):  # fund status --json: rows naming their journal
+        shown = [{k: v for k, v in row.items() if k != "journal"} for row in json.loads(shown)]
+    return shown, figures.get("badges")
+
+
+def start_table(base: Path, work: Path, repeat: int, against: str | None, grown: int) -> int:
+    """`fund ui` start to the first Overview and `fund status`, this checkout (A) against
+    ``against`` (B), A B A B; prints medians and the ratio of the medians."""
+    from contextlib import nullcontext
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.run import worktree
+
+    warmup = warmup_journal(base.parent.parent)
+    sides: dict[str, list[dict[str, dict[str, Any]]]] = {"A": [], "B": []}
+    with (worktree(against) if against else nullcontext(None)) as other:
+        roots = {"A": ROOT, **({"B": other} if other else {})}
+        for number in range(repeat):
+            for side, root in roots.items():
+                place = work / f"start-{side}"
+                place.mkdir(parents=True, exist_ok=True)
+                sides[side].append(start_round(root, base, place, warmup, grown))
+                print(f"round {number + 1} {side}: " + ", ".join(
+                    f"{k} {v['seconds']:.2f}" for k, v in sides[side][-1].items()),
+                      file=sys.stderr, flush=True)
+    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; A = this "
+          f"checkout, B = {against or '—'}; {repeat} round(s) A B, fresh processes; seconds "
+          "(median); ui = `fund ui`'s work before it serves + the first Overview page")
+    print("\n| measurement | A s | A prepare / page | B s | B prepare / page | A/B |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name in sides["A"][0]:
+        cells = []
+        medians = {}
+        for side in ("A", "B"):
+            runs = [r[name] for r in sides[side]]
+            if not runs:
+                cells += ["", ""]
+                continue
+            medians[side] = statistics.median(r["seconds"] for r in runs)
+            parts = ("" if "prepare_s" not in runs[0] else
+                     f"{statistics.median(r['prepare_s'] for r in runs):.2f} / "
+                     f"{statistics.median(r['page_s'] for r in runs):.2f}")
+            cells += [f"{medians[side]:.2f}", parts]
+        ratio = f"{medians['A'] / medians['B']:.3f}" if len(medians) == 2 else ""
+        print(f"| {name} | {' | '.join(cells)} | {ratio} |")
+    if sides["B"]:
+        same = all(_shown(a[k]) == _shown(b[k])
+                   for a, b in zip(sides["A"], sides["B"], strict=True) for k in a)
+        print(f"\nA and B showed the same figures, badges and status: {same}")
+    return 0
 
 
 def profile_slow(journal: Path, work: Path, decision: int,
@@ -374,6 +562,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the measurements that miss their target")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--start", action="store_true",
+                        help="time `fund ui` start to the first Overview and `fund status`: "
+                             "first start, restart, after the journal grows, restart")
+    parser.add_argument("--against", metavar="REV",
+                        help="with --start: also the code of REV (a git worktree), A B A B")
+    parser.add_argument("--grow", type=int, default=100_000,
+                        help="with --start: entries the journal grows by (default %(default)s)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-journal", help=argparse.SUPPRESS)
     parser.add_argument("--child-warmup", help=argparse.SUPPRESS)
@@ -389,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
     built = build(args.dir.resolve(), args.rebuild)
     journal = Path(built["journal"])
     decision = pick_decision(journal)
+    if args.start:
+        return start_table(journal, args.dir.resolve() / "work", max(args.repeat, 1),
+                           args.against, args.grow)
     texts = args.search or ["hold", '"rule":"rebalance"', "no such text"]
     print(f"journal: {journal} — a real `fund backtest` (not synthetic), "
           f"{built['entries']:,} entries, {built['bytes'] / 2**20:,.0f} MiB, streams "

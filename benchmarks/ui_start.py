@@ -1,0 +1,91 @@
+"""The `fund ui` rows of the issue-18 table (benchmarks/run.py ``--against``).
+
+On benchmarks/ui_million.py's million-entry journal (a real backtest, built once under
+``UI_DIR``, its own copy): for each side in turn, ui_million's ``start_round`` — `fund ui`
+from start to the first Overview on a fresh copy of the journal (first start, restart, a
+start after the journal grew by 100k entries, a restart after that) and `fund status`
+likewise, each a fresh process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks import targets
+from benchmarks.run import ROOT
+
+UI_DIR = Path(tempfile.gettempdir()) / "agentfund-bench-ui"  # built once, reused
+
+
+def ui_child_overview(root: Path, journal: Path, warmup: Path, cache: Path) -> float:
+    """Fallback when ui_million.py has no ``start_round``: the Overview page of a process
+    new to the journal (``ui_million.py --child overview``, empty ``$AGENTFUND_CACHE``)."""
+    shutil.rmtree(cache, ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": str(root), "AGENTFUND_CACHE": str(cache),
+           "PYTHONHASHSEED": "0"}
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "ui_million.py"),
+                           "--child", "overview", "--child-journal", f"sqlite:///{journal}",
+                           "--child-warmup", f"sqlite:///{warmup}"], cwd=root, env=env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"ui start ({root}) failed ({done.returncode}):\n{done.stderr}")
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+
+
+UI_ROUNDS = 3  # rounds of `fund ui` starts (each: 4 starts and 4 `fund status` a side)
+UI_GROW = 100_000
+
+
+def ui_rows(runs: int, roots: tuple[Path, Path], work: Path) -> list[targets.Row]:
+    """The `fund ui` rows, on benchmarks/ui_million.py's million-entry journal (built once
+    under UI_DIR): ui_million's ``start_round`` for each side, A B A B — first start,
+    restart, start after the journal grew by 100k entries, restart; and `fund status`."""
+    from benchmarks import ui_million
+
+    journal = Path(ui_million.build(UI_DIR, rebuild=False)["journal"])
+    warmup = ui_million.warmup_journal(UI_DIR)
+    start_round = getattr(ui_million, "start_round", None)
+    rounds = min(runs, UI_ROUNDS)
+    if start_round is None:  # an older ui_million.py: one provisional row
+        a = [ui_child_overview(ROOT, journal, warmup, work / "ui-a") for _ in range(rounds)]
+        b = [ui_child_overview(roots[1], journal, warmup, work / "ui-b")
+             for _ in range(rounds)]
+        return [targets.time_row("`fund ui`, 1M entries, cold Overview", a, b, 0.2,
+                                 "provisional: ui_million.py has no start_round")]
+    sides: tuple[list[dict[str, dict[str, float]]], ...] = ([], [])
+    for _ in range(rounds):
+        for index, root in enumerate(roots):
+            place = work / f"ui-start-{index}"
+            place.mkdir(parents=True, exist_ok=True)
+            sides[index].append(start_round(root, journal, place, warmup, UI_GROW))
+    return ui_table(sides, UI_GROW)
+
+
+def ui_table(sides: tuple[list[dict[str, dict[str, float]]], ...], grown: int
+             ) -> list[targets.Row]:
+    """The `fund ui` rows from start rounds (row name -> figures, per round and side)."""
+    def seconds(side: int, name: str) -> list[float]:
+        return [r[name]["seconds"] for r in sides[side]]
+
+    first, restart = "ui: first start (nothing kept)", "ui: restart"
+    grew = f"ui: start after +{grown:,} entries"
+    rows = [targets.time_row("`fund ui`, 1M entries, first start to first Overview",
+                             seconds(0, first), seconds(1, first), 0.2)]
+    for name in sides[0][0]:
+        if name != first:
+            a, b = seconds(0, name), seconds(1, name)
+            rows.append(targets.Row(f"`fund {name.replace(': ', '`: ', 1)}", "s",
+                                    statistics.median(a), statistics.median(b),
+                                    targets.median_ratio(a, b), "", None))
+    rows.append(targets.own_ratio_row(
+        f"`fund ui` start after +{grown:,} entries ÷ restart before", seconds(0, grew),
+        seconds(0, restart), targets.FLAT_TIME, f"no slower (≤ {targets.FLAT_TIME:g})",
+        targets.median_ratio(seconds(1, grew), seconds(1, restart))))
+    return rows
