@@ -38,6 +38,8 @@ def code_identity(obj: Any) -> str:
 def _distribution(top: str) -> str | None:
     """``dist:NAME==VERSION:SHA256(RECORD)`` for a package installed by a distribution
     other than agentfund (whose own modules are identified by their source)."""
+    if top in _own_packages():  # without scanning every installed distribution
+        return None
     names = metadata.packages_distributions().get(top, [])
     for name in names:
         if name.lower() == _THIS:
@@ -51,3 +53,14 @@ def _distribution(top: str) -> str | None:
             digest = hashlib.sha256(record.encode()).hexdigest()
             return f"dist:{name}=={dist.version}:{digest}"
     return None
+
+
+@functools.cache
+def _own_packages() -> frozenset[str]:
+    """The top-level packages agentfund's own distribution installs (none when it is not
+    installed: its modules are then found by the scan, as anyone's)."""
+    try:
+        listed = metadata.distribution(_THIS).read_text("top_level.txt") or ""
+    except metadata.PackageNotFoundError:
+        return frozenset()
+    return frozenset(listed.split())

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from fund.actor import ActorCore
 from fund.canonical import dumps, format_ts, loads, parse_ts
 from fund.journal import GENESIS_HASH, BlobMissingError, Entry, Journal
-from fund.journal.base import blob_digest
+from fund.journal.base import blob_digest, entry_hash
 from fund.messages import (
     CHECKPOINT,
     EXCHANGE_EVENTS,
@@ -70,6 +70,7 @@ class _NoBlobs:
 
 
 _NO_BLOBS = _NoBlobs()
+_UNSEEN = object()  # an oracle not met yet in the stream
 
 
 class InputChecks:
@@ -104,13 +105,16 @@ class InputChecks:
             if (item.get("published") or "") > as_of:
                 raise Divergence(entry.seq, f"look-ahead: item {item.get('id')} published "
                                             f"{item['published']}, observed at {as_of}")
-        for what, moment in _market_times(data):
-            if moment > venue_as_of:
-                raise Divergence(entry.seq, f"look-ahead: {what} {moment} observed at {as_of}")
-        problem = _candle_problem(data)  # after look-ahead: a future candle says that first
-        if problem is not None:
-            raise Divergence(entry.seq, problem)
-        self._blobs(entry, data.get("blobs", ()))
+        if "books" in data or "candles" in data:  # (most observations are prices only)
+            for what, moment in _market_times(data):
+                if moment > venue_as_of:
+                    raise Divergence(entry.seq, f"look-ahead: {what} {moment} observed at "
+                                                f"{as_of}")
+            problem = _candle_problem(data)  # after look-ahead: a future candle says it first
+            if problem is not None:
+                raise Divergence(entry.seq, problem)
+        if "blobs" in data:
+            self._blobs(entry, data["blobs"])
 
     def _blobs(self, entry: Entry, digests: Iterable[str]) -> None:
         """Every blob an entry lists must be stored, and hash to its digest."""
@@ -124,15 +128,16 @@ class InputChecks:
 
     def _rederive(self, entry: Entry, payload: Mapping[str, Any], core: ActorCore) -> None:
         """Derive a derived observation (scores) again from what it was derived from."""
-        from agentfund.oracles.base import Recorded
-        from agentfund.oracles.kinds import rederiving_oracle
-
         name = payload["oracle"]
-        if name not in self.derived:
-            self.derived[name] = rederiving_oracle(core.spec.oracle(name))
-        oracle = self.derived[name]
+        oracle = self.derived.get(name, _UNSEEN)
+        if oracle is _UNSEEN:
+            from agentfund.oracles.kinds import rederiving_oracle
+
+            oracle = self.derived[name] = rederiving_oracle(core.spec.oracle(name))
         if oracle is None:
             return  # not derived, or a model whose outputs vary: its record is the input
+        from agentfund.oracles.base import Recorded
+
         recorded = Recorded(this_wake=core.observations, last=core.last_observations)
         if not oracle.scorer.deterministic:
             self._replay_model(entry, payload, oracle, recorded)
@@ -268,14 +273,15 @@ def _chain(entries: Iterator[Entry]) -> Iterator[Entry]:
     """Yield entries after checking sequence, link and hash."""
     expected_seq, prev_hash = 1, GENESIS_HASH
     for entry in entries:
-        if entry.seq != expected_seq:
-            raise Divergence(expected_seq, f"missing or out of order (found entry {entry.seq})")
-        if entry.prev_hash != prev_hash:
-            raise Divergence(entry.seq, "does not link to the previous entry's hash")
-        if entry.expected_hash() != entry.hash:
-            raise Divergence(entry.seq, "content does not match its hash (altered)")
+        process_id, seq, kind, ts, payload, linked, digest = entry
+        if seq != expected_seq:
+            raise Divergence(expected_seq, f"missing or out of order (found entry {seq})")
+        if linked != prev_hash:
+            raise Divergence(seq, "does not link to the previous entry's hash")
+        if entry_hash(process_id, seq, kind, ts, payload, linked) != digest:
+            raise Divergence(seq, "content does not match its hash (altered)")
         yield entry
-        expected_seq, prev_hash = expected_seq + 1, entry.hash
+        expected_seq, prev_hash = seq + 1, digest
 
 
 @standard

@@ -81,6 +81,10 @@ def open_journal(target: str, *, must_exist: bool = False) -> Journal:
                 return JsonlJournal(path)
         elif must_exist:
             raise JournalError(f"{url}: no journal file at {path}")
+        from fund.journal.sqlite import SqliteJournal, sqlite_path
+
+        if (plain := sqlite_path(url)) is not None:
+            return SqliteJournal(url, plain)
         from fund.journal.sql import SqlJournal
 
         return SqlJournal(url)

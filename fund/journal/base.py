@@ -16,7 +16,6 @@ from hashlib import sha256
 from typing import NamedTuple
 
 GENESIS_HASH = "0" * 64
-_SEP = "\x1f"
 PROCESS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
@@ -52,8 +51,18 @@ class Entry(NamedTuple):
 def entry_hash(process_id: str, seq: int, kind: str, ts: str, payload: str,
                prev_hash: str) -> str:
     """Hash an entry's fields together with the previous entry's hash."""
-    text = _SEP.join((process_id, str(seq), kind, ts, prev_hash, payload))
-    return sha256(text.encode()).hexdigest()
+    return sha256(f"{process_id}\x1f{seq}\x1f{kind}\x1f{ts}\x1f{prev_hash}\x1f{payload}"
+                  .encode()).hexdigest()
+
+
+def describe_error(url: str, exc: BaseException) -> str:
+    """A storage error as a message naming the journal (locked and full said plainly)."""
+    text = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
+    if "locked" in text:
+        return f"{url}: database is locked by another process ({text})"
+    if "full" in text:
+        return f"{url}: database or disk is full ({text})"
+    return f"{url}: {text}"
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -185,18 +194,18 @@ def check_batch(batch: Batch, head: Entry | None) -> None:
         raise JournalError(f"invalid process id {process_id!r}")
     expected_seq = head.seq + 1 if head else 1
     expected_prev = head.hash if head else GENESIS_HASH
-    for entry in batch.entries:
-        if entry.process_id != process_id:
+    for pid, seq, kind, ts, _, prev_hash, digest in batch.entries:
+        if pid != process_id:
             raise JournalError("a batch must hold the entries of one process")
-        if len(entry.kind) > 40 or len(entry.ts) > 32:
-            raise JournalError(f"{process_id}: entry {entry.seq}: kind or ts too long")
-        if entry.seq != expected_seq or entry.prev_hash != expected_prev:
+        if len(kind) > 40 or len(ts) > 32:
+            raise JournalError(f"{process_id}: entry {seq}: kind or ts too long")
+        if seq != expected_seq or prev_hash != expected_prev:
             raise ConflictError(
-                f"{process_id}: entry {entry.seq} does not follow the stored head "
+                f"{process_id}: entry {seq} does not follow the stored head "
                 f"(expected seq {expected_seq}); another writer may be active"
             )
         expected_seq += 1
-        expected_prev = entry.hash
+        expected_prev = digest
     for digest, data in batch.blobs.items():
         if blob_digest(data) != digest:
             raise JournalError(f"blob {digest[:12]}… does not match its content")

@@ -1,4 +1,7 @@
-"""SQL journal (SQLModel tables): SQLite by default, PostgreSQL by URL.
+"""SQL journal (SQLModel tables): PostgreSQL, and SQLite URLs with options or in memory.
+
+A plain SQLite file (``sqlite:///PATH``, the default) is served by
+fund/journal/sqlite.py on the same tables through the standard driver.
 
 A batch is written in one transaction with one multi-row INSERT per table, so a crash
 leaves either the whole batch or none of it, and writing 100k entries costs one round
@@ -36,6 +39,7 @@ from fund.journal.base import (
     Lease,
     ascii_lower,
     check_batch,
+    describe_error,
 )
 
 
@@ -77,15 +81,7 @@ ENTRIES = EntryRow.__table__  # type: ignore[attr-defined]
 LEASES = LeaseRow.__table__  # type: ignore[attr-defined]
 BLOBS = BlobRow.__table__  # type: ignore[attr-defined]
 _COLUMNS = Entry._fields  # ("process_id", "seq", "kind", "ts", "payload", "prev_hash", "hash")
-
-
-def _describe(url: str, exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
-    if "locked" in text:
-        return f"{url}: database is locked by another process ({text})"
-    if "full" in text:
-        return f"{url}: database or disk is full ({text})"
-    return f"{url}: {text}"
+_READ_ROWS = 5000  # rows fetched from the driver at a time while reading a stream
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -157,7 +153,9 @@ class SqlJournal(Journal):
                 self._insert_blob = postgresql.insert(BLOBS).on_conflict_do_nothing()
             _create_tables(self._engine)
         except (DBAPIError, OSError) as exc:
-            raise JournalError(_describe(self.url, exc)) from None
+            raise JournalError(describe_error(self.url, exc)) from None
+        self._columns = [ENTRIES.c[name] for name in _COLUMNS]
+        self._sqlite = self._engine.dialect.name == "sqlite"
         mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_sql = (f"INSERT INTO journal_entries ({', '.join(_COLUMNS)}) "
                             f"VALUES ({', '.join([mark] * len(_COLUMNS))})")
@@ -174,18 +172,17 @@ class SqlJournal(Journal):
                 if batch.blobs:
                     conn.execute(self._insert_blob,
                                  [{"digest": d, "data": b} for d, b in batch.blobs.items()])
-                conn.exec_driver_sql(self._insert_sql, rows)
+                conn.exec_driver_sql(self._insert_sql, rows)  # the driver's executemany
         except IntegrityError:
             raise ConflictError(
                 f"{self.url}: {process_id}: entry {batch.entries[0].seq} was written by "
                 "another writer first"
             ) from None
         except (OperationalError, DBAPIError) as exc:
-            raise JournalError(_describe(self.url, exc)) from None
+            raise JournalError(describe_error(self.url, exc)) from None
 
     def read(self, process_id: str, where: EntryFilter = ALL) -> Iterator[Entry]:
-        cols = [ENTRIES.c[name] for name in _COLUMNS]
-        stmt = sa_select(*cols).where(ENTRIES.c.process_id == process_id)
+        stmt = sa_select(*self._columns).where(ENTRIES.c.process_id == process_id)
         if where.first_seq > 1:
             stmt = stmt.where(ENTRIES.c.seq >= where.first_seq)
         if where.last_seq is not None:
@@ -204,15 +201,22 @@ class SqlJournal(Journal):
         stmt = stmt.order_by(ENTRIES.c.seq.desc() if where.descending else ENTRIES.c.seq)
         if where.limit is not None:
             stmt = stmt.limit(where.limit)
+        make = Entry._make  # rows come in _COLUMNS order: each is an Entry as it is
         try:
             with self._engine.connect() as conn:
+                if self._sqlite:
+                    # SQLite steps through the rows as they are fetched: plain tuples from
+                    # its cursor, with none of SQLAlchemy's per-row work (these columns need
+                    # no conversion)
+                    cursor = conn.execute(stmt).cursor
+                    while part := cursor.fetchmany(_READ_ROWS):
+                        yield from map(make, part)
+                    return
                 result = conn.execution_options(stream_results=True).execute(stmt)
-                for part in result.partitions(2000):
-                    for row in part:
-                        yield Entry(process_id=row[0], seq=row[1], kind=row[2], ts=row[3],
-                                    payload=row[4], prev_hash=row[5], hash=row[6])
+                for rows in result.partitions(_READ_ROWS):
+                    yield from map(make, rows)
         except (OperationalError, DBAPIError) as exc:
-            raise JournalError(_describe(self.url, exc)) from None
+            raise JournalError(describe_error(self.url, exc)) from None
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -220,22 +224,18 @@ class SqlJournal(Journal):
         try:
             yield
         except (OperationalError, DBAPIError) as exc:
-            raise JournalError(_describe(self.url, exc)) from None
+            raise JournalError(describe_error(self.url, exc)) from None
 
     def head(self, process_id: str) -> Entry | None:
         with self._errors(), self._engine.connect() as conn:
             return self._head(conn, process_id)
 
     def _head(self, conn: Connection, process_id: str) -> Entry | None:
-        cols = [ENTRIES.c[name] for name in _COLUMNS]
         row = conn.execute(
-            sa_select(*cols).where(ENTRIES.c.process_id == process_id)
+            sa_select(*self._columns).where(ENTRIES.c.process_id == process_id)
             .order_by(ENTRIES.c.seq.desc()).limit(1)
         ).first()
-        if row is None:
-            return None
-        return Entry(process_id=row[0], seq=row[1], kind=row[2], ts=row[3], payload=row[4],
-                     prev_hash=row[5], hash=row[6])
+        return None if row is None else Entry._make(row)
 
     def processes(self) -> list[str]:
         with self._errors(), self._engine.connect() as conn:
@@ -279,7 +279,7 @@ class SqlJournal(Journal):
         except IntegrityError:
             return False
         except (OperationalError, DBAPIError) as exc:
-            raise JournalError(_describe(self.url, exc)) from None
+            raise JournalError(describe_error(self.url, exc)) from None
 
     def release(self, process_id: str, owner: str) -> None:
         with self._errors(), self._engine.connect() as conn, \

@@ -7,6 +7,8 @@ from typing import Any
 from fund.canonical import dumps
 from fund.journal.base import GENESIS_HASH, Batch, Entry, Journal, blob_digest, entry_hash
 
+_make = Entry._make  # an Entry from its fields in order, without keyword handling
+
 
 class JournalWriter:
     """Append entries for one process: sequence, chain and batch them.
@@ -45,14 +47,13 @@ class JournalWriter:
 
     def append_text(self, kind: str, ts: str, text: str) -> Entry:
         """Chain and buffer one entry whose payload is already canonical JSON."""
-        seq = self._seq + 1
-        digest = entry_hash(self.process_id, seq, kind, ts, text, self._hash)
-        entry = Entry(process_id=self.process_id, seq=seq, kind=kind, ts=ts, payload=text,
-                      prev_hash=self._hash, hash=digest)
-        self._pending.entries.append(entry)
-        self._seq = seq
-        self._hash = digest
-        if len(self._pending.entries) >= self.batch_size:
+        seq, prev = self._seq + 1, self._hash
+        digest = entry_hash(self.process_id, seq, kind, ts, text, prev)
+        entry = _make((self.process_id, seq, kind, ts, text, prev, digest))
+        entries = self._pending.entries
+        entries.append(entry)
+        self._seq, self._hash = seq, digest
+        if len(entries) >= self.batch_size:
             self.flush()
         return entry
 

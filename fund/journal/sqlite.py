@@ -1,0 +1,285 @@
+"""SQLite journal, through the standard library's driver: the tables of fund/journal/sql.py.
+
+The tables are the SQLModel ones (``journal_entries``, ``journal_blobs``,
+``journal_leases``; tests/contract/test_sqlite_journal.py holds the two to the same
+schema), so a file written here is read by SqlJournal and the reverse. Going to the
+driver directly spares a process SQLAlchemy's import and its per-row work: a batch is
+one ``executemany`` in one ``BEGIN IMMEDIATE`` transaction (a crash leaves all of it or
+none), and a stream is read as plain rows, each an :class:`Entry` as it comes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fund.journal.base import (
+    ALL,
+    Batch,
+    BlobMissingError,
+    ConflictError,
+    Entry,
+    EntryFilter,
+    Journal,
+    JournalError,
+    Lease,
+    ascii_lower,
+    check_batch,
+    describe_error,
+)
+
+_COLUMNS = ", ".join(Entry._fields)
+_READ_ROWS = 5000  # rows fetched from the driver at a time while reading a stream
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS journal_entries (\n\tprocess_id VARCHAR(128) NOT NULL, \n"
+    "\tseq BIGINT NOT NULL, \n\tkind VARCHAR(40) NOT NULL, \n\tts VARCHAR(32) NOT NULL, \n"
+    "\tpayload TEXT NOT NULL, \n\tprev_hash VARCHAR(64) NOT NULL, \n"
+    "\thash VARCHAR(64) NOT NULL, \n\tPRIMARY KEY (process_id, seq)\n)",
+    "CREATE INDEX IF NOT EXISTS ix_journal_entries_kind ON journal_entries "
+    "(process_id, kind, seq)",
+    "CREATE TABLE IF NOT EXISTS journal_blobs (\n\tdigest VARCHAR(64) NOT NULL, \n"
+    "\tdata BLOB NOT NULL, \n\tPRIMARY KEY (digest)\n)",
+    "CREATE TABLE IF NOT EXISTS journal_leases (\n\tprocess_id VARCHAR(128) NOT NULL, \n"
+    "\towner VARCHAR(200) NOT NULL, \n\theartbeat VARCHAR(32) NOT NULL, \n"
+    "\tinfo TEXT NOT NULL, \n\tPRIMARY KEY (process_id)\n)",
+)
+"""The DDL SQLAlchemy emits for the SQLModel tables on SQLite, made idempotent."""
+_TABLES = ("journal_entries", "journal_blobs", "journal_leases")
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file a plain ``sqlite:///PATH`` URL names; None for any other form (an
+    in-memory database, query options), which SqlJournal serves."""
+    for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+        if url.startswith(prefix):
+            path = url[len(prefix):]
+            return path if path and path != ":memory:" and "?" not in path else None
+    return None
+
+
+class SqliteJournal(Journal):
+    """A journal in an SQLite file, through :mod:`sqlite3`."""
+
+    def __init__(self, url: str, path: str) -> None:
+        self.url = url
+        self._path = path
+        parent = Path(path).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise JournalError(f"{url}: directory {parent} does not exist")
+        self._idle: list[sqlite3.Connection] = []
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        with self._errors():
+            self._create_tables()
+
+    # --- connections ------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, timeout=10, isolation_level=None,
+                               check_same_thread=False)  # one thread at a time: the pool's
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _connection(self, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
+        """A pooled connection in a transaction: ``BEGIN IMMEDIATE`` takes the write lock
+        up front; a plain ``BEGIN`` reads a snapshot that never blocks a writer. Committed
+        when the block ends normally, rolled back otherwise."""
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            conn.execute(begin)
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        except sqlite3.Error:
+            with self._lock:
+                self._all.remove(conn)
+            conn.close()  # a connection that failed is not reused
+            raise
+        finally:
+            if conn in self._all:  # not closed above, nor by close()
+                with self._lock:
+                    self._idle.append(conn)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn driver errors into JournalError naming this journal."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise JournalError(describe_error(self.url, exc)) from None
+
+    def _create_tables(self) -> None:
+        """Create the tables if they are missing, safely against other processes opening
+        the same new journal at the same moment (the write lock is taken first)."""
+        with self._connection() as conn:
+            found = {row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if found.issuperset(_TABLES):
+            return
+        with self._connection("BEGIN IMMEDIATE") as conn:
+            for statement in SCHEMA:
+                conn.execute(statement)
+
+    # --- the stream ---------------------------------------------------------------------------
+
+    def append(self, batch: Batch) -> None:
+        if not batch.entries:
+            return
+        process_id = batch.entries[0].process_id
+        try:
+            with self._connection("BEGIN IMMEDIATE") as conn:
+                check_batch(batch, _head(conn, process_id))
+                if batch.blobs:
+                    conn.executemany("INSERT INTO journal_blobs (digest, data) VALUES (?, ?) "
+                                     "ON CONFLICT DO NOTHING", batch.blobs.items())
+                # Entry is a NamedTuple in column order: the rows as they are
+                conn.executemany(f"INSERT INTO journal_entries ({_COLUMNS}) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?)", batch.entries)
+        except sqlite3.IntegrityError:
+            raise ConflictError(
+                f"{self.url}: {process_id}: entry {batch.entries[0].seq} was written by "
+                "another writer first"
+            ) from None
+        except sqlite3.Error as exc:
+            raise JournalError(describe_error(self.url, exc)) from None
+
+    def read(self, process_id: str, where: EntryFilter = ALL) -> Iterator[Entry]:
+        sql, params = _select(process_id, where)
+        make = Entry._make
+        with self._errors(), self._connection() as conn:
+            cursor = conn.execute(sql, params)
+            while part := cursor.fetchmany(_READ_ROWS):
+                yield from map(make, part)
+
+    def head(self, process_id: str) -> Entry | None:
+        with self._errors(), self._connection() as conn:
+            return _head(conn, process_id)
+
+    def processes(self) -> list[str]:
+        with self._errors(), self._connection() as conn:
+            rows = conn.execute("SELECT DISTINCT process_id FROM journal_entries").fetchall()
+        return sorted(row[0] for row in rows)
+
+    def count(self, process_id: str, kinds: Sequence[str] = ()) -> int:
+        sql = "SELECT count(*) FROM journal_entries WHERE process_id = ?"
+        if kinds:
+            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+        with self._errors(), self._connection() as conn:
+            return int(conn.execute(sql, (process_id, *kinds)).fetchone()[0])
+
+    # --- leases -------------------------------------------------------------------------------
+
+    def lease(self, process_id: str) -> Lease | None:
+        with self._errors(), self._connection() as conn:
+            row = conn.execute("SELECT process_id, owner, heartbeat, info FROM journal_leases "
+                               "WHERE process_id = ?", (process_id,)).fetchone()
+        return Lease(*row) if row else None
+
+    def leases(self) -> list[Lease]:
+        with self._errors(), self._connection() as conn:
+            rows = conn.execute("SELECT process_id, owner, heartbeat, info FROM journal_leases "
+                                "ORDER BY process_id").fetchall()
+        return [Lease(*row) for row in rows]
+
+    def claim(self, lease: Lease, expected_owner: str | None) -> bool:
+        try:
+            with self._connection("BEGIN IMMEDIATE") as conn:
+                if expected_owner is None:
+                    conn.execute("INSERT INTO journal_leases (process_id, owner, heartbeat, "
+                                 "info) VALUES (?, ?, ?, ?)", lease)
+                    return True
+                done = conn.execute(
+                    "UPDATE journal_leases SET owner = ?, heartbeat = ?, info = ? "
+                    "WHERE process_id = ? AND owner = ?",
+                    (lease.owner, lease.heartbeat, lease.info, lease.process_id,
+                     expected_owner))
+                return done.rowcount == 1
+        except sqlite3.IntegrityError:
+            return False
+        except sqlite3.Error as exc:
+            raise JournalError(describe_error(self.url, exc)) from None
+
+    def release(self, process_id: str, owner: str) -> None:
+        with self._errors(), self._connection("BEGIN IMMEDIATE") as conn:
+            conn.execute("DELETE FROM journal_leases WHERE process_id = ? AND owner = ?",
+                         (process_id, owner))
+
+    # --- blobs --------------------------------------------------------------------------------
+
+    def get_blob(self, digest: str) -> bytes:
+        with self._errors(), self._connection() as conn:
+            row = conn.execute("SELECT data FROM journal_blobs WHERE digest = ?",
+                               (digest,)).fetchone()
+        if row is None:
+            raise BlobMissingError(f"{self.url}: blob {digest} is missing")
+        data: Any = row[0]
+        # a row edited by hand may hold TEXT; its bytes must still be checkable
+        return data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
+
+    def has_blob(self, digest: str) -> bool:
+        with self._errors(), self._connection() as conn:
+            row = conn.execute("SELECT 1 FROM journal_blobs WHERE digest = ?",
+                               (digest,)).fetchone()
+        return row is not None
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._all, self._idle = self._all, [], []
+        for conn in connections:
+            conn.close()
+
+
+def _head(conn: sqlite3.Connection, process_id: str) -> Entry | None:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM journal_entries WHERE process_id = ? "
+                       "ORDER BY seq DESC LIMIT 1", (process_id,)).fetchone()
+    return None if row is None else Entry._make(row)
+
+
+def _select(process_id: str, where: EntryFilter) -> tuple[str, list[Any]]:
+    """The SELECT of a stream's entries that ``where`` asks for, and its parameters."""
+    sql = [f"SELECT {_COLUMNS} FROM journal_entries WHERE process_id = ?"]
+    params: list[Any] = [process_id]
+    if where.first_seq > 1:
+        sql.append("AND seq >= ?")
+        params.append(where.first_seq)
+    if where.last_seq is not None:
+        sql.append("AND seq <= ?")
+        params.append(where.last_seq)
+    if where.kinds:
+        sql.append(f"AND kind IN ({', '.join('?' * len(where.kinds))})")
+        params.extend(where.kinds)
+    if where.since is not None:
+        sql.append("AND ts >= ?")
+        params.append(where.since)
+    if where.until is not None:
+        sql.append("AND ts <= ?")
+        params.append(where.until)
+    if where.contains is not None:  # ASCII case only, as SQLite's lower()
+        escaped = ascii_lower(where.contains).replace("/", "//").replace("%", "/%") \
+            .replace("_", "/_")
+        sql.append("AND lower(payload) LIKE ? ESCAPE '/'")
+        params.append(f"%{escaped}%")
+    sql.append("ORDER BY seq DESC" if where.descending else "ORDER BY seq")
+    if where.limit is not None:
+        sql.append("LIMIT ?")
+        params.append(where.limit)
+    return " ".join(sql), params
