@@ -278,7 +278,7 @@ def test_fire_times_crosses_month_and_leap_day() -> None:
 
 
 @pytest.mark.parametrize(("expr", "days"), [
-    ("* * * * *", 4),  # 5761 times: more than one 4096-time chunk from the worker
+    ("* * * * 1-5", 4),  # 5040 times: more than one 4096-time chunk from the worker
     ("0 */6 1 * 1", 40),  # an OrTrigger
     ("30 23 * * *", 0),  # empty window
 ])
@@ -298,7 +298,8 @@ def test_fire_times_ahead_yields_the_same_times(expr: str, days: int) -> None:
 
 def test_fire_times_ahead_can_be_abandoned_without_leaving_a_child() -> None:
     # Arrange
-    times = fire_times_ahead(cron_trigger("* * * * *"), JAN_2024, JAN_2024 + timedelta(days=60))
+    times = fire_times_ahead(cron_trigger("* * * * 1-5"), JAN_2024,
+                             JAN_2024 + timedelta(days=60))
 
     # Act
     first = list(itertools.islice(times, 3))
