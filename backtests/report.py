@@ -18,23 +18,18 @@ section, say) without touching this file.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.io as pio  # type: ignore[import-untyped]
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from fund import display, figures
-from fund.canonical import loads, parse_ts
-from fund.journal import EntryFilter, Journal
 from fund.markets import Market
-from fund.messages import OBSERVATION
 from fund.performance import Flow, compute_metrics, drawdowns
 
 MAX_FILL_ROWS = 200
@@ -281,45 +276,3 @@ SECTIONS: tuple[Section, ...] = (performance_section, benchmark_section, allocat
                                  sentiment_section, flows_section, fills_section)
 """An actor's section of the report, in order (a new section goes here, or is passed to
 ``write_report(sections=...)``)."""
-
-
-def sentiment_of(journal: Journal, actor: str) -> figures.Sentiment | None:
-    """The actor's sentiment observations (mentions, scores and news items per keyword),
-    read from its journal stream; None when it has none."""
-    stamps: list[float] = []
-    items: list[float] = []
-    rows: dict[str, dict[str, list[float]]] = {}
-    for entry in journal.read(actor, EntryFilter(kinds=(OBSERVATION,))):
-        if "\"keywords\"" not in entry.payload:
-            continue
-        payload = loads(entry.payload)
-        data = payload.get("data")
-        keywords = data.get("keywords") if isinstance(data, dict) else None
-        if not isinstance(keywords, dict):
-            continue
-        stamps.append(parse_ts(payload["as_of"]).timestamp())
-        count = data.get("items") if isinstance(data, dict) else None
-        items.append(float(count) if isinstance(count, int | float) else math.nan)
-        for name, found in keywords.items():
-            row = rows.setdefault(name, {"mentions": [], "scores": [], "sentences": []})
-            for value in row.values():  # a keyword missing before: zeros
-                value.extend([0.0] * (len(stamps) - 1 - len(value)))
-            mentions = float(found.get("mentions", 0))
-            sentences = float(found.get("sentences", mentions))
-            row["mentions"].append(mentions)
-            row["sentences"].append(sentences)
-            row["scores"].append(float(found.get("score_sum",
-                                                 float(found.get("mean", 0.0)) * sentences)))
-    if not stamps:
-        return None
-    for row in rows.values():
-        for value in row.values():
-            value.extend([0.0] * (len(stamps) - len(value)))
-
-    def column(key: str) -> dict[str, npt.NDArray[np.float64]]:
-        return {k: np.asarray(v[key], dtype=np.float64) for k, v in rows.items()}
-
-    return figures.Sentiment(times=np.asarray(stamps, dtype=np.float64),
-                             mentions=column("mentions"), scores=column("scores"),
-                             sentences=column("sentences"),
-                             items=np.asarray(items, dtype=np.float64))

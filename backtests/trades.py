@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from fund import display, performance
-from fund.journal import EntryFilter, open_journal
+from fund.canonical import loads
+from fund.journal import Entry, EntryFilter, Journal, open_journal
 from fund.monitor import trading
 from fund.monitor.snapshot import ActorSnapshot, advance
-from fund.trades import Ohlcv, TradeBook, trades_of
+from fund.trades import Ohlcv, TradeBook, Trades
 
 from .data import DataError, find_file
 
@@ -87,13 +88,29 @@ def load_ohlcv(directory: Path, symbol: str, timeframe: timedelta | None = None,
 
 def trades_data(journal: str, actor: str) -> tuple[ActorSnapshot, TradeBook]:
     """The actor's snapshot (unit value, last prices) and its trade book, up to the last
-    entry on the hash chain, read from the journal at ``journal`` (a URL or a path)."""
+    entry on the hash chain, read from the journal at ``journal`` (a URL or a path) once:
+    the trades are folded from the entries the snapshot's fold accepted."""
     with open_journal(journal, must_exist=True) as store:
         snap = ActorSnapshot(actor=actor)
-        advance(store, snap)
-        book = trades_of(store.read(actor, EntryFilter(last_seq=snap.seq)),
-                         snap.ledger.prices if snap.ledger else None)
-    return snap, book
+        trades = Trades()
+        advance(cast(Journal, _Folding(store, trades)), snap)
+    return snap, trades.book(snap.ledger.prices if snap.ledger else None)
+
+
+class _Folding:
+    """The journal as :func:`advance` reads it, folding into ``trades`` each entry the
+    snapshot took: advance asks for the next entry only once it has folded the last, and
+    stops at the first entry off the hash chain, which is then never folded here."""
+
+    def __init__(self, journal: Journal, trades: Trades) -> None:
+        self.journal = journal
+        self.trades = trades
+
+    def read(self, process_id: str, where: EntryFilter) -> Iterator[Entry]:
+        apply = self.trades.apply
+        for entry in self.journal.read(process_id, where):
+            yield entry
+            apply(entry.seq, entry.kind, entry.ts, loads(entry.payload))
 
 
 def _table(rows: Sequence[dict[str, Any]], caption: str = "") -> str:
@@ -127,16 +144,18 @@ def _periods(times: Sequence[float]) -> Iterable[str]:
 
 def trades_section(journal: str, actor: str, *, prices: Path | None = None,
                    timeframe: timedelta | None = None, plotlyjs: bool = False,
-                   max_rows: int = MAX_ROWS) -> str:
+                   max_rows: int = MAX_ROWS,
+                   data: tuple[ActorSnapshot, TradeBook] | None = None) -> str:
     """The report's trades section of one actor, as an HTML fragment (a ``<section>``).
 
     ``prices`` (the backtest's ``[backtest] prices`` directory) and ``timeframe`` give the
     candles the price charts draw; without them, or without a file, the prices observed at
     the wakes are drawn. The figures are plotly ``<div>``s that need plotly.js on the page:
     ``plotlyjs=True`` puts it (inline, offline) in the first figure; leave it False when the
-    report includes it once itself. Output is deterministic (fixed element ids).
+    report includes it once itself. Output is deterministic (fixed element ids). ``data``
+    is :func:`trades_data` of the same journal and actor, when the caller folded it already.
     """
-    snap, book = trades_data(journal, actor)
+    snap, book = data if data is not None else trades_data(journal, actor)
     points = snap.points()
     slug = _slug(actor)
     figures: list[str] = []

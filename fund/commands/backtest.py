@@ -22,7 +22,6 @@ from fund import display
 from fund.actor import ActorSpec
 from fund.commands.outputs import new_journal, slug
 from fund.config import load_config
-from fund.journal import Journal
 
 
 def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: Sequence[str],
@@ -39,12 +38,11 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
                 raise BacktestError(f"{store.url} already holds a stream for actor "
                                     f"{spec.actor_id}; write to a new --journal")
         runs = run_backtest(cfg, store, progress=progress, plan=plan)
-        sentiment = _sentiment(store, cfg.actors) if report else {}
     report_path = out / "report.html" if report else None
     summary = fund_summary(runs, store.url, str(report_path) if report_path else None)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if report_path is not None:
-        _write_report(report_path, cfg.name, summary, runs, cfg.actors, sentiment,
+        _write_report(report_path, cfg.name, summary, runs, cfg.actors,
                       journal=store.url, prices=plan.settings.prices)
     if as_json:
         print(json.dumps(summary))
@@ -125,23 +123,21 @@ def _print_table(name: str, summary: Mapping[str, Any]) -> None:
     console.print(f"verify:  fund verify {summary['journal']}")
 
 
-def _sentiment(store: Journal, actors: Sequence[ActorSpec]) -> dict[str, Any]:
-    """Each actor's sentiment observations, for the report's sentiment panel."""
-    from agentfund.backtests.report import sentiment_of
-
-    return {spec.actor_id: sentiment_of(store, spec.actor_id) for spec in actors}
-
-
 def _write_report(path: Path, name: str, summary: Mapping[str, Any],
-                  runs: Sequence[ActorRun], actors: Sequence[ActorSpec],
-                  sentiment: Mapping[str, Any], *, journal: str, prices: Path) -> None:
+                  runs: Sequence[ActorRun], actors: Sequence[ActorSpec], *, journal: str,
+                  prices: Path) -> None:
     from agentfund.backtests.report import Page, ReportSeries, write_report
-    from agentfund.backtests.trades import trades_section
+    from agentfund.backtests.trades import trades_data, trades_section
+    from fund.monitor.charts import sentiment
+
+    # one fold of each actor's stream serves the trades section and the sentiment chart
+    folded = {r.actor_id: trades_data(journal, r.actor_id) for r in runs}
 
     def trades(series: ReportSeries, _page: Page) -> str:
         """Each actor's fills, round trips, P&L per asset and price charts (candles from
         the backtest's own data files)."""
-        return trades_section(journal, series.actor_id, prices=prices)
+        return trades_section(journal, series.actor_id, prices=prices,
+                              data=folded[series.actor_id])
 
     markets = {spec.actor_id: spec.markets for spec in actors}
     series = [
@@ -149,7 +145,8 @@ def _write_report(path: Path, name: str, summary: Mapping[str, Any],
                      benchmark=r.benchmark or None, fills=r.fill_rows, quote=r.quote,
                      money=r.money, flows=r.flows, initial=float(r.initial_cash),
                      markets=markets.get(r.actor_id, {}),
-                     sentiment=sentiment.get(r.actor_id))
+                     sentiment=sentiment(folded[r.actor_id][0])
+                     if folded[r.actor_id][0].sentiment.times else None)
         for r in runs
     ]
     write_report(path, f"Backtest: {name}", dict(display_rows(summary)), series,

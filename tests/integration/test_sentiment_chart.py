@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from agentfund.backtests.report import sentiment_of
+from agentfund.backtests.trades import trades_data
 from fund import figures
-from fund.journal import open_journal
+from fund.monitor.charts import sentiment
 from tests.conftest import EXAMPLES, ROOT, run_fund
 
 ACTOR = "mentions"
@@ -79,11 +79,10 @@ def test_the_report_and_the_ui_keep_every_mention(run: Path, tmp_path: Path,
     assert sum(totals.values()) > 20 and items > 0
     assert observations > figures.BAR_BUCKETS  # so the bars do combine observations
 
-    # the report's figure, from the journal as the report reads it
-    with open_journal(str(run / "journal.db")) as store:
-        data = sentiment_of(store, ACTOR)
-    assert data is not None
-    drawn = figures.sentiment_figure(data)
+    # the report's figure, from the journal as the report reads it (the fold of the stream
+    # that its trades section draws too)
+    snap, _book = trades_data(str(run / "journal.db"), ACTOR)
+    drawn = figures.sentiment_figure(sentiment(snap))
     assert drawn is not None
     traces = [t.to_plotly_json() for t in drawn.data]
     assert bar_sums(traces) == dict(totals)

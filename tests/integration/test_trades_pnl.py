@@ -5,6 +5,7 @@ journal's own entries; turnover and calendar returns agree with summary.json."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -94,3 +95,33 @@ def test_the_report_section_is_deterministic_and_draws_candles(w1: Path) -> None
     assert f"<h3>Round trips ({sells:,})</h3>" in html
     bare = trades_section(journal, ACTOR)
     assert '"type":"candlestick"' not in bare and '"type":"scatter"' in bare
+
+
+@pytest.mark.parametrize("altered", [False, True])
+def test_one_read_gives_the_trades_of_the_entries_on_the_chain(w1: Path, tmp_path: Path,
+                                                              altered: bool) -> None:
+    from agentfund.backtests.trades import trades_data
+
+    journal = tmp_path / "journal.db"
+    journal.write_bytes((w1 / "journal.db").read_bytes())
+    fills = [e for e in _entries(journal) if e[1] == "Fill"]
+    if altered:  # a fill in the middle rewritten: the fold stops before it
+        seq = fills[len(fills) // 2][0]
+        with sqlite3.connect(journal) as db:
+            db.execute("UPDATE journal_entries SET payload = payload || ' ' "
+                       "WHERE process_id = ? AND seq = ?", (ACTOR, seq))
+
+    snap, book = trades_data(str(journal), ACTOR)
+
+    assert (snap.chain_error is not None) == altered
+    with open_journal(str(journal)) as store:
+        expected = trades_of(store.read(ACTOR, EntryFilter(last_seq=snap.seq)),
+                             snap.ledger.prices if snap.ledger else None)
+    assert book == expected
+    assert len(book.fills) == (len(fills) // 2 if altered else len(fills))
+
+
+def _entries(journal: Path) -> list[tuple[int, str]]:
+    with sqlite3.connect(journal) as db:
+        return db.execute("SELECT seq, kind FROM journal_entries WHERE process_id = ? "
+                          "ORDER BY seq", (ACTOR,)).fetchall()
