@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -21,3 +23,50 @@ def open_cache_db(path: Path, schema: str) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(schema)
     return db
+
+
+class HeldConnection:
+    """One connection to an SQLite cache file, opened once and held across calls.
+
+    Opening a connection (and preparing its schema) costs more than a small query, so a
+    caller that asks many times holds one. It is opened again when the file was deleted
+    or replaced underneath (another inode), in another thread, and in a forked child —
+    never shared across them. ``setup`` runs on each new connection (pragmas, schema).
+    """
+
+    def __init__(self, path: Path, setup: Callable[[sqlite3.Connection], None],
+                 timeout: float = 10.0) -> None:
+        self.path = path
+        self._setup = setup
+        self._timeout = timeout
+        self._local = threading.local()
+
+    def get(self) -> sqlite3.Connection:
+        """The held connection, (re)opened if the file under it is not the one it opened."""
+        held = getattr(self._local, "held", None)
+        try:
+            stat = os.stat(self.path)
+            now: tuple[int, int, int] | None = (os.getpid(), stat.st_dev, stat.st_ino)
+        except FileNotFoundError:
+            now = None
+        if held is not None and held[1] == now:
+            db: sqlite3.Connection = held[0]
+            return db
+        self.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=self._timeout)
+        try:
+            self._setup(db)
+            stat = os.stat(self.path)
+        except BaseException:
+            db.close()
+            raise
+        self._local.held = (db, (os.getpid(), stat.st_dev, stat.st_ino))
+        return db
+
+    def close(self) -> None:
+        """Close the held connection (a forked child's copy is dropped, not closed)."""
+        held = getattr(self._local, "held", None)
+        self._local.held = None
+        if held is not None and held[1][0] == os.getpid():
+            held[0].close()

@@ -614,12 +614,12 @@ def _check_keywords(strategy: Strategy[Any, Any], where: str) -> None:
     """Refuse sentiment keywords that cannot be looked for (a blank name or alias) and a
     scorer setting that is not valid now: the sentiment oracle is built only when the
     actor runs."""
-    from agentfund.oracles.mentions import Keyword
-    from agentfund.oracles.scorers import ScorerConfigError, scorer_options
-
     for oracle in strategy.oracles():
         if oracle.kind != "sentiment":
             continue
+        from agentfund.oracles.mentions import Keyword  # only for a strategy that scores news
+        from agentfund.oracles.scorers import ScorerConfigError, scorer_options
+
         try:
             scorer_options(oracle.options.get("scorer", "vader"))
         except ScorerConfigError as exc:

@@ -196,11 +196,14 @@ def prices(spec: OracleSpec | None) -> bool:
 def code_identities(specs: tuple[OracleSpec, ...]) -> dict[str, str]:
     """The code identity of each derived oracle's scorer, by oracle name (empty when the
     strategy derives nothing): what a Start entry records beside the strategy's."""
+    derived = [spec for spec in specs if derives(spec)]
+    if not derived:  # the scorers (and their libraries) are not even imported
+        return {}
     from agentfund.oracles.scorers import scorer_class
     from fund.identity import code_identity
 
     return {spec.name: code_identity(scorer_class(spec.options.get("scorer", "vader")))
-            for spec in specs if derives(spec)}
+            for spec in derived}
 
 
 def rederiving_oracle(spec: OracleSpec | None) -> Any:

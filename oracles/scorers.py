@@ -14,10 +14,11 @@ kind is adding one entry. Deterministic scorers are put behind the score cache, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,6 +26,8 @@ from agentfund.oracles.base import OracleError
 from agentfund.oracles.llm import kind_parts
 from agentfund.oracles.mentions import Keyword
 from agentfund.oracles.scoring import (
+    _CORRUPT,
+    _SCHEMA,
     CachedScorer,
     ScoreCache,
     Scorer,
@@ -32,7 +35,10 @@ from agentfund.oracles.scoring import (
     default_cache_path,
 )
 from agentfund.oracles.sentiment import SentimentOracle
+from fund.cache import HeldConnection
 from fund.plugins import PluginError, import_object
+
+_T = TypeVar("_T")
 
 
 class ScorerConfigError(OracleError):
@@ -125,15 +131,39 @@ def _plugin(options: PluginOptions) -> Scorer:
     return scorer
 
 
-KINDS: dict[str, ScorerKind] = {kind.name: kind for kind in (
+class _Registry(Mapping[str, ScorerKind]):
+    """The kinds by name. A model kind is loaded when it is first asked for, so that
+    checking a config or scoring with VADER never imports an HTTP client or model bindings."""
+
+    def __init__(self, kinds: Sequence[ScorerKind],
+                 loaders: Mapping[str, Callable[[], ScorerKind]]) -> None:
+        self._kinds = {kind.name: kind for kind in kinds}
+        self._loaders = dict(loaders)
+        self._names = (*self._kinds, *(name for name in loaders if name not in self._kinds))
+
+    def __getitem__(self, name: str) -> ScorerKind:
+        kind = self._kinds.get(name)
+        if kind is None:
+            kind = self._kinds[name] = self._loaders[name]()  # KeyError: not a kind
+        return kind
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+KINDS: Mapping[str, ScorerKind] = _Registry((
     ScorerKind(name="vader", options=VaderOptions, build=_vader,
                code=lambda _options: VaderScorer),
     ScorerKind(name="wordllama", options=WordLlamaOptions, build=_wordllama,
                code=_wordllama_class),
     ScorerKind(name="plugin", options=PluginOptions, build=_plugin, code=_plugin_class),
-    ScorerKind(name="llama", **kind_parts("llama")),  # a GGUF model in-process (oracles/llm.py)
-    ScorerKind(name="openai", **kind_parts("openai")),  # an OpenAI-compatible server
-)}
+), {
+    "llama": lambda: ScorerKind(name="llama", **kind_parts("llama")),  # GGUF in-process
+    "openai": lambda: ScorerKind(name="openai", **kind_parts("openai")),  # an HTTP server
+})
 
 
 def _from_string(name: str) -> dict[str, Any]:
@@ -172,12 +202,49 @@ def scorer_class(setting: Any) -> type[Any]:
     return KINDS[options.kind].code(options)
 
 
+class HeldScoreCache(ScoreCache):
+    """The score cache with its connection held across calls (fund.cache.HeldConnection):
+    a run asks it once a wake with news, and opening the file each time cost more than the
+    queries. A damaged or vanished file is handled as ScoreCache handles it; a busy one is
+    a miss at once. (It is here, not in oracles/scoring.py, because a Start entry records
+    the sha256 of that module's source, VADER's code identity.)"""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._held = HeldConnection(self.path, _prepare)
+
+    def _run(self, action: Callable[[sqlite3.Connection], _T], default: _T) -> _T:
+        for attempt in (1, 2):
+            try:
+                db = self._held.get()
+                with db:
+                    return action(db)
+            except OSError:
+                self._held.close()
+                return default
+            except sqlite3.DatabaseError as exc:  # a stale connection gets one more try
+                self._held.close()
+                code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+                if attempt == 2 or code in _BUSY or (code in _CORRUPT and not self._discard()):
+                    return default
+        return default
+
+
+_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: another process writes; waited for already
+
+
+def _prepare(db: sqlite3.Connection) -> None:
+    # no fsync, as losing the newest entries of a cache only costs recomputation
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute(_SCHEMA)
+
+
 def make_scorer(setting: Any) -> Scorer:
     """Build the scorer a setting names; a deterministic one behind the score cache."""
     options = scorer_options(setting)
     scorer = KINDS[options.kind].build(options)
     if scorer.deterministic:
-        return CachedScorer(scorer, ScoreCache(default_cache_path()))
+        return CachedScorer(scorer, HeldScoreCache(default_cache_path()))
     return scorer
 
 

@@ -45,12 +45,17 @@ class SentimentOracle(Oracle):
         self.source = source
         self.keywords = tuple(keywords)
         self.scorer = scorer
+        self._patterns = tuple(keyword.compile() for keyword in self.keywords)
         self._quiet = {keyword.name: _aggregate([], {}) for keyword in self.keywords}
+        self._identity: tuple[Any, dict[str, str]] | None = None
 
     def observe(self, at: datetime, blobs: BlobSink,
                 recorded: Recorded = NOTHING_RECORDED) -> dict[str, Any]:
         """Return the mentions and sentiment per keyword of the source's items."""
         items = self._items(recorded)
+        if not items:  # most wakes: the figures of no news, built once, nothing to score
+            return {"scorer": self._scorer_payload(), "source": self.source, "items": 0,
+                    "keywords": self._quiet}
         hits = [hit for item in items for hit in self._find(item)]
         sentences = list(dict.fromkeys(hit.sentence for hit in hits))
         calls: dict[str, Any] = {}
@@ -64,8 +69,16 @@ class SentimentOracle(Oracle):
                         for index, keyword in enumerate(self.keywords)}
         else:
             keywords = self._quiet  # the same figures _aggregate gives for no hits
-        return {"scorer": self.scorer.identity.to_payload(), "source": self.source,
+        return {"scorer": self._scorer_payload(), "source": self.source,
                 "items": len(items), "keywords": keywords, **calls}
+
+    def _scorer_payload(self) -> dict[str, str]:
+        """The scorer's identity as journaled, encoded again only when the identity changes
+        (shared between observations: never mutated)."""
+        identity = self.scorer.identity
+        if self._identity is None or self._identity[0] is not identity:
+            self._identity = (identity, identity.to_payload())
+        return self._identity[1]
 
     def _score_model(self, sentences: list[str], blobs: BlobSink
                      ) -> tuple[dict[str, float], dict[str, Any]]:
@@ -100,8 +113,7 @@ class SentimentOracle(Oracle):
         sentences = dict.fromkeys([title] if title else [])
         sentences.update(dict.fromkeys(split_sentences(_text(item, "text"))))
         hits = []
-        for index, keyword in enumerate(self.keywords):
-            pattern = keyword.compile()
+        for index, pattern in enumerate(self._patterns):
             for sentence in sentences:
                 count = sum(1 for _ in pattern.finditer(sentence))
                 if count:
