@@ -172,13 +172,11 @@ Row = tuple[str, int, str, bytes]  # identity, seq, head hash, state
 
 def _sqlite_file(journal: Journal) -> str | None:
     """The SQLite file a journal lives in (a plain ``sqlite:///PATH`` URL), else None."""
-    for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
-        if journal.url.startswith(prefix):
-            path = journal.url[len(prefix):]
-            if path and path != ":memory:" and "?" not in path and Path(path).is_file() \
-                    and file_kind(Path(path)) == "sqlite":
-                return path
-    return None
+    from fund.journal.sqlite import sqlite_path
+
+    path = sqlite_path(journal.url)
+    return path if path is not None and Path(path).is_file() \
+        and file_kind(Path(path)) == "sqlite" else None
 
 
 def _engine(journal: Journal) -> Any:
