@@ -181,12 +181,11 @@ def _sqlite_file(journal: Journal) -> str | None:
 
 def _engine(journal: Journal) -> Any:
     """The SQLAlchemy engine of an SQL journal (PostgreSQL), else None."""
-    engine = getattr(journal, "_engine", None)
-    if engine is None or "sqlalchemy" not in sys.modules:
+    if "fund.journal.sql" not in sys.modules:  # no SQL journal was ever opened
         return None
-    from sqlalchemy.engine import Engine
+    from fund.journal.sql import SqlJournal
 
-    return engine if isinstance(engine, Engine) else None
+    return journal.engine if isinstance(journal, SqlJournal) else None
 
 
 @contextmanager

@@ -142,6 +142,11 @@ def _shown(url: str) -> str:
 class SqlJournal(Journal):
     """A journal in an SQL database reached through SQLAlchemy."""
 
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine it writes through (projection checkpoints share it)."""
+        return self._engine
+
     def __init__(self, url: str) -> None:
         self.url = _shown(url)  # for messages: never the password
         try:
