@@ -18,7 +18,7 @@ section, say) without touching this file.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,12 +91,25 @@ class Page:
 
     def document(self, title: str, body: str, css: str = PAGE_CSS) -> str:
         """The whole page: plotly.js inline in the head (only when there is a chart)."""
-        script = f"<script type=\"text/javascript\">{get_plotlyjs()}</script>" \
-            if self.figures else ""
-        return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
-                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>"
-                f"<title>{_esc(title)}</title><style>{css}</style>{script}</head>\n<body>"
-                f"<h1>{_esc(title)}</h1>\n{body}</body></html>\n")
+        return "".join(self._parts(title, body, css))
+
+    def write(self, path: Path, title: str, body: str, css: str = PAGE_CSS) -> None:
+        """Write :meth:`document` to ``path`` (UTF-8) a part at a time: the page and
+        plotly.js are not copied into one more string of their size."""
+        with path.open("w", encoding="utf-8", newline="\n") as out:
+            out.writelines(self._parts(title, body, css))
+
+    def _parts(self, title: str, body: str, css: str) -> Iterator[str]:
+        yield ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
+               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>"
+               f"<title>{_esc(title)}</title><style>{css}</style>")
+        if self.figures:
+            yield "<script type=\"text/javascript\">"
+            yield get_plotlyjs()
+            yield "</script>"
+        yield f"</head>\n<body><h1>{_esc(title)}</h1>\n"
+        yield body
+        yield "</body></html>\n"
 
 
 Section = Callable[[ReportSeries, Page], str]
@@ -113,7 +126,7 @@ def write_report(path: Path, title: str, summary: Mapping[str, object],
         parts.append(f"<section>\n<h2>{_esc(s.actor_id)}</h2>\n")
         parts.extend(part(s, page) for part in (*SECTIONS, *sections))
         parts.append("</section>\n")
-    path.write_text(page.document(title, "\n".join(parts)), encoding="utf-8", newline="\n")
+    page.write(path, title, "\n".join(parts))
 
 
 def _esc(text: object) -> str:

@@ -3,6 +3,7 @@ the report (NAV after each wake, allocation, an equal-weight buy-and-hold) and i
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,12 +31,14 @@ class ActorRun:
     actor_id: str
     quote: str
     initial_cash: Decimal
-    times: list[int] = field(default_factory=list)
-    nav: list[float] = field(default_factory=list)  # the unit value (fund.performance)
-    money: list[float] = field(default_factory=list)  # the NAV itself: total assets
-    cash: list[float] = field(default_factory=list)
-    allocation: dict[str, list[float]] = field(default_factory=dict)
-    benchmark: list[float] = field(default_factory=list)
+    # the curves are compact arrays (8 bytes a point, not a float object and its pointer):
+    # a run's memory grows with its wakes only by what they must keep
+    times: array[int] = field(default_factory=lambda: array("q"))  # epoch seconds
+    nav: array[float] = field(default_factory=lambda: array("d"))  # the unit value
+    money: array[float] = field(default_factory=lambda: array("d"))  # the NAV: total assets
+    cash: array[float] = field(default_factory=lambda: array("d"))
+    allocation: dict[str, array[float]] = field(default_factory=dict)
+    benchmark: array[float] = field(default_factory=lambda: array("d"))
     flows: list[Flow] = field(default_factory=list)
     final_nav: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
@@ -133,28 +136,35 @@ def _closes_at(series: Candles, times: npt.NDArray[np.int64]) -> npt.NDArray[np.
 
 
 def _allocation(run: ActorRun, holdings: list[tuple[int, dict[str, float]]],
-                candles: Mapping[str, Candles], spec: ActorSpec) -> dict[str, list[float]]:
+                candles: Mapping[str, Candles], spec: ActorSpec) -> dict[str, array[float]]:
     """Fraction of NAV in each market at each point (holdings change only at fills)."""
     times = np.asarray(run.times, dtype=np.int64)
     nav = np.asarray(run.money)
-    result: dict[str, list[float]] = {}
+    result: dict[str, array[float]] = {}
     for symbol in spec.markets:
         amounts = np.zeros(len(times))
         for index, held in holdings:
             amounts[index:] = held.get(symbol, 0.0)
         value = amounts * _closes_at(candles[symbol], times)
-        result[symbol] = np.divide(value, nav, out=np.zeros_like(nav), where=nav > 0).tolist()
+        result[symbol] = _floats(np.divide(value, nav, out=np.zeros_like(nav), where=nav > 0))
     return result
 
 
+def _floats(values: npt.NDArray[np.float64]) -> array[float]:
+    """A numpy array of floats as a compact array('d')."""
+    out = array("d")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return out
+
+
 def _buy_and_hold(run: ActorRun, candles: Mapping[str, Candles], spec: ActorSpec,
-                  first: datetime) -> list[float]:
+                  first: datetime) -> array[float]:
     """The benchmark (fund.performance.buy_and_hold) from the first wake, keeping the
     fund's own cash share; empty when a market's data starts after the first wake."""
     times = np.asarray(run.times, dtype=np.int64)
     start = int(first.timestamp())
     if not spec.markets or any(candles[s].close_times[0] > start for s in spec.markets):
-        return []
+        return array("d")
     prices = np.vstack([_closes_at(candles[symbol], times) for symbol in spec.markets])
     curve = buy_and_hold(prices, float(run.initial_cash), cash_share(run.cash, run.money))
-    return [float(v) for v in curve.tolist()]
+    return _floats(curve)

@@ -18,7 +18,7 @@ def _combined(runs: Sequence[ActorRun], curve: str = "nav") -> tuple[list[int], 
     """Sum the actors' unit-value curves (or another curve of theirs) on the union of their
     times (each carried forward, its start value before its first point)."""
     if len(runs) == 1:
-        return runs[0].times, list(getattr(runs[0], curve))
+        return list(runs[0].times), list(getattr(runs[0], curve))
     times = np.unique(np.concatenate([np.asarray(r.times, dtype=np.int64) for r in runs]))
     total = np.zeros(len(times))
     for run in runs:

@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fund import display, performance
-from fund.canonical import loads
-from fund.journal import Entry, EntryFilter, Journal, open_journal
+from fund.journal import open_journal
+from fund.messages import DEPOSIT, FILL, OBSERVATION, START, VALUATION
 from fund.monitor import trading
-from fund.monitor.snapshot import ActorSnapshot, advance
+from fund.monitor.snapshot import ActorSnapshot, Fold, advance
 from fund.trades import Ohlcv, TradeBook, Trades
 
 from .data import DataError, find_file
+from .data import _column as column_values
 
 MAX_ROWS = 200
 """Rows of the round-trip and fill tables shown (the newest); the count says how many."""
@@ -55,6 +57,59 @@ def load_ohlcv(directory: Path, symbol: str, timeframe: timedelta | None = None,
             raise DataError(f"no OHLCV file of {symbol} in {directory}")
         timeframe = frames[0]
     path = find_file(directory, symbol, timeframe)
+    found = _arrow_columns(path) if path.suffix == ".feather" else None
+    times, columns = found if found is not None else _frame_columns(path)
+    keep = np.ones(len(times), dtype=bool)
+    if window is not None:
+        span = timeframe.total_seconds()
+        keep = (times + span > window[0]) & (times <= window[1])
+
+    def values(name: str) -> tuple[float, ...]:
+        if name not in columns:
+            return ()
+        return tuple(columns[name][keep].tolist())
+
+    return Ohlcv(symbol=symbol, times=tuple(times[keep].tolist()), open=values("open"),
+                 high=values("high"), low=values("low"), close=values("close"),
+                 volume=values("volume"))
+
+
+_OHLCV = ("open", "high", "low", "close", "volume")
+Columns = tuple[npt.NDArray[np.float64], dict[str, npt.NDArray[np.float64]]]
+"""Candle open times (epoch seconds) and the columns of ``_OHLCV`` a file has, as floats."""
+
+
+def _arrow_columns(path: Path) -> Columns | None:
+    """A feather file's candles read by pyarrow alone (pandas is not imported), or None
+    when the file is one that only :func:`_frame_columns` reads as it is: no timestamp
+    ``date`` column, a missing value, a column missing."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    try:
+        table = feather.read_table(str(path))
+    except Exception:  # noqa: BLE001 - pandas reads it again and says why
+        return None
+    names = [name for name in _OHLCV if name in table.column_names]
+    if "date" not in table.column_names or not {"open", "high", "low", "close"} <= set(names):
+        return None
+    kind = table.schema.field("date").type
+    if not pa.types.is_timestamp(kind) or any(
+            table.column(name).null_count for name in ("date", *names)):
+        return None
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
+    columns = {}
+    for name in names:
+        if not pa.types.is_float64(table.schema.field(name).type):
+            index = table.column_names.index(name)
+            table = table.set_column(index, name, table.column(name).cast(pa.float64()))
+        columns[name] = column_values(table, name, np.float64)
+    times = (column_values(table, "date", np.int64) // per_second).astype(np.float64)
+    return times, columns
+
+
+def _frame_columns(path: Path) -> Columns:
+    """A file's candles read by pandas (feather or CSV, dates as freqtrade writes them)."""
     import pandas as pd
 
     try:
@@ -71,19 +126,8 @@ def load_ohlcv(directory: Path, symbol: str, timeframe: timedelta | None = None,
     else:
         stamps = pd.to_datetime(raw, utc=True, format="mixed")
     times = stamps.astype("datetime64[s, UTC]").astype("int64").to_numpy().astype(float)
-    keep = np.ones(len(times), dtype=bool)
-    if window is not None:
-        span = timeframe.total_seconds()
-        keep = (times + span > window[0]) & (times <= window[1])
-
-    def values(name: str) -> tuple[float, ...]:
-        if name not in frame.columns:
-            return ()
-        return tuple(frame[name].to_numpy(dtype="float64")[keep].tolist())
-
-    return Ohlcv(symbol=symbol, times=tuple(times[keep].tolist()), open=values("open"),
-                 high=values("high"), low=values("low"), close=values("close"),
-                 volume=values("volume"))
+    return times, {name: frame[name].to_numpy(dtype="float64") for name in _OHLCV
+                   if name in frame.columns}
 
 
 def trades_data(journal: str, actor: str) -> tuple[ActorSnapshot, TradeBook]:
@@ -93,24 +137,28 @@ def trades_data(journal: str, actor: str) -> tuple[ActorSnapshot, TradeBook]:
     with open_journal(journal, must_exist=True) as store:
         snap = ActorSnapshot(actor=actor)
         trades = Trades()
-        advance(cast(Journal, _Folding(store, trades)), snap)
+        advance(store, snap, also=_trading(trades))  # the entries decoded once, for both
     return snap, trades.book(snap.ledger.prices if snap.ledger else None)
 
 
-class _Folding:
-    """The journal as :func:`advance` reads it, folding into ``trades`` each entry the
-    snapshot took: advance asks for the next entry only once it has folded the last, and
-    stops at the first entry off the hash chain, which is then never folded here."""
+def _trading(trades: Trades) -> Fold:
+    """Fold into ``trades`` the entries that change its book: the Start, the fills, the
+    money in or out (the books' cash) and the observations that record candles. An
+    observation's prices are left out: they only mark the positions, and the book is
+    marked with the snapshot's own books' last prices (:func:`trades_data`), which saw
+    every observation."""
+    apply = trades.apply
+    kept = frozenset((START, FILL, DEPOSIT, VALUATION))
 
-    def __init__(self, journal: Journal, trades: Trades) -> None:
-        self.journal = journal
-        self.trades = trades
+    def fold(seq: int, kind: str, ts: str, payload: dict[str, Any]) -> None:
+        if kind in kept:
+            apply(seq, kind, ts, payload)
+        elif kind == OBSERVATION:
+            data = payload.get("data")
+            if isinstance(data, dict) and "candles" in data:
+                apply(seq, kind, ts, payload)
 
-    def read(self, process_id: str, where: EntryFilter) -> Iterator[Entry]:
-        apply = self.trades.apply
-        for entry in self.journal.read(process_id, where):
-            yield entry
-            apply(entry.seq, entry.kind, entry.ts, loads(entry.payload))
+    return fold
 
 
 def _table(rows: Sequence[dict[str, Any]], caption: str = "") -> str:
@@ -140,6 +188,21 @@ def _periods(times: Sequence[float]) -> Iterable[str]:
         yield "week"
     if span > 60:
         yield "month"
+
+
+def _day_ends(times: Sequence[float] | npt.NDArray[np.float64],
+              values: Sequence[float] | npt.NDArray[np.float64]
+              ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The last point with a value (not NaN) of each UTC day of a curve: its calendar
+    returns (fund.performance) are those of the whole curve — a day, a week or a month is
+    whole UTC days, and its return reads only its last value and the one before it."""
+    t = np.array(times, dtype=np.float64)
+    v = np.array(values, dtype=np.float64)
+    finite = np.isfinite(v)
+    t, v = t[finite], v[finite]
+    days = np.floor(t / performance.DAY_SECONDS)
+    last = np.append(days[1:] != days[:-1], len(days) > 0)[:len(days)]
+    return t[last], v[last]
 
 
 def trades_section(journal: str, actor: str, *, prices: Path | None = None,
@@ -190,8 +253,9 @@ def trades_section(journal: str, actor: str, *, prices: Path | None = None,
         parts.append("<h3>Returns per calendar period</h3><p class=\"note\">UTC days, weeks "
                      "from Monday and months, measured on the unit value (NAV per share): "
                      "money in or out is not return.</p>")
+        days, closes = _day_ends(points.times, points.unit)
         for period in _periods(points.times):
-            returns = performance.calendar_returns(points.times, points.unit, start, period)
+            returns = performance.calendar_returns(days, closes, start, period)
             parts.append(f"<h4>{trading_period(period)}</h4>")
             parts.append(figure(trading.calendar_figure(returns, period), f"calendar-{period}"))
     if points.times:

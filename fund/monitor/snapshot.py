@@ -61,20 +61,25 @@ class Series:
         self.unit.append(units.value(ledger.nav()))
         self.cash.append(cash)
         total = cash
-        prices, positions = ledger.prices, ledger.positions
+        prices, positions, values, marks = ledger.prices, ledger.positions, self.values, \
+            self.prices
+        nan = math.nan
         for symbol in symbols:  # called once a wake: no setdefault (it builds an array a call)
             price = prices.get(symbol)
             held = positions.get(symbol)
-            value = float(held.amount * price) if held and held.amount and price else 0.0
+            if held is not None and price:
+                amount = held.amount
+                value = float(amount * price) if amount else 0.0
+                mark = float(price)
+            else:
+                value, mark = 0.0, nan if price is None else float(price)
             total += value
-            values = self.values.get(symbol)
-            if values is None:
-                values = self.values[symbol] = array("d")
-            values.append(value)
-            marks = self.prices.get(symbol)
-            if marks is None:
-                marks = self.prices[symbol] = array("d")
-            marks.append(float(price) if price is not None else math.nan)
+            try:
+                values[symbol].append(value)
+                marks[symbol].append(mark)
+            except KeyError:  # the symbol's first point
+                values.setdefault(symbol, array("d")).append(value)
+                marks.setdefault(symbol, array("d")).append(mark)
         self.nav.append(total)
 
 
@@ -189,12 +194,20 @@ def _epoch(ts: str) -> float:
     return parse_ts(ts).timestamp()
 
 
+Fold = Callable[[int, str, str, dict[str, Any]], None]
+"""Another projection's ``apply(seq, kind, ts, payload)`` (fund.projections)."""
+
+
 @standard
-def advance(journal: Journal, snapshot: ActorSnapshot, *, limit: int | None = None) -> int:
+def advance(journal: Journal, snapshot: ActorSnapshot, *, limit: int | None = None,
+            also: Fold | None = None) -> int:
     """Fold the actor's entries after ``snapshot.seq`` into it; return how many were read.
 
     Stops at the first entry off the hash chain (recorded in ``chain_error``). With
-    ``limit``, reads at most that many entries (the caller can show progress).
+    ``limit``, reads at most that many entries (the caller can show progress). ``also``
+    folds each entry the snapshot took into another projection too (the payload decoded
+    once for both); an entry off the chain, or one the snapshot cannot read, is not
+    handed to it.
     """
     read = 0
     while snapshot.chain_error is None and (limit is None or read < limit):
@@ -210,12 +223,15 @@ def advance(journal: Journal, snapshot: ActorSnapshot, *, limit: int | None = No
                                         "was altered after it was written)")
                 break
             try:
-                _fold(snapshot, entry.seq, entry.kind, entry.ts, loads(entry.payload))
+                payload = loads(entry.payload)
+                _fold(snapshot, entry.seq, entry.kind, entry.ts, payload)
             except Exception as exc:  # noqa: BLE001 - any bad payload is reported, not raised
                 snapshot.chain_error = (f"{snapshot.actor}: entry {entry.seq} ({entry.kind}) "
                                         f"cannot be read: {type(exc).__name__}: {exc}")
                 break
             snapshot.seq, snapshot.head_hash, snapshot.head_ts = entry.seq, entry.hash, entry.ts
+            if also is not None:
+                also(entry.seq, entry.kind, entry.ts, payload)
         read += count
         if count < page:
             break

@@ -1,0 +1,117 @@
+"""The report's cheaper reading gives what the full reading gives: one fold of the journal
+serves the snapshot and the trade book (the book equals fund.trades' fold of every entry),
+the calendar returns are read on each day's last point, and the candles are read without
+pandas exactly as pandas reads them."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fund.journal import open_journal
+from fund.monitor.snapshot import ActorSnapshot, advance
+from fund.performance import calendar_returns
+from fund.trades import trades_of
+from tests.conftest import EXAMPLES, SAMPLE_PRICES, run_fund
+
+ACTOR = "rebalancer"
+
+
+@pytest.fixture(scope="module")
+def w1(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("w1")
+    done = run_fund("backtest", str(EXAMPLES / "rebalance.toml"), "--out", str(out),
+                    "--start", "2024-03-01", "--end", "2024-03-20", "--no-report", "--json")
+    assert done.returncode == 0, done.stderr
+    return out / "journal.db"
+
+
+def test_one_fold_gives_the_book_of_every_entry(w1: Path) -> None:
+    from agentfund.backtests.trades import trades_data
+
+    snap, book = trades_data(str(w1), ACTOR)
+    with open_journal(str(w1)) as store:
+        full = trades_of(store.read(ACTOR))
+        alone = ActorSnapshot(actor=ACTOR)
+        advance(store, alone)
+    assert snap.trusted and book.fills
+    assert book == full  # fills, round trips, P&L per asset and marks alike
+    assert snap.seq == alone.seq and snap.head_hash == alone.head_hash
+    assert snap.series.unit == alone.series.unit and snap.series.prices == alone.series.prices
+
+
+def test_also_is_handed_each_entry_the_snapshot_took(w1: Path) -> None:
+    seen: list[tuple[int, str]] = []
+
+    def also(seq: int, kind: str, ts: str, payload: dict[str, Any]) -> None:
+        seen.append((seq, kind))
+
+    with open_journal(str(w1)) as store:
+        snap = ActorSnapshot(actor=ACTOR)
+        read = advance(store, snap, limit=7, also=also)
+        assert read == 7 and [s for s, _ in seen] == list(range(1, 8))
+        advance(store, snap, also=also)
+    assert [s for s, _ in seen] == list(range(1, snap.seq + 1))
+    assert seen[0][1] == "Start"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_calendar_returns_on_day_ends_are_those_of_the_whole_curve(seed: int) -> None:
+    from agentfund.backtests.trades import _day_ends
+
+    rng = np.random.default_rng(seed)
+    times = np.sort(rng.uniform(1_700_000_000, 1_700_000_000 + 200 * 86_400, 5_000))
+    times[10:20] = times[10]  # equal times
+    values = np.asarray(1_000 * np.cumprod(1 + rng.normal(0, 0.01, len(times))),
+                        dtype=np.float64)
+    values[rng.integers(0, len(values), 300)] = math.nan
+    days, closes = _day_ends(times, values)
+    assert len(days) < len(times) / 10
+    for period in ("day", "week", "month"):
+        assert calendar_returns(days, closes, 1_000.0, period) == \
+            calendar_returns(times, values, 1_000.0, period)
+
+
+def test_day_ends_of_nothing() -> None:
+    from agentfund.backtests.trades import _day_ends
+
+    for times, values in (([], []), ([5.0], [math.nan])):
+        days, closes = _day_ends(times, values)
+        assert not len(days) and not len(closes)
+    days, closes = _day_ends([5.0], [2.0])
+    assert days.tolist() == [5.0] and closes.tolist() == [2.0]
+
+
+def test_candles_read_without_pandas_as_pandas_reads_them() -> None:
+    from agentfund.backtests.data import find_file
+    from agentfund.backtests.trades import _arrow_columns, _frame_columns, load_ohlcv
+
+    path = find_file(SAMPLE_PRICES, "BTC/USDT", timedelta(minutes=5))
+    found = _arrow_columns(path)
+    assert found is not None
+    times, columns = found
+    expected_times, expected = _frame_columns(path)
+    assert np.array_equal(times, expected_times)
+    assert columns.keys() == expected.keys() == {"open", "high", "low", "close", "volume"}
+    for name, values in columns.items():
+        assert np.array_equal(values, expected[name]), name
+    window = (float(times[100]), float(times[400]))
+    candles = load_ohlcv(SAMPLE_PRICES, "BTC/USDT", window=window)
+    assert candles.times == tuple(times[100:401].tolist())
+    assert candles.close == tuple(expected["close"][100:401].tolist())
+
+
+def test_a_csv_is_read_by_pandas(tmp_path: Path) -> None:
+    from agentfund.backtests.trades import load_ohlcv
+
+    (tmp_path / "ABC_USDT-1h.csv").write_text(
+        "date,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n"
+        "2024-01-01T01:00:00Z,1.5,3,1,2,5\n")
+    candles = load_ohlcv(tmp_path, "ABC/USDT")
+    assert candles.times == (1_704_067_200.0, 1_704_070_800.0)
+    assert candles.high == (2.0, 3.0) and candles.volume == (10.0, 5.0)
