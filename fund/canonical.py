@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -19,18 +18,30 @@ import orjson
 
 def format_ts(moment: datetime) -> str:
     """Return the canonical, fixed-width UTC form of an aware datetime."""
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: every time in agentfund is UTC-aware")
-    if moment.tzinfo is not UTC:
+    tz = moment.tzinfo
+    if tz is not UTC:
+        if tz is None:
+            raise ValueError(f"naive datetime {moment!r}: every time in agentfund is UTC-aware")
         moment = moment.astimezone(UTC)
-    return _format_utc(moment)
+    # a UTC datetime's ISO form ends in "+00:00": one C call, then the suffix swapped
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
-@lru_cache(maxsize=4096)
-def _format_utc(moment: datetime) -> str:
-    # only UTC datetimes are cached: two local readings of one wall time (fold 0 and 1)
-    # compare equal, but are different instants
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+_DAYS: dict[int, str] = {}  # days since the epoch: their dates' text
+
+
+def format_epoch(seconds: int) -> str:
+    """:func:`format_ts` of a whole number of seconds since the epoch, computed from the
+    number (a candle's time: the same text, without a datetime made for it)."""
+    day, rest = divmod(seconds, 86_400)
+    date = _DAYS.get(day)
+    if date is None:
+        if len(_DAYS) > 4096:
+            _DAYS.clear()
+        date = _DAYS[day] = format_ts(datetime.fromtimestamp(day * 86_400, UTC))[:10]
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{date}T{hours:02}:{minutes:02}:{secs:02}.000000Z"
 
 
 def parse_ts(text: str) -> datetime:
@@ -56,8 +67,8 @@ def float_price(value: float) -> str:
 
 def _default(value: object) -> str:
     if type(value) is Decimal:
-        text = format(value, "f")
-        if text[-1].isdigit():
+        text = str(value)  # the plain form unless it takes an exponent (faster than "f")
+        if text[-1].isdigit() and "E" not in text:
             return text
         return format_decimal(value)  # raises for NaN and infinities
     if isinstance(value, datetime):

@@ -16,8 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pth", ".pyi")
@@ -57,14 +56,25 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         raise PurityError(f"handler attempted {event}: handlers may not do I/O")
 
 
-@contextmanager
-def pure() -> Iterator[None]:
-    """Run the enclosed block with I/O forbidden (blocks may nest)."""
+class _Pure:
+    """The guard as a plain context manager: entering and leaving are a counter's step."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _local.depth = getattr(_local, "depth", 0) + 1
+
+    def __exit__(self, *exc: object) -> None:
+        _local.depth -= 1
+
+
+_PURE = _Pure()
+
+
+def pure() -> AbstractContextManager[None]:
+    """Run the enclosed block with I/O forbidden (blocks may nest). The audit hook is
+    installed at the first call, once per process."""
     if not _state["installed"]:
         sys.addaudithook(_hook)
         _state["installed"] = True
-    _local.depth = getattr(_local, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _local.depth -= 1
+    return _PURE

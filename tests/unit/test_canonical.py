@@ -19,6 +19,7 @@ from fund.canonical import (
     dumps,
     float_price,
     format_decimal,
+    format_epoch,
     format_ts,
     loads,
     parse_ts,
@@ -282,3 +283,13 @@ def test_same_value_gives_same_bytes(value: Any) -> None:
                            ensure_ascii=False)
     assert json.loads(reencoded) == json.loads(first)
     assert loads(dumps(loads(first))) == loads(first)
+
+
+@given(st.integers(min_value=-62_135_596_800, max_value=253_402_300_799))
+def test_format_epoch_is_format_ts_of_the_same_second(seconds: int) -> None:
+    # Act
+    text = format_epoch(seconds)
+
+    # Assert
+    assert text == format_ts(datetime.fromtimestamp(seconds, UTC))
+    assert CANONICAL_TS.match(text)
