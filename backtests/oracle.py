@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from agentfund.backtests.data import Candles
 from agentfund.oracles.base import NOTHING_RECORDED, BlobSink, Oracle, OracleError, Recorded
-from fund.canonical import float_price, format_ts
+from fund.canonical import float_price, format_epoch, format_ts
 
 
 class HistoricalPrices(Oracle):
@@ -26,29 +26,39 @@ class HistoricalPrices(Oracle):
     def __init__(self, name: str, candles: Mapping[str, Candles],
                  max_age: timedelta | None = None) -> None:
         self.name = name
-        self._series = [(s, c.close_times.tolist(), c.closes) for s, c in candles.items()]
+        self.symbols = tuple(candles)  # the markets it prices, in the given order
+        # markets whose candles close at the same times share one search (and one time
+        # text) per wake
+        groups: dict[tuple[int, ...], list[tuple[str, list[float]]]] = {}
+        for symbol, c in candles.items():
+            groups.setdefault(tuple(c.close_times.tolist()), []).append((symbol, c.closes))
+        self._groups = [(list(times), members) for times, members in groups.items()]
         self._max_age = int(max_age.total_seconds()) if max_age is not None else None
-        self._ts_cache: dict[int, str] = {}
+        # the candles the previous observation saw (per group, -1 for none) and its prices
+        self._last: tuple[tuple[int, ...], dict[str, dict[str, str]]] = ((), {})
 
     def observe(self, at: datetime, blobs: BlobSink,
                 recorded: Recorded = NOTHING_RECORDED) -> dict[str, Any]:
         now = int(at.timestamp())
-        prices: dict[str, dict[str, Any]] = {}
-        for symbol, times, closes in self._series:
+        max_age = self._max_age
+        seen = []
+        for times, _members in self._groups:
             index = bisect_right(times, now) - 1
-            if index >= 0 and (self._max_age is None or now - times[index] <= self._max_age):
-                prices[symbol] = {"price": float_price(closes[index]),
-                                  "time": self._format(times[index])}
+            seen.append(index if index >= 0 and (max_age is None or
+                                                 now - times[index] <= max_age) else -1)
+        key = tuple(seen)
+        if key == self._last[0]:  # the same candles as the previous wake
+            prices = self._last[1]
+        else:
+            prices = {}
+            for (times, members), index in zip(self._groups, seen, strict=True):
+                if index >= 0:
+                    time = format_epoch(times[index])
+                    for symbol, closes in members:
+                        prices[symbol] = {"price": float_price(closes[index]), "time": time}
+            self._last = (key, prices)
         if not prices:
             raise OracleError(f"no completed candle at or before {format_ts(at)}"
                               + (f" within {timedelta(seconds=self._max_age)}"
                                  if self._max_age is not None else ""))
-        return {"prices": prices}
-
-    def _format(self, seconds: int) -> str:
-        text = self._ts_cache.get(seconds)
-        if text is None:
-            if len(self._ts_cache) > 4096:
-                self._ts_cache.clear()
-            text = self._ts_cache[seconds] = format_ts(datetime.fromtimestamp(seconds, UTC))
-        return text
+        return {"prices": dict(prices)}

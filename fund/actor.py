@@ -178,6 +178,7 @@ class ActorCore:
         # from the controls when a rule is asked (they are the controls' facts, not its)
         self.wake_seq = 0
         self.wake_time: datetime | None = None
+        self._scheduled: str | None = None  # the wake's time as journaled
         self.previous_wake: datetime | None = None
         self.working = WorkingOrders()  # resting orders (fund/exchange/resting.py)
         self.observations: dict[str, Observation] = {}
@@ -205,16 +206,20 @@ class ActorCore:
         if kind == WAKE:
             self.wake_seq, self.unknown = seq, None
             self.previous_wake = self.wake_time
-            self.wake_time = parse_ts(payload["scheduled"])
+            self._scheduled = payload["scheduled"]
+            self.wake_time = parse_ts(self._scheduled)
             # "since the last wake" means since the last one that got data
             self.last_observations.update((k, v) for k, v in self.observations.items() if v.ok)
             self.observations = {}
         elif kind == OBSERVATION:
             data = payload.get("data")
             prices = parse_prices(data)
+            as_of = payload["as_of"]  # mostly the wake's own time, parsed once already
+            when = self.wake_time if as_of == self._scheduled and self.wake_time is not None \
+                else parse_ts(as_of)
             self.observations[payload["oracle"]] = Observation(
-                oracle=payload["oracle"], seq=seq, as_of=parse_ts(payload["as_of"]),
-                data=data, error=payload.get("error"), prices=prices)
+                oracle=payload["oracle"], seq=seq, as_of=when, data=data,
+                error=payload.get("error"), prices=prices)
             if prices:
                 self.ledger.prices.update(prices)
             self.ledger.observe_books(data)  # the paper adapter walks them (verify too)

@@ -112,7 +112,7 @@ class ActorRuntime:
             self.budget.start()
         self._append(WAKE, ts, Wake.encode(at))
         for name, oracle in self.oracles.items():
-            self._append(OBSERVATION, ts, self._observe(name, oracle, scheduled, at, ts))
+            self._append(OBSERVATION, ts, self._observe(name, oracle, scheduled, at, ts, now))
         core = self.core
         for kind, event in core.resting():  # resting orders filled by the candles since
             self._append(kind, ts, event)
@@ -156,10 +156,12 @@ class ActorRuntime:
     def value(self, at: datetime) -> Entry:
         """A valuation point: price the books now (fresh price observations), then charge
         fees and deal the requests made up to ``at``."""
-        ts = format_ts(self.clock.now())
+        now = self.clock.now()
+        ts = format_ts(now)
         for name, oracle in self.oracles.items():
             if self._prices(name):
-                self._append(OBSERVATION, ts, self._observe(name, oracle, at, format_ts(at), ts))
+                self._append(OBSERVATION, ts, self._observe(name, oracle, at, format_ts(at), ts,
+                                                            now))
         entry = self._record(self.core.valuation(at), ts)
         self.writer.flush()
         return entry
@@ -187,10 +189,10 @@ class ActorRuntime:
     def _prices(self, name: str) -> bool:
         return prices(self.core.spec.oracle(name))
 
-    def _observe(self, name: str, oracle: Oracle, at: datetime, as_of: str,
-                 ts: str) -> dict[str, Any]:
+    def _observe(self, name: str, oracle: Oracle, at: datetime, as_of: str, ts: str,
+                 stamped: datetime) -> dict[str, Any]:
         """One oracle's Observation; ``received`` says when its answer arrived, when that
-        is later than the entry's time (never in a backtest)."""
+        is later than the entry's time ``ts`` (of ``stamped``; never in a backtest)."""
         recorded = Recorded(this_wake=self.core.observations, last=self.core.last_observations)
         data = error = None
         try:
@@ -198,7 +200,8 @@ class ActorRuntime:
                 self.budget.observe(name, oracle, at, self.writer, recorded)
         except Exception as exc:  # noqa: BLE001 - any oracle failure is recorded, not raised
             error = f"{type(exc).__name__}: {exc}"
-        received = format_ts(self.clock.now())
+        now = self.clock.now()
+        received = None if now == stamped else format_ts(now)  # ``ts`` is ``stamped``'s text
         return Observed.encode(name, as_of, data, error, received if received != ts else None)
 
     def recorded(self, payload: Payload) -> Entry:

@@ -213,7 +213,7 @@ def _closes(history: HistoricalPrices, at: datetime) -> dict[str, Decimal | None
     except OracleError:
         quotes = {}
     return {name.replace("/", ""): D(quotes[name]["price"]) if name in quotes else None
-            for name, _, _ in history._series}
+            for name in history.symbols}
 
 
 def test_w1_writes_the_same_decisions_in_backtest_paper_and_live(

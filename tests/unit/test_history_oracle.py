@@ -59,3 +59,18 @@ def test_unordered_history_is_rejected(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match="not strictly increasing"):
         load_candles(tmp_path, "BTC/USDT", FIVE)
+
+
+def test_markets_sharing_close_times_and_repeated_wakes_see_the_same_quotes() -> None:
+    btc = load_candles(SAMPLE_PRICES, "BTC/USDT", FIVE)
+    oracle = HistoricalPrices("prices", {"BTC/USDT": btc, "BTC/ALSO": btc})
+    wake = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+    first = oracle.observe(wake, NoBlobs())["prices"]
+    again = oracle.observe(wake + timedelta(minutes=1), NoBlobs())["prices"]  # same candle
+    later = oracle.observe(wake + FIVE, NoBlobs())["prices"]
+
+    assert oracle.symbols == ("BTC/USDT", "BTC/ALSO")
+    assert first == again == {"BTC/USDT": observe(wake)["BTC/USDT"],
+                              "BTC/ALSO": observe(wake)["BTC/USDT"]}
+    assert later["BTC/USDT"] == observe(wake + FIVE)["BTC/USDT"] != first["BTC/USDT"]
