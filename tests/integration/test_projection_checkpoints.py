@@ -27,9 +27,8 @@ from fund.commands.operate import StatusFold, status_fold
 from fund.journal import Journal, open_journal
 from fund.monitor.snapshot import ActorSnapshot, advance
 from fund.verify import verify_stream
-from tests.conftest import EXAMPLES, run_fund
 from tests.fixtures.journals import JournalUrls
-from tests.fixtures.tamper import copy_journal, forge, rows, tampering
+from tests.fixtures.tamper import backtest_journal, copy_journal, forge, rows, tampering
 
 ACTOR = "rebalancer"
 
@@ -37,13 +36,7 @@ ACTOR = "rebalancer"
 @pytest.fixture(scope="module")
 def pristine(module_store_urls: JournalUrls,
              tmp_path_factory: pytest.TempPathFactory) -> str:
-    out = tmp_path_factory.mktemp("pristine")
-    journal = module_store_urls("pristine")
-    result = run_fund("backtest", str(EXAMPLES / "rebalance.toml"), "--out", str(out),
-                      "--journal", journal, "--start", "2024-03-01", "--end", "2024-03-03",
-                      "--no-report", "--json")
-    assert result.returncode == 0, result.stderr
-    return journal
+    return backtest_journal(module_store_urls("pristine"), tmp_path_factory.mktemp("pristine"))
 
 
 @contextmanager

@@ -14,9 +14,9 @@ from sqlalchemy import text
 
 from fund.journal import open_journal
 from fund.verify import StreamReport, verify_stream
-from tests.conftest import EXAMPLES, run_fund
+from tests.conftest import run_fund
 from tests.fixtures.journals import JournalUrls
-from tests.fixtures.tamper import Row, copy_journal, rehash_from, tampering
+from tests.fixtures.tamper import Row, backtest_journal, copy_journal, rehash_from, tampering
 from tests.fixtures.tamper import rows as stream_rows
 
 ACTOR = "rebalancer"
@@ -25,13 +25,7 @@ ACTOR = "rebalancer"
 @pytest.fixture(scope="module")
 def pristine(module_store_urls: JournalUrls,
              tmp_path_factory: pytest.TempPathFactory) -> str:
-    out = tmp_path_factory.mktemp("pristine")
-    journal = module_store_urls("pristine")
-    result = run_fund("backtest", str(EXAMPLES / "rebalance.toml"), "--out", str(out),
-                      "--journal", journal, "--start", "2024-03-01", "--end", "2024-03-03",
-                      "--no-report", "--json")
-    assert result.returncode == 0, result.stderr
-    return journal
+    return backtest_journal(module_store_urls("pristine"), tmp_path_factory.mktemp("pristine"))
 
 
 def rows(db: str) -> list[Row]:
