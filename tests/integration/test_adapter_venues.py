@@ -9,7 +9,6 @@ ids only); the events the adapter reports must not.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -24,23 +23,11 @@ from fund.ledger import PortfolioView
 from fund.markets import Market
 from fund.messages import FILL, ORDER_ACK, ORDER_REJECTED, OrderIntent
 from tests.integration.fake_exchange import Fault
-from tests.integration.fake_venues import EXCHANGES, PASSPHRASE, SECRET, FakeVenue, fake_venue
+from tests.integration.fake_venues import PASSPHRASE, SECRET, FakeVenue
 
 D = Decimal
 SYMBOL = "BTC/USDT"
 COID = "af-00000000000000000000000000001"
-
-
-@pytest.fixture(scope="module", params=EXCHANGES)
-def running(request: pytest.FixtureRequest) -> Iterator[FakeVenue]:
-    with fake_venue(request.param) as venue:
-        yield venue
-
-
-@pytest.fixture()
-def venue(running: FakeVenue) -> FakeVenue:
-    running.reset()
-    return running
 
 
 def book(*, cash: str = "100000", held: str = "2", price: str | None = "40000") -> PortfolioView:

@@ -6,7 +6,6 @@ rejections. Every event must say what the exchange recorded, on both exchanges a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -18,25 +17,13 @@ from fund.exchange.venues import venue as venue_of
 from fund.ledger import PortfolioView
 from fund.markets import Market
 from fund.messages import FILL, ORDER_ACK, ORDER_REJECTED, OrderIntent
-from tests.integration.fake_venues import EXCHANGES, FakeVenue, fake_venue
+from tests.integration.fake_venues import FakeVenue
 
 D = Decimal
 SYMBOL = "BTC/USDT"
 COID = "af-00000000000000000000000000001"
 CANCEL = "af-00000000000000000000000000002"
 MARKET = Market(symbol=SYMBOL, base="BTC", quote="USDT")
-
-
-@pytest.fixture(scope="module", params=EXCHANGES)
-def running(request: pytest.FixtureRequest) -> Iterator[FakeVenue]:
-    with fake_venue(request.param) as venue:
-        yield venue
-
-
-@pytest.fixture()
-def venue(running: FakeVenue) -> FakeVenue:
-    running.reset()
-    return running
 
 
 def book(held: str = "2") -> PortfolioView:
