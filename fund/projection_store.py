@@ -45,7 +45,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from fund.cache import cache_root
-from fund.journal import EntryFilter, Journal, file_kind
+from fund.journal import EntryFilter, Journal
 
 CODEC_VERSION = 1
 _MAX_ARRAY = 2**31  # bytes: a float array inflating to more is refused, not allocated
@@ -171,12 +171,14 @@ Row = tuple[str, int, str, bytes]  # identity, seq, head hash, state
 
 
 def _sqlite_file(journal: Journal) -> str | None:
-    """The SQLite file a journal lives in (a plain ``sqlite:///PATH`` URL), else None."""
-    from fund.journal.sqlite import sqlite_path
+    """The SQLite file of a journal kept in one through :mod:`sqlite3`, else None. Told by
+    the journal's type, never by reading the file (which would drop the process's locks on
+    it: fund/journal/sqlite.py)."""
+    if "fund.journal.sqlite" not in sys.modules:  # no SQLite journal was ever opened
+        return None
+    from fund.journal.sqlite import SqliteJournal
 
-    path = sqlite_path(journal.url)
-    return path if path is not None and Path(path).is_file() \
-        and file_kind(Path(path)) == "sqlite" else None
+    return journal.path if isinstance(journal, SqliteJournal) else None
 
 
 def _engine(journal: Journal) -> Any:

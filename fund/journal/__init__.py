@@ -32,7 +32,12 @@ _SQLITE = b"SQLite format 3\x00"
 def file_kind(path: Path) -> str:
     """What a journal file holds, told by its first bytes: ``bundle`` (a ZIP archive),
     ``jsonl`` (a JSON-lines export) or ``sqlite`` (an SQLite database, or an empty file,
-    which SQLite makes one of); a JournalError for anything else."""
+    which SQLite makes one of); a JournalError for anything else. A file this process has
+    an SQLite journal open on is not opened (closing it would drop SQLite's locks)."""
+    from fund.journal.sqlite import open_here
+
+    if open_here(path):
+        return "sqlite"
     try:
         with path.open("rb") as handle:
             start = handle.read(len(_SQLITE))

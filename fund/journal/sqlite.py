@@ -61,20 +61,50 @@ def sqlite_path(url: str) -> str | None:
     return None
 
 
+# The files this process has SQLite journals open on (resolved path -> how many). SQLite's
+# locks are POSIX advisory locks, which the kernel drops for the whole process as soon as
+# any descriptor of the file is closed: reading such a file's first bytes with open() and
+# closing it would silently unlock the open connections, and another process could then
+# checkpoint and delete the write-ahead log under a live writer, losing what it wrote
+# ("How To Corrupt An SQLite Database File", 2.2). Whoever would peek at a file asks here
+# first (fund.journal.file_kind, fund.projection_store).
+_OPEN: dict[str, int] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def open_here(path: str | Path) -> bool:
+    """Whether this process has an SQLite journal open on the file (then it is SQLite, and
+    it must not be opened by anything but SQLite)."""
+    with _OPEN_LOCK:
+        return str(Path(path).expanduser().resolve()) in _OPEN
+
+
 class SqliteJournal(Journal):
     """A journal in an SQLite file, through :mod:`sqlite3`."""
 
     def __init__(self, url: str, path: str) -> None:
         self.url = url
         self._path = path
-        parent = Path(path).expanduser().resolve().parent
-        if not parent.is_dir():
-            raise JournalError(f"{url}: directory {parent} does not exist")
+        resolved = Path(path).expanduser().resolve()
+        if not resolved.parent.is_dir():
+            raise JournalError(f"{url}: directory {resolved.parent} does not exist")
         self._idle: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        with self._errors():
-            self._create_tables()
+        self._key: str | None = str(resolved)
+        with _OPEN_LOCK:
+            _OPEN[self._key] = _OPEN.get(self._key, 0) + 1
+        try:
+            with self._errors():
+                self._create_tables()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def path(self) -> str:
+        """The SQLite file."""
+        return self._path
 
     # --- connections ------------------------------------------------------------------------
 
@@ -246,6 +276,13 @@ class SqliteJournal(Journal):
             connections, self._all, self._idle = self._all, [], []
         for conn in connections:
             conn.close()
+        with _OPEN_LOCK:
+            key, self._key = self._key, None
+            if key is not None:
+                if _OPEN.get(key, 0) <= 1:
+                    _OPEN.pop(key, None)
+                else:
+                    _OPEN[key] -= 1
 
 
 def _head(conn: sqlite3.Connection, process_id: str) -> Entry | None:

@@ -5,18 +5,22 @@ land whole at any size."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import uuid
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from fund import projection_store
 from fund.journal import (
     ConflictError,
     Entry,
     EntryFilter,
     Journal,
     JournalWriter,
+    file_kind,
     open_journal,
 )
 from fund.journal.base import Batch
@@ -146,3 +150,47 @@ class TestSqlAlchemyOnSqlite(JournalContract):
         with closing(sqlite3.connect(path, isolation_level=None)) as conn:
             conn.execute("DROP TABLE journal_entries")
             conn.execute("DROP TABLE journal_blobs")
+
+
+COUNT = ("import sqlite3, sys\n"
+         "db = sqlite3.connect(sys.argv[1])\n"
+         "print(db.execute('SELECT count(*) FROM journal_entries').fetchone()[0])\n"
+         "db.close()\n")
+
+
+def other_process_count(path: Path) -> int:
+    """Open the database in another process, count the entries, close it (the last
+    connection to close checkpoints the write-ahead log and deletes it)."""
+    done = subprocess.run([sys.executable, "-c", COUNT, str(path)], capture_output=True,
+                          text=True, check=True, timeout=60)
+    return int(done.stdout)
+
+
+@pytest.mark.parametrize("peek", ["file_kind", "open_journal", "projection checkpoint"])
+def test_looking_at_an_open_journal_file_never_drops_its_locks(tmp_path: Path,
+                                                               peek: str) -> None:
+    """SQLite's locks are POSIX locks, which closing ANY descriptor of the file drops for
+    the whole process: had the peek below opened and closed the file, the other process
+    would take itself for the last connection and delete the write-ahead log under this
+    one's writer, and every entry written after it would be lost."""
+    path = tmp_path / "journal.db"
+    journal = open_journal(str(path))
+    try:
+        writer = JournalWriter(journal, "a")
+        writer.append("Note", "2024-01-01T00:00:00.000000Z", {"n": 0})
+        writer.flush()
+        if peek == "file_kind":
+            assert file_kind(path) == "sqlite"
+        elif peek == "open_journal":
+            open_journal(str(path)).close()
+        else:
+            assert projection_store.save(journal, "a", "test", "key", {}, 1, writer.head_hash,
+                                         {"n": 1})
+        assert other_process_count(path) == 1
+        for n in range(1, 6):
+            writer.append("Note", "2024-01-01T00:00:00.000000Z", {"n": n})
+            writer.flush()
+        assert other_process_count(path) == 6  # every entry written after the peek is there
+        assert len(list(journal.read("a"))) == 6
+    finally:
+        journal.close()
