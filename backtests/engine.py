@@ -28,6 +28,8 @@ from fund.config import BacktestSettings, FundConfig
 from fund.exchange.paper import PaperAdapter
 from fund.journal import Journal
 from fund.money import standard
+from fund.monitor.keeper import SnapshotKeeper
+from fund.monitor.snapshot import ActorSnapshot, Fold
 from fund.node import Flow, Node, build_runtime, refusals, timeline
 from fund.schedule import cron_trigger, fire_times, fire_times_ahead
 
@@ -141,12 +143,15 @@ def plan_backtest(config: FundConfig, *, start: datetime | None = None,
 
 @standard
 def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
-              progress: Progress | None = None) -> ActorRun:
+              progress: Progress | None = None, also: Fold | None = None) -> ActorRun:
     """Backtest one actor into its own stream of the journal: its node, stepped through its
-    timeline on a simulated clock."""
+    timeline on a simulated clock. The monitor's snapshot is folded from each batch as it
+    is stored and kept as the journal's projection checkpoint (fund.monitor.keeper);
+    ``also`` folds the same entries into another projection."""
     if journal.head(spec.actor_id) is not None:
         raise BacktestError(f"{journal.url} already holds a stream for actor "
                             f"{spec.actor_id}; write to a new --journal")
+    keeper = SnapshotKeeper(journal, ActorSnapshot(actor=spec.actor_id), also=also)
     period = plan.periods[spec.actor_id]
     cash = plan.config.initial_cash[spec.actor_id]
     wakes = fire_times_ahead(cron_trigger(spec.cron), period.start, period.end)
@@ -157,7 +162,8 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
         runtime = build_runtime(spec, journal, clock=clock, sources=plan.history(period),
                                 adapter=PaperAdapter(fee_rate=spec.terms.fee_rate,
                                                      slippage_bps=spec.terms.slippage_bps),
-                                oracles=plan.oracles.pop(spec.actor_id, None))
+                                oracles=plan.oracles.pop(spec.actor_id, None),
+                                on_stored=keeper.stored)
         runtime.open(cash)
         node = Node(runtime, timeline(
             spec, chain([first], wakes), flows=_flows(plan.config.flows, spec),
@@ -181,7 +187,10 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
         wakes.close()  # stops the fire-time worker if the run ended early
         if runtime is not None:
             runtime.writer.flush()  # whatever was recorded is kept, whole
-    return recorder.finish(end, period.end, plan.candles, spec, first, journal)
+    keeper.save()
+    run = recorder.finish(end, period.end, plan.candles, spec, first, journal)
+    run.snapshot = keeper.snapshot
+    return run
 
 
 def _flows(flows: Sequence[ConfigFlow], spec: ActorSpec) -> list[Flow]:
@@ -191,7 +200,10 @@ def _flows(flows: Sequence[ConfigFlow], spec: ActorSpec) -> list[Flow]:
 
 def run_backtest(config: FundConfig, journal: Journal, *, start: datetime | None = None,
                  end: datetime | None = None, progress: Progress | None = None,
-                 plan: BacktestPlan | None = None) -> list[ActorRun]:
-    """Backtest every actor of a fund into the journal; return each actor's run."""
+                 plan: BacktestPlan | None = None,
+                 also: Mapping[str, Fold] | None = None) -> list[ActorRun]:
+    """Backtest every actor of a fund into the journal; return each actor's run. ``also``:
+    by actor id, another projection folded from the stream as it is stored."""
     plan = plan or plan_backtest(config, start=start, end=end)
-    return [run_actor(spec, journal, plan, progress) for spec in config.actors]
+    return [run_actor(spec, journal, plan, progress, (also or {}).get(spec.actor_id))
+            for spec in config.actors]

@@ -17,6 +17,7 @@ from fund.actor import ActorSpec
 from fund.canonical import loads, parse_ts
 from fund.journal import Entry, EntryFilter, Journal
 from fund.messages import DEPOSIT, FILL, VALUATION
+from fund.monitor.snapshot import ActorSnapshot
 from fund.performance import Flow, buy_and_hold, cash_share, flows_of, unit_value
 from fund.runtime import ActorRuntime
 
@@ -49,6 +50,9 @@ class ActorRun:
     entries: int = 0
     head_hash: str = ""
     fill_rows: list[tuple[int, str, str, str, str]] = field(default_factory=list)
+    # the monitor's fold of the stream as it was stored (fund.monitor.keeper): the report's
+    # trades and sentiment read it, and it is the journal's projection checkpoint
+    snapshot: ActorSnapshot | None = None
 
 
 class Recorder:

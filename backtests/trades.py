@@ -137,11 +137,11 @@ def trades_data(journal: str, actor: str) -> tuple[ActorSnapshot, TradeBook]:
     with open_journal(journal, must_exist=True) as store:
         snap = ActorSnapshot(actor=actor)
         trades = Trades()
-        advance(store, snap, also=_trading(trades))  # the entries decoded once, for both
+        advance(store, snap, also=trading_fold(trades))  # the entries decoded once, for both
     return snap, trades.book(snap.ledger.prices if snap.ledger else None)
 
 
-def _trading(trades: Trades) -> Fold:
+def trading_fold(trades: Trades) -> Fold:
     """Fold into ``trades`` the entries that change its book: the Start, the fills, the
     money in or out (the books' cash) and the observations that record candles. An
     observation's prices are left out: they only mark the positions, and the book is

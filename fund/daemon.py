@@ -35,6 +35,7 @@ from fund.journal import EntryFilter, Journal, JournalError
 from fund.leases import HEARTBEAT_EVERY_S, LeaseHeld, claim, lease, owner_id
 from fund.logs import json_log, say
 from fund.messages import MISSED_WAKE, VALUATION, WAKE
+from fund.monitor.keeper import DAEMON_SAVE_EVERY, SnapshotKeeper
 from fund.node import Node, build_runtime, timeline
 from fund.reconcile import reconcile
 from fund.runtime import ActorRuntime
@@ -85,6 +86,7 @@ class Daemon:
         self.claimed: dict[str, datetime] = {}  # when this daemon took each actor over
         self.watchers: list[watch.Watcher] = []  # alerts and metrics (fund/watch.py)
         self.seen: dict[str, int] = {}  # the last entry the watchers were handed, per actor
+        self.keepers: dict[str, SnapshotKeeper] = {}  # each actor's projection (its checkpoint)
         self.last_heartbeat = self.clock.now()
         self.attestor = attestor(config)
         try:
@@ -118,9 +120,12 @@ class Daemon:
         adapter = self.venue or PaperAdapter(fee_rate=spec.terms.fee_rate,
                                              slippage_bps=spec.terms.slippage_bps,
                                              durable_intents=True)
+        # the monitor's fold, kept as the stream is written: `fund ui` opens it at its head
+        keeper = SnapshotKeeper.resume(self.journal, actor, save_every=DAEMON_SAVE_EVERY)
         runtime = build_runtime(spec, self.journal, clock=self.clock, sources=self.sources,
                                 adapter=adapter, wake_budget=self.settings.wake_budget,
-                                oracles=oracles)
+                                oracles=oracles, on_stored=keeper.stored)
+        self.keepers[actor] = keeper
         runtime.open(self.config.initial_cash[actor])
         runtime.writer.flush()
         self._check_same_actor(runtime)
@@ -376,8 +381,10 @@ class Daemon:
             json_log("balances-differ", **{c: str(d) for c, d in differences.items()})
 
     def release(self) -> None:
-        """Give the leases back (a clean stop), and stop the alerts and metrics."""
+        """Keep each actor's projection checkpoint, give the leases back (a clean stop), and
+        stop the alerts and metrics."""
         for actor_id in list(self.nodes):  # the heartbeat may drop an actor meanwhile
+            self.keepers[actor_id].save()
             self.journal.release(actor_id, self.owner)
         watch.close(self.watchers)
 

@@ -10,7 +10,7 @@ paper and live differ in nothing else.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -64,13 +64,15 @@ def _switch(spec: ActorSpec, oracle: str) -> str:
 
 def build_runtime(spec: ActorSpec, journal: Journal, *, clock: Clock, sources: History | Live,
                   adapter: Adapter, wake_budget: timedelta | None = None,
-                  oracles: Mapping[str, Oracle] | None = None) -> ActorRuntime:
+                  oracles: Mapping[str, Oracle] | None = None,
+                  on_stored: Callable[[Sequence[Entry]], None] | None = None) -> ActorRuntime:
     """An actor's runtime on its own stream of the journal, with the oracles its strategy
     declares built from ``sources`` (raises OracleError naming one that cannot be), unless
-    they were built already."""
+    they were built already. ``on_stored``: the writer's (each stored batch's entries)."""
     if oracles is None:
         oracles = build(spec.declared(), tuple(spec.markets), sources)
-    return ActorRuntime(spec=spec, writer=JournalWriter(journal, spec.actor_id),
+    return ActorRuntime(spec=spec, writer=JournalWriter(journal, spec.actor_id,
+                                                        on_stored=on_stored),
                         oracles=oracles, adapter=adapter, clock=clock, wake_budget=wake_budget)
 
 

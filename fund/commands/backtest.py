@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentfund.backtests.engine import (
     ActorRun,
@@ -22,6 +22,10 @@ from fund import display
 from fund.actor import ActorSpec
 from fund.commands.outputs import new_journal, slug
 from fund.config import load_config
+
+if TYPE_CHECKING:
+    from fund.monitor.snapshot import Fold
+    from fund.trades import Trades
 
 
 def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: Sequence[str],
@@ -37,18 +41,35 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
             if store.head(spec.actor_id) is not None:
                 raise BacktestError(f"{store.url} already holds a stream for actor "
                                     f"{spec.actor_id}; write to a new --journal")
-        runs = run_backtest(cfg, store, progress=progress, plan=plan)
+        books = _books(cfg.actors) if report else {}
+        runs = run_backtest(cfg, store, progress=progress, plan=plan,
+                            also=_folds(books))
     report_path = out / "report.html" if report else None
     summary = fund_summary(runs, store.url, str(report_path) if report_path else None)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if report_path is not None:
-        _write_report(report_path, cfg.name, summary, runs, cfg.actors,
+        _write_report(report_path, cfg.name, summary, runs, cfg.actors, books,
                       journal=store.url, prices=plan.settings.prices)
     if as_json:
         print(json.dumps(summary))
     else:
         _print_table(cfg.name, summary)
     return 0
+
+
+def _books(actors: Sequence[ActorSpec]) -> dict[str, Trades]:
+    """An empty trade book per actor, for the report (folded as the run stores entries)."""
+    from fund.trades import Trades
+
+    return {spec.actor_id: Trades() for spec in actors}
+
+
+def _folds(books: Mapping[str, Trades]) -> dict[str, Fold]:
+    if not books:
+        return {}
+    from agentfund.backtests.trades import trading_fold
+
+    return {actor: trading_fold(book) for actor, book in books.items()}
 
 
 @contextmanager
@@ -124,14 +145,21 @@ def _print_table(name: str, summary: Mapping[str, Any]) -> None:
 
 
 def _write_report(path: Path, name: str, summary: Mapping[str, Any],
-                  runs: Sequence[ActorRun], actors: Sequence[ActorSpec], *, journal: str,
-                  prices: Path) -> None:
+                  runs: Sequence[ActorRun], actors: Sequence[ActorSpec],
+                  books: Mapping[str, Trades], *, journal: str, prices: Path) -> None:
     from agentfund.backtests.report import Page, ReportSeries, write_report
-    from agentfund.backtests.trades import trades_data, trades_section
+    from agentfund.backtests.trades import trades_section
     from fund.monitor.charts import sentiment
 
-    # one fold of each actor's stream serves the trades section and the sentiment chart
-    folded = {r.actor_id: trades_data(journal, r.actor_id) for r in runs}
+    # the run's own fold of each stream as it was stored (the monitor's snapshot, and the
+    # trades beside it) serves the trades section and the sentiment chart: the journal is
+    # not read back
+    folded = {}
+    for r in runs:
+        snap = r.snapshot
+        assert snap is not None  # every run folds its stream
+        folded[r.actor_id] = (snap, books[r.actor_id].book(snap.ledger.prices
+                                                           if snap.ledger else None))
 
     def trades(series: ReportSeries, _page: Page) -> str:
         """Each actor's fills, round trips, P&L per asset and price charts (candles from

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fund.canonical import dumps
@@ -17,12 +18,18 @@ class JournalWriter:
     (``batch_size`` entries) is flushed on its own. A failed flush drops the unwritten
     batch, resynchronises with the stored head and re-raises: the stored stream stays
     whole and gapless.
+
+    ``on_stored`` (optional) is handed each batch's entries once they are stored, in order:
+    a projection kept up to date by the writer (:mod:`fund.monitor.keeper`) folds what the
+    journal holds, without reading it back.
     """
 
-    def __init__(self, journal: Journal, process_id: str, batch_size: int = 20_000) -> None:
+    def __init__(self, journal: Journal, process_id: str, batch_size: int = 20_000, *,
+                 on_stored: Callable[[Sequence[Entry]], None] | None = None) -> None:
         self.journal = journal
         self.process_id = process_id
         self.batch_size = batch_size
+        self.on_stored = on_stored
         self._pending = Batch()
         self._resync()
 
@@ -80,3 +87,5 @@ class JournalWriter:
         except BaseException:
             self._resync()
             raise
+        if self.on_stored is not None:
+            self.on_stored(batch.entries)

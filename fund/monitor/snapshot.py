@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import numpy
 
 from fund.canonical import loads, parse_ts
-from fund.journal import GENESIS_HASH, EntryFilter, Journal
+from fund.journal import GENESIS_HASH, Entry, EntryFilter, Journal
 from fund.ledger import Ledger
 from fund.markets import Market
 from fund.messages import (
@@ -213,29 +213,43 @@ def advance(journal: Journal, snapshot: ActorSnapshot, *, limit: int | None = No
     while snapshot.chain_error is None and (limit is None or read < limit):
         page = _PAGE if limit is None else min(_PAGE, limit - read)
         where = EntryFilter(first_seq=snapshot.seq + 1, limit=page)
-        count = 0
-        for entry in journal.read(snapshot.actor, where):
-            count += 1
-            if entry.seq != snapshot.seq + 1 or entry.prev_hash != snapshot.head_hash \
-                    or entry.hash != entry.expected_hash():
-                snapshot.chain_error = (f"{snapshot.actor}: entry {entry.seq} does not follow "
-                                        f"entry {snapshot.seq} on the hash chain (the journal "
-                                        "was altered after it was written)")
-                break
-            try:
-                payload = loads(entry.payload)
-                _fold(snapshot, entry.seq, entry.kind, entry.ts, payload)
-            except Exception as exc:  # noqa: BLE001 - any bad payload is reported, not raised
-                snapshot.chain_error = (f"{snapshot.actor}: entry {entry.seq} ({entry.kind}) "
-                                        f"cannot be read: {type(exc).__name__}: {exc}")
-                break
-            snapshot.seq, snapshot.head_hash, snapshot.head_ts = entry.seq, entry.hash, entry.ts
-            if also is not None:
-                also(entry.seq, entry.kind, entry.ts, payload)
+        count = fold_entries(snapshot, journal.read(snapshot.actor, where), also=also)
         read += count
         if count < page:
             break
     return read
+
+
+@standard
+def fold_entries(snapshot: ActorSnapshot, entries: Iterable[Entry], *, also: Fold | None = None,
+                 rehash: bool = True) -> int:
+    """Fold ``entries`` (the actor's next ones, in order) into the snapshot; return how many
+    were taken. The one fold step of :func:`advance`, also used on the entries a writer has
+    just stored (``rehash=False``: their hashes were computed from these very fields by the
+    writer; the links and sequence numbers are still checked). Stops at the first entry off
+    the chain or that cannot be read, recorded in ``chain_error``."""
+    count = 0
+    for entry in entries:
+        if snapshot.chain_error is not None:
+            break
+        count += 1
+        if entry.seq != snapshot.seq + 1 or entry.prev_hash != snapshot.head_hash \
+                or (rehash and entry.hash != entry.expected_hash()):
+            snapshot.chain_error = (f"{snapshot.actor}: entry {entry.seq} does not follow "
+                                    f"entry {snapshot.seq} on the hash chain (the journal "
+                                    "was altered after it was written)")
+            break
+        try:
+            payload = loads(entry.payload)
+            _fold(snapshot, entry.seq, entry.kind, entry.ts, payload)
+        except Exception as exc:  # noqa: BLE001 - any bad payload is reported, not raised
+            snapshot.chain_error = (f"{snapshot.actor}: entry {entry.seq} ({entry.kind}) "
+                                    f"cannot be read: {type(exc).__name__}: {exc}")
+            break
+        snapshot.seq, snapshot.head_hash, snapshot.head_ts = entry.seq, entry.hash, entry.ts
+        if also is not None:
+            also(entry.seq, entry.kind, entry.ts, payload)
+    return count
 
 
 def _fold(s: ActorSnapshot, seq: int, kind: str, ts: str, payload: dict[str, Any]) -> None:

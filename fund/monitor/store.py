@@ -78,6 +78,14 @@ def keep(journal: Journal, snapshot: ActorSnapshot) -> None:
                               snapshot.head_hash, snapshot)
 
 
+def current(journal: Journal, actor: str) -> tuple[ActorSnapshot, int]:
+    """The actor's snapshot at the journal's head, from its checkpoint when one is valid,
+    for a caller that goes on folding it alone (not the memo the UI's views share); and how
+    many entries were folded after the checkpoint."""
+    snapshot = _load(journal, actor) or ActorSnapshot(actor=actor)
+    return snapshot, advance(journal, snapshot)
+
+
 def note(journal: Journal, actor: str) -> str | None:
     """The line saying why the actor's checkpoint was just discarded, if it was (once)."""
     return _NOTES.pop((journal.url, actor), None)

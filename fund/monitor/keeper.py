@@ -1,0 +1,58 @@
+"""The monitor's snapshot kept up to date by the process that writes the stream.
+
+A backtest or a daemon folds each batch its writer has just stored (the writer's
+``on_stored``) into the actor's :class:`~fund.monitor.snapshot.ActorSnapshot` — the fold
+the UI and the reports read — and keeps it as the projection checkpoint
+(:func:`fund.monitor.store.keep`) every so many entries and when it closes. So a journal
+arrives at ``fund ui`` with its projections at its head, and opening it is a read of the
+checkpoint; the entries are never read back to be folded. The checkpoint is still checked
+against the chain when it is loaded, like any other (:mod:`fund.monitor.store`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fund.journal import Entry, Journal
+from fund.monitor import store
+from fund.monitor.snapshot import ActorSnapshot, Fold, fold_entries
+
+SAVE_EVERY = 250_000  # entries folded between two checkpoints while a backtest writes
+DAEMON_SAVE_EVERY = 5_000  # a daemon's: the UI never has more than this to fold (a day of
+# wakes a minute), whenever the daemon stopped
+
+
+class SnapshotKeeper:
+    """Fold a stream's stored entries as its writer stores them; keep the checkpoint."""
+
+    def __init__(self, journal: Journal, snapshot: ActorSnapshot, *, also: Fold | None = None,
+                 save_every: int = SAVE_EVERY) -> None:
+        self.journal = journal
+        self.snapshot = snapshot
+        self.also = also
+        self.save_every = save_every
+        self.unsaved = 0
+        self.keeps = not journal.url.startswith("memory:")  # nothing outlives the process
+
+    @classmethod
+    def resume(cls, journal: Journal, actor: str, *, also: Fold | None = None,
+               save_every: int = SAVE_EVERY) -> SnapshotKeeper:
+        """A keeper for a stream that may hold entries already: from its checkpoint (checked
+        as the UI checks it) and the entries after it, which count as not saved yet.
+        ``also`` sees only new entries."""
+        snapshot, folded = store.current(journal, actor)
+        keeper = cls(journal, snapshot, also=also, save_every=save_every)
+        keeper.unsaved = folded
+        return keeper
+
+    def stored(self, entries: Sequence[Entry]) -> None:
+        """Fold the entries the writer has just stored (the writer's ``on_stored``)."""
+        self.unsaved += fold_entries(self.snapshot, entries, also=self.also, rehash=False)
+        if self.unsaved >= self.save_every:
+            self.save()
+
+    def save(self) -> None:
+        """Keep the snapshot as the checkpoint now (only on an intact chain)."""
+        if self.unsaved and self.keeps:
+            store.keep(self.journal, self.snapshot)
+            self.unsaved = 0
