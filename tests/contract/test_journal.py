@@ -312,7 +312,8 @@ class JournalContract:
 
     def test_processes_are_sorted_and_only_non_empty(self) -> None:
         journal = self.create_journal()
-        names = ["zeta", "alpha", "Mid", "beta-2", "alpha.1", "9lives", "a:b"]
+        names = ["zeta", "alpha", "Mid", "beta-2", "alpha.1", "9lives", "a:b", "alph", "Z",
+                 "alpha-"]
         for name in names:
             write(journal, name, 1)
         JournalWriter(journal, "never-written").flush()
