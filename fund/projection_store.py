@@ -13,8 +13,14 @@ a journal that cannot hold one (a bundle, a JSON-lines export, a database that r
 the write) keeps them as files under ``$AGENTFUND_CACHE/projections``. They are not
 journal entries: the hash chain, ``fund verify``, exports and bundles never see them.
 
-A checkpoint is only used when the journal's entry at its sequence number still has its
-hash, and the caller checks the chain link by link from there. Anything else — a
+A checkpoint is only trusted by the machine that made it: it carries an HMAC of the fold's
+identity, the actor, the entry it reaches and the state, under a secret key kept in this
+user's cache (``$AGENTFUND_CACHE/projection.key``, made on first use, mode 0600), and is
+filed under that key's id. A journal's database can hold checkpoints written elsewhere (by
+the manager's daemon, say): without the key they are never read, so figures in a journal
+that someone else hands over are always folded from its entries here. A checkpoint is
+only used when the journal's entry at its sequence number still has its hash, and the
+caller checks the chain link by link from there. Anything else — a
 rewritten history, another journal at the same place, another version of the fold, an
 unreadable state — discards it with a one-line message, and the caller folds from the
 first entry. The state is decoded by :func:`decode`, which only builds plain JSON values,
@@ -27,9 +33,11 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import hmac
 import logging
 import math
 import os
+import secrets
 import sqlite3
 import sys
 import threading
@@ -306,13 +314,14 @@ def load(journal: Journal, actor: str, name: str, key: str, classes: dict[str, t
     """The actor's checkpoint of fold ``name`` if it matches the journal and the fold
     (``key``, from :func:`identity`), else None — after discarding it and saying why in
     one line (to ``report``, else the log)."""
-    found = _read(journal, actor, name)
-    if found is None:
+    secret = local_key()
+    found = _read(journal, actor, _filed(name, secret)) if secret else None
+    if found is None or secret is None:
         return None
-    stored_key, seq, head_hash, data = found
+    mac, seq, head_hash, data = found
     reason = None
-    if stored_key != key:
-        reason = "made by another version of the fold"
+    if not hmac.compare_digest(mac, _mac(secret, key, actor, seq, head_hash, data)):
+        reason = "made by another version of the fold, or altered"
     else:
         entry = next(iter(journal.read(actor, EntryFilter(first_seq=seq, last_seq=seq))), None)
         if entry is None:
@@ -335,18 +344,88 @@ def load(journal: Journal, actor: str, name: str, key: str, classes: dict[str, t
     return Checkpoint(seq, head_hash, state)
 
 
+def at_head(journal: Journal, actor: str, name: str, key: str) -> bool:
+    """Whether the actor's checkpoint of fold ``name`` is this fold's (``key``), made here,
+    and reaches the stream's head with its hash, so that nothing is left to fold after it;
+    told without decoding its state."""
+    secret = local_key()
+    found = _read(journal, actor, _filed(name, secret)) if secret else None
+    if found is None or secret is None:
+        return False
+    mac, seq, head_hash, data = found
+    head = journal.head(actor)
+    return head is not None and (head.seq, head.hash) == (seq, head_hash) and \
+        hmac.compare_digest(mac, _mac(secret, key, actor, seq, head_hash, data))
+
+
+# --- this machine's key ------------------------------------------------------------------------
+
+_KEY_FILE = "projection.key"
+_KEYS: dict[str, bytes] = {}
+
+
+def local_key() -> bytes | None:
+    """This user's secret for checkpoints (``$AGENTFUND_CACHE/projection.key``, 32 random
+    bytes made on first use, readable by this user only); None when it can be neither read
+    nor made (then no checkpoint is kept or trusted)."""
+    path = cache_root() / _KEY_FILE
+    known = _KEYS.get(str(path))
+    if known is not None:
+        return known
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            secret = path.read_bytes()
+        else:
+            secret = secrets.token_bytes(32)
+            with os.fdopen(handle, "wb") as out:
+                out.write(secret)
+    except OSError as exc:
+        LOG.debug("no projection checkpoint key at %s: %s", path, exc)
+        return None
+    if len(secret) != 32:  # being written by another process, or damaged: not trusted now
+        return None
+    _KEYS[str(path)] = secret
+    return secret
+
+
+def _filed(name: str, secret: bytes) -> str:
+    """The name a fold's checkpoints are filed under for this key: each machine its own."""
+    return f"{name}@{hashlib.sha256(secret).hexdigest()[:12]}"
+
+
+def _mac(secret: bytes, key: str, actor: str, seq: int, head_hash: str, data: bytes) -> str:
+    """What a checkpoint carries instead of the bare fold identity: an HMAC binding the
+    fold, the actor, the entry reached and the state to this machine's key."""
+    digest = hmac.new(secret, f"{key}\x1f{actor}\x1f{seq}\x1f{head_hash}\x1f".encode(),
+                      hashlib.sha256)
+    digest.update(data)
+    return digest.hexdigest()
+
+
 def save(journal: Journal, actor: str, name: str, key: str, classes: dict[str, type],
          seq: int, head_hash: str, state: Any) -> bool:
     """Keep ``state`` (folded up to entry ``seq`` with hash ``head_hash``); False if it
     could not be kept anywhere (then the next fold only costs more)."""
-    if seq <= 0:
+    secret = local_key()
+    if seq <= 0 or secret is None:
         return False
+    data = encode(state, classes)
     with _LOCK:
-        return _write(journal, actor, name, (key, seq, head_hash, encode(state, classes)))
+        return _write(journal, actor, _filed(name, secret),
+                      (_mac(secret, key, actor, seq, head_hash, data), seq, head_hash, data))
 
 
 def discard(journal: Journal, actor: str | None = None, name: str | None = None) -> None:
-    """Remove the checkpoints of one actor's fold, of an actor, or (None) of the journal."""
+    """Remove this machine's checkpoints of one actor's fold, or every checkpoint of an
+    actor or (None) of the journal."""
+    if name is not None:
+        secret = local_key()
+        if secret is None:
+            return
+        name = _filed(name, secret)
     try:
         _remove_database(journal, actor, name)
     except Exception as exc:  # noqa: BLE001 - what cannot be removed is still checked on use

@@ -30,14 +30,18 @@ def streamlit_command(journal: str | None, runs: Path, *, address: str, port: in
 
 def prepare(store: Journal) -> None:
     """Read every actor's stream once, checking its chain, and cache the snapshots, so the
-    first page view is fast however long the journal (later views read only new entries)."""
+    first page view is fast however long the journal (later views read only new entries).
+    A stream whose projection checkpoint is at its head (left by the backtest or daemon
+    that wrote it, or by an earlier start) has nothing to read: the server's first page
+    view loads the checkpoint, checked against the chain as always."""
     from fund.messages import is_side_stream
-    from fund.monitor.store import snapshot
+    from fund.monitor.store import at_head, snapshot
 
     for actor in store.processes():
-        if is_side_stream(actor):
+        if is_side_stream(actor) or at_head(store, actor):
             continue
-        total = store.count(actor)
+        head = store.head(actor)  # its seq is the stream's length (one seek, not a count)
+        total = head.seq if head is not None else 0
 
         def progress(done: int, actor: str = actor, total: int = total) -> None:
             print(f"fund ui: {actor}: read {done:,} of {total:,} entries", file=sys.stderr,

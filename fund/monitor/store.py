@@ -86,6 +86,12 @@ def current(journal: Journal, actor: str) -> tuple[ActorSnapshot, int]:
     return snapshot, advance(journal, snapshot)
 
 
+def at_head(journal: Journal, actor: str) -> bool:
+    """Whether the actor's checkpoint is this fold's and at the stream's head (the next
+    :func:`snapshot` in any process only reads it), told without decoding it."""
+    return projection_store.at_head(journal, actor, NAME, KEY)
+
+
 def note(journal: Journal, actor: str) -> str | None:
     """The line saying why the actor's checkpoint was just discarded, if it was (once)."""
     return _NOTES.pop((journal.url, actor), None)

@@ -98,7 +98,7 @@ def test_a_checkpoint_plus_the_entries_after_it_equals_a_full_fold(
         checkpoint_at(journal, seq)
         with tampering(url) as conn:  # in the journal's own database, beside its entries
             assert conn.execute(text("SELECT seq FROM projection_checkpoints WHERE "
-                                     "process_id = :p AND name = 'monitor'"),
+                                     "process_id = :p AND name LIKE 'monitor@%'"),
                                 {"p": ACTOR}).scalar() == seq
         snap, folded = reopened(journal, monkeypatch)
         reference = full_fold(journal)
@@ -277,7 +277,8 @@ def test_a_journal_without_a_database_keeps_its_checkpoint_in_the_cache(
     with opened(pristine) as source:
         journal.append(Batch(entries=list(source.read(ACTOR))))
     checkpoint_at(journal, 40)
-    assert [p.name.split(".")[1] for p in (tmp_path / "projections").iterdir()] == ["monitor"]
+    assert [p.name.split(".")[1] for p in (tmp_path / "projections").iterdir()] == [
+        projection_store._filed("monitor", projection_store.local_key() or b"")]
     snap, folded = reopened(journal, monkeypatch)
     assert folded == journal.count(ACTOR) - 40 and same(snap, full_fold(journal))
     store.forget(journal, disk=True)  # "Re-read from the journal": the file goes too
@@ -310,3 +311,44 @@ def test_fund_status_refolds_when_the_chain_breaks_after_its_checkpoint(
         assert same(shown, reference, _status_classes()) and not shown.intact
         assert projection_store.load(journal, ACTOR, "status", _key(),
                                      _status_classes()) is None  # and none kept since
+
+
+def test_a_checkpoint_made_elsewhere_or_altered_is_never_read(
+        pristine: str, scratch_urls: JournalUrls, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """A journal's database can come with checkpoints another machine wrote (the manager's
+    daemon): without that machine's key they are not this one's, so the figures are
+    folded from the entries here. One whose state was altered after it was written is
+    discarded with a message."""
+    url = copy_journal(pristine, scratch_urls("copy"))
+    with opened(url) as journal:
+        honest = full_fold(journal)
+        monkeypatch.setenv("AGENTFUND_CACHE", str(tmp_path / "manager"))
+        forged = full_fold(journal)
+        assert forged.ledger is not None
+        forged.ledger.cash += 1_000_000  # what a dishonest manager would like shown
+        assert projection_store.save(journal, ACTOR, store.NAME, store.KEY, store.CLASSES,
+                                     forged.seq, forged.head_hash, forged)
+        assert store.at_head(journal, ACTOR)  # on the manager's machine, it is at the head
+        monkeypatch.setenv("AGENTFUND_CACHE", str(tmp_path / "investor"))
+        assert not store.at_head(journal, ACTOR)
+        snap, folded = reopened(journal, monkeypatch)
+        assert folded == honest.seq and same(snap, honest)  # every entry folded here
+        store.keep(journal, snap)  # the investor's own, beside the manager's: alter it
+    with tampering(url) as conn:
+        names = sorted(r[0] for r in conn.execute(text(
+            "SELECT name FROM projection_checkpoints WHERE process_id = :p"), {"p": ACTOR}))
+        assert len(names) == 2 and all(n.startswith("monitor@") for n in names)
+        ours = projection_store._filed("monitor", projection_store.local_key() or b"")
+        (state,) = conn.execute(text("SELECT state FROM projection_checkpoints WHERE "
+                                     "process_id = :p AND name = :n"),
+                                {"p": ACTOR, "n": ours}).one()
+        altered = bytes(state).replace(b'"cash":{"$d":"', b'"cash":{"$d":"9')
+        assert altered != bytes(state)
+        conn.execute(text("UPDATE projection_checkpoints SET state = :s WHERE "
+                          "process_id = :p AND name = :n"), {"s": altered, "p": ACTOR, "n": ours})
+    with opened(url) as journal:
+        lines: list[str] = []
+        assert projection_store.load(journal, ACTOR, store.NAME, store.KEY, store.CLASSES,
+                                     lines.append) is None
+        assert lines and "altered" in lines[0]

@@ -168,3 +168,33 @@ def test_a_daemon_leaves_its_snapshot_checkpointed_when_it_stops(tmp_path: Path)
                 assert head is not None and found is not None
                 assert (found.seq, found.head_hash) == (head.seq, head.hash)
                 assert same(found.state, full_fold(journal))
+
+
+def test_fund_ui_reads_nothing_before_serving_a_stream_checkpointed_at_its_head(
+        store_urls: JournalUrls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fund.commands.ui import prepare
+    from fund.journal import JournalWriter
+
+    url = backtest_journal(store_urls(), tmp_path / "out")
+    folded: list[str] = []
+    real = store.snapshot
+
+    def counting(journal: Journal, actor: str, progress: object = None) -> ActorSnapshot:
+        folded.append(actor)
+        return real(journal, actor, progress)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "snapshot", counting)
+    with open_journal(url) as journal:
+        assert store.at_head(journal, ACTOR)
+        prepare(journal)
+        assert folded == []  # the server's first page loads the checkpoint itself
+        head = journal.head(ACTOR)
+        assert head is not None
+        writer = JournalWriter(journal, ACTOR)  # one more entry: the checkpoint is behind
+        writer.append("Note", head.ts, {"text": "after the checkpoint"})
+        writer.flush()
+        assert not store.at_head(journal, ACTOR)
+        prepare(journal)
+        assert folded == [ACTOR]
+        assert store.at_head(journal, ACTOR) is False  # 1 new entry: not worth a save
+        store.forget(journal)

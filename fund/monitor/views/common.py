@@ -73,7 +73,8 @@ def load(store: Journal, actor: str) -> ActorSnapshot:
 
     def progress(done: int) -> None:
         if not total:
-            total.append(store.count(actor))
+            head = store.head(actor)  # its seq is the stream's length (a seek, not a count)
+            total.append(head.seq if head is not None else 0)
         bar.progress(min(done / max(total[0], 1), 1.0),
                      text=f"{actor}: reading the journal ({done:,} of {total[0]:,} entries)…")
 
