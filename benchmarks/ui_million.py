@@ -110,12 +110,31 @@ min_notional = 10
 
 # --- the journal -----------------------------------------------------------------------------
 
+BUILD = 3  # 2: the backtest leaves its streams' projection checkpoints (fund.monitor.keeper);
+# 3: made with the key of MACHINE, the cache every measuring process starts from
+MACHINE = "machine-cache"  # this machine's $AGENTFUND_CACHE as the backtest left it: only
+# its projection key is kept (a checkpoint is trusted only where it was made)
+
+
+def machine_cache(cache: Path, base: Path) -> Path:
+    """An empty ``$AGENTFUND_CACHE`` for a measuring process, holding only the key of the
+    machine that wrote the journal at ``base`` (its backtest's, under MACHINE): the same
+    machine, nothing folded kept."""
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    key = base.parent.parent / MACHINE / "projection.key"
+    if key.is_file():
+        shutil.copyfile(key, cache / key.name)
+    return cache
+
 
 def build(directory: Path, rebuild: bool) -> dict[str, Any]:
     """The million-entry backtest under ``directory`` (run once; reused while the config is
     the same); returns what was built."""
+    from fund.monitor.store import KEY  # the fold the backtest checkpoints: rebuilt with it
+
     marker = directory / "built.json"
-    digest = hashlib.sha256(CONFIG.encode()).hexdigest()
+    digest = hashlib.sha256(f"{BUILD}\n{KEY}\n{CONFIG}".encode()).hexdigest()
     if not rebuild and marker.is_file():
         built: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
         if built.get("config_sha256") == digest and Path(built["journal"]).is_file():
@@ -129,9 +148,10 @@ def build(directory: Path, rebuild: bool) -> dict[str, Any]:
     print(f"building the journal: fund backtest {config} (a few minutes, once)…",
           file=sys.stderr, flush=True)
     started = time.perf_counter()
+    env = {**os.environ, "AGENTFUND_CACHE": str(directory / MACHINE)}  # the checkpoints' key
     done = subprocess.run([sys.executable, "-m", "fund", "backtest", str(config), "--out",
                            str(out), "--no-report", "--json"], cwd=ROOT, capture_output=True,
-                          text=True, check=False)
+                          text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"the backtest failed ({done.returncode}):\n{done.stderr}")
     seconds = time.perf_counter() - started
@@ -397,39 +417,51 @@ def drop_checkpoints(journal: Path) -> None:
         db.execute("DROP TABLE IF EXISTS projection_checkpoints")
 
 
-def fresh_copy(source: Path, target: Path) -> Path:
-    """A copy of the journal as the backtest left it: no checkpoint, no -wal file."""
+def fresh_copy(source: Path, target: Path, *, checkpoints: bool = True) -> Path:
+    """A copy of the journal as the backtest left it (its projection checkpoints, no -wal
+    file); ``checkpoints=False``: without them (a journal nothing has folded yet)."""
     for path in (target, target.with_name(target.name + "-wal"),
                  target.with_name(target.name + "-shm")):
         path.unlink(missing_ok=True)
     shutil.copyfile(source, target)
-    drop_checkpoints(target)
+    if not checkpoints:
+        drop_checkpoints(target)
     return target
 
 
-def grow(journal: Path, entries: int, actor: str = BIG) -> int:
-    """Append ``entries`` entries to the actor's stream, chained on its head, as a daemon
-    running on would: its quiet wakes again (Wake, Observation and a Decision without
-    orders, payloads as recorded). Returns the new head's sequence number."""
-    from fund.journal.base import entry_hash
+def grow(journal: Path, entries: int, actor: str = BIG, cache: Path | None = None) -> int:
+    """Append ``entries`` entries to the actor's stream, as a daemon running on would: its
+    quiet wakes again (Wake, Observation and a Decision without orders, payloads as
+    recorded), through the journal's writer with the daemon's projection keeper
+    (fund.monitor.keeper: it folds what is stored and keeps the checkpoint every
+    DAEMON_SAVE_EVERY entries and when the daemon stops). Returns the new head's sequence
+    number."""
+    from fund.journal import JournalWriter, open_journal
+    from fund.monitor.keeper import DAEMON_SAVE_EVERY, SnapshotKeeper
 
     with sqlite3.connect(journal) as db:
-        seq, prev = db.execute("SELECT seq, hash FROM journal_entries WHERE process_id=? "
-                               "ORDER BY seq DESC LIMIT 1", (actor,)).fetchone()
         quiet = db.execute(
             "SELECT kind, ts, payload FROM journal_entries WHERE process_id=? AND kind IN "
             "('Wake', 'Observation', 'Decision') AND seq > 1 AND NOT (kind='Decision' AND "
             "payload NOT LIKE '%\"intents\":0,%') ORDER BY seq LIMIT ?",
             (actor, entries)).fetchall()
-        rows = []
-        for kind, ts, payload in quiet:
-            seq += 1
-            digest = entry_hash(actor, seq, kind, ts, payload, prev)
-            rows.append((actor, seq, kind, ts, payload, prev, digest))
-            prev = digest
-        db.executemany("INSERT INTO journal_entries (process_id, seq, kind, ts, payload, "
-                       "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-    return int(seq)
+    before = os.environ.get("AGENTFUND_CACHE")
+    if cache is not None:  # the daemon runs on the machine (its key) of the measurements
+        os.environ["AGENTFUND_CACHE"] = str(cache)
+    try:
+        with open_journal(f"sqlite:///{journal}", must_exist=True) as store:
+            keeper = SnapshotKeeper.resume(store, actor, save_every=DAEMON_SAVE_EVERY)
+            writer = JournalWriter(store, actor, on_stored=keeper.stored)
+            for kind, ts, payload in quiet:
+                writer.append_text(kind, ts, payload)
+            writer.flush()
+            keeper.save()  # the daemon's clean stop
+            return writer.last_seq
+    finally:
+        if before is None:
+            os.environ.pop("AGENTFUND_CACHE", None)
+        else:
+            os.environ["AGENTFUND_CACHE"] = before
 
 
 def status_seconds(root: Path, journal: Path, cache: Path) -> tuple[float, str]:
@@ -446,30 +478,34 @@ def status_seconds(root: Path, journal: Path, cache: Path) -> tuple[float, str]:
     return seconds, done.stdout
 
 
-START_ROWS = ("first start (nothing kept)", "restart", "start after +{grow:,} entries",
-              "restart after +{grow:,} entries")
+START_ROWS = ("first start (as the backtest left it)", "restart",
+              "start after +{grow:,} entries", "restart after +{grow:,} entries")
+COLD = "cold start (checkpoints removed)"
 
 
 def start_round(root: Path, base: Path, work: Path, warmup: Path, grown: int
                 ) -> dict[str, dict[str, Any]]:
     """One side's round: `fund ui` start and `fund status`, on a fresh copy of ``base``
-    (first, again, after it grew by ``grown`` entries, again). Returns figures by row."""
-    journal = fresh_copy(base, work / "journal.db")
+    (first, again, after it grew by ``grown`` entries, again), after a cold start on a copy
+    without checkpoints. Returns figures by row."""
     cache = work / "cache"
-    shutil.rmtree(cache, ignore_errors=True)
-    status_cache = work / "status-cache"
-    shutil.rmtree(status_cache, ignore_errors=True)
     out: dict[str, dict[str, Any]] = {}
+    cold = fresh_copy(base, work / "journal.db", checkpoints=False)
+    out[f"ui: {COLD}"] = measure("start", cold, machine_cache(cache, base), root=root,
+                                 warmup=warmup)
+    journal = fresh_copy(base, work / "journal.db")
+    machine_cache(cache, base)
     for number, row in enumerate(START_ROWS):
         if number == 2:
-            grow(journal, grown)
+            grow(journal, grown, cache=cache)
         name = row.format(grow=grown)
         out[f"ui: {name}"] = measure("start", journal, cache, root=root, warmup=warmup)
     # fund status on its own copy (its checkpoints are its own fold's)
     journal = fresh_copy(base, work / "journal.db")
+    status_cache = machine_cache(work / "status-cache", base)
     for number, row in enumerate(START_ROWS):
         if number == 2:
-            grow(journal, grown)
+            grow(journal, grown, cache=status_cache)
         seconds, shown = status_seconds(root, journal, status_cache)
         out[f"status: {row.format(grow=grown)}"] = {"seconds": seconds, "shown": shown}
     return out

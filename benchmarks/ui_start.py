@@ -74,7 +74,7 @@ def ui_table(sides: tuple[list[dict[str, dict[str, float]]], ...], grown: int
     def seconds(side: int, name: str) -> list[float]:
         return [r[name]["seconds"] for r in sides[side]]
 
-    first, restart = "ui: first start (nothing kept)", "ui: restart"
+    first, restart = "ui: first start (as the backtest left it)", "ui: restart"
     grew = f"ui: start after +{grown:,} entries"
     rows = [targets.time_row("`fund ui`, 1M entries, first start to first Overview",
                              seconds(0, first), seconds(1, first), 0.2)]
