@@ -80,7 +80,7 @@ def test_the_ui_rows_judge_the_first_start_and_the_grown_journal() -> None:
 
     # Arrange: one round a side, seconds per start (A checkpoints, B refolds)
     def round_(first: float, restart: float, grown: float) -> dict[str, dict[str, float]]:
-        return {"ui: first start (nothing kept)": {"seconds": first},
+        return {"ui: first start (as the backtest left it)": {"seconds": first},
                 "ui: restart": {"seconds": restart},
                 "ui: start after +100,000 entries": {"seconds": grown},
                 "status: restart": {"seconds": restart / 2}}
