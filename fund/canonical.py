@@ -16,15 +16,24 @@ from typing import Any
 import orjson
 
 
+_LAST: tuple[datetime, str] = (datetime(1970, 1, 1, tzinfo=UTC), "1970-01-01T00:00:00.000000Z")
+
+
 def format_ts(moment: datetime) -> str:
     """Return the canonical, fixed-width UTC form of an aware datetime."""
+    global _LAST
+    last = _LAST  # one wake formats its moment several times: the last text is kept
+    if moment == last[0] and moment.tzinfo is not None:  # the same instant: the same text
+        return last[1]
     tz = moment.tzinfo
     if tz is not UTC:
         if tz is None:
             raise ValueError(f"naive datetime {moment!r}: every time in agentfund is UTC-aware")
         moment = moment.astimezone(UTC)
     # a UTC datetime's ISO form ends in "+00:00": one C call, then the suffix swapped
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    text = moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    _LAST = (moment, text)
+    return text
 
 
 _DAYS: dict[int, str] = {}  # days since the epoch: their dates' text
