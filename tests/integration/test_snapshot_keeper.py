@@ -25,6 +25,7 @@ from fund.trades import Trades
 from tests.conftest import EXAMPLES
 from tests.fixtures.journals import JournalUrls
 from tests.fixtures.tamper import backtest_journal
+from tests.integration.test_projection_checkpoints import reopened
 
 ACTOR = "rebalancer"
 
@@ -50,17 +51,9 @@ def test_a_backtest_leaves_its_snapshot_checkpointed_at_the_head(
         assert found is not None and (found.seq, found.head_hash) == (head.seq, head.hash)
         reference = full_fold(journal)
         assert same(found.state, reference) and reference.trusted
-        folded: list[int] = []
-
-        def counting(*args: object, **kwargs: object) -> int:
-            read = advance(*args, **kwargs)  # type: ignore[arg-type]
-            folded.append(read)
-            return read
-
-        monkeypatch.setattr(store, "advance", counting)
-        opened = store.snapshot(journal, ACTOR)  # what `fund ui` does on its first start
+        opened, folded = reopened(journal, monkeypatch)  # what `fund ui` does on a start
         store.forget(journal)
-        assert sum(folded) == 0  # nothing folded: the checkpoint is at the head
+        assert folded == 0  # nothing folded: the checkpoint is at the head
         assert opened.nav() == reference.nav() and opened.seq == head.seq
 
 
