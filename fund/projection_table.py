@@ -27,7 +27,6 @@ class CheckpointRow(SQLModel, table=True):
 
 TABLE = CheckpointRow.__table__  # type: ignore[attr-defined]
 Row = tuple[str, int, str, bytes]  # identity, seq, head hash, state
-_CREATED: set[int] = set()
 
 
 def read(engine: Engine, actor: str, name: str) -> Row | None:
@@ -42,14 +41,14 @@ def read(engine: Engine, actor: str, name: str) -> Row | None:
 
 
 def write(engine: Engine, actor: str, name: str, row: Row) -> None:
-    """Replace the checkpoint (creating the table the first time)."""
+    """Replace the checkpoint (creating the table if it is missing: asked every time, one
+    catalogue query, since the table may have been dropped to discard every checkpoint and
+    an engine's id() may be another, dead engine's)."""
     with engine.connect().execution_options(journal_write=True) as conn, conn.begin():
-        if id(engine) not in _CREATED:
-            TABLE.create(conn, checkfirst=True)
+        TABLE.create(conn, checkfirst=True)
         conn.execute(delete(TABLE).where(TABLE.c.process_id == actor, TABLE.c.name == name))
         conn.execute(TABLE.insert().values(process_id=actor, name=name, identity=row[0],
                                            seq=row[1], head_hash=row[2], state=row[3]))
-    _CREATED.add(id(engine))
 
 
 def remove(engine: Engine, actor: str | None, name: str | None) -> None:

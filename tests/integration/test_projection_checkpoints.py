@@ -352,3 +352,18 @@ def test_a_checkpoint_made_elsewhere_or_altered_is_never_read(
         assert projection_store.load(journal, ACTOR, store.NAME, store.KEY, store.CLASSES,
                                      lines.append) is None
         assert lines and "altered" in lines[0]
+
+
+def test_a_dropped_checkpoint_table_is_made_again_on_the_next_save(
+        pristine: str, scratch_urls: JournalUrls) -> None:
+    """"DROP TABLE projection_checkpoints" discards every checkpoint (docs/operations.md);
+    the next save makes the table again in the journal's database, not a file instead."""
+    url = copy_journal(pristine, scratch_urls("copy"))
+    with opened(url) as journal:
+        snap = full_fold(journal)
+        for _ in range(2):
+            store.keep(journal, snap)
+            with tampering(url) as conn:
+                assert conn.execute(text("SELECT seq FROM projection_checkpoints WHERE "
+                                         "process_id = :p"), {"p": ACTOR}).scalar() == snap.seq
+                conn.execute(text("DROP TABLE projection_checkpoints"))
