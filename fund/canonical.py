@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 
-
 _LAST: tuple[datetime, str] = (datetime(1970, 1, 1, tzinfo=UTC), "1970-01-01T00:00:00.000000Z")
 
 
