@@ -53,11 +53,13 @@ from typing import Any, NamedTuple
 import orjson
 
 from fund.cache import cache_root
-from fund.journal import EntryFilter, Journal
+from fund.journal import EntryFilter, Journal, MemoryJournal
 
 CODEC_VERSION = 1
 _MAX_ARRAY = 2**31  # bytes: a float array inflating to more is refused, not allocated
 LOG = logging.getLogger("fund.projections")
+SAVE_AFTER = 5_000  # entries folded since a checkpoint before a new one is worth saving
+SAVE_EVERY = 250_000  # while a long stream is first folded: keep what was folded so far
 
 
 class Checkpoint(NamedTuple):
@@ -410,8 +412,8 @@ def save(journal: Journal, actor: str, name: str, key: str, classes: dict[str, t
     """Keep ``state`` (folded up to entry ``seq`` with hash ``head_hash``); False if it
     could not be kept anywhere (then the next fold only costs more)."""
     secret = local_key()
-    if seq <= 0 or secret is None:
-        return False
+    if seq <= 0 or secret is None or type(journal) is MemoryJournal:
+        return False  # (a journal in memory outlives nothing a checkpoint could serve)
     data = encode(state, classes)
     with _LOCK:
         return _write(journal, actor, _filed(name, secret),

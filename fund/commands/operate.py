@@ -122,7 +122,6 @@ class StatusFold:
 _STATUS = "status"
 _CLASSES: dict[str, type] = {cls.__name__: cls for cls in (
     StatusFold, Ledger, Position, OrderBook, Controls, Orders, OrderState)}
-_SAVE_AFTER = 5_000  # entries folded before the fold is worth checkpointing
 
 
 @cache
@@ -137,11 +136,15 @@ def _status_key() -> str:
 
 
 @standard
-def status_fold(journal: Journal, actor: str, *, save_after: int = _SAVE_AFTER) -> StatusFold:
+def status_fold(journal: Journal, actor: str, *, save_after: int | None = None) -> StatusFold:
     """The actor's stream folded: from its projection checkpoint when one matches the
     journal (then only the entries after it are read), else from the first entry; the
-    result is checkpointed when at least ``save_after`` entries were folded."""
+    result is checkpointed when at least ``save_after`` entries were folded (default:
+    projection_store.SAVE_AFTER)."""
     from fund import projection_store
+
+    if save_after is None:
+        save_after = projection_store.SAVE_AFTER
 
     key = _status_key()
     found = projection_store.load(journal, actor, _STATUS, key, _CLASSES)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fund import projection_store
 from fund.journal import Entry, Journal
 from fund.monitor import store
 from fund.monitor.snapshot import ActorSnapshot, Fold, fold_entries
 
-SAVE_EVERY = 250_000  # entries folded between two checkpoints while a backtest writes
-DAEMON_SAVE_EVERY = 5_000  # a daemon's: the UI never has more than this to fold (a day of
-# wakes a minute), whenever the daemon stopped
+SAVE_EVERY = projection_store.SAVE_EVERY  # a backtest's: as the UI's while it first reads
+DAEMON_SAVE_EVERY = projection_store.SAVE_AFTER  # a daemon's: the UI never has more to fold
+# than it would fold itself before saving, whenever the daemon stopped
 
 
 class SnapshotKeeper:
@@ -32,7 +33,6 @@ class SnapshotKeeper:
         self.also = also
         self.save_every = save_every
         self.unsaved = 0
-        self.keeps = not journal.url.startswith("memory:")  # nothing outlives the process
 
     @classmethod
     def resume(cls, journal: Journal, actor: str, *, also: Fold | None = None,
@@ -53,6 +53,6 @@ class SnapshotKeeper:
 
     def save(self) -> None:
         """Keep the snapshot as the checkpoint now (only on an intact chain)."""
-        if self.unsaved and self.keeps:
+        if self.unsaved:
             store.keep(self.journal, self.snapshot)
             self.unsaved = 0

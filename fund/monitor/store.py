@@ -39,8 +39,6 @@ _MEMO: dict[tuple[str, str], ActorSnapshot] = {}
 _NOTES: dict[tuple[str, str], str] = {}
 _LOCK = threading.Lock()
 _PAGE = 50_000  # entries folded between progress reports
-_SAVE_AFTER = 5_000  # entries folded since loading before the snapshot is worth saving
-_SAVE_EVERY = 250_000  # while a long stream is first read: keep what was folded so far
 
 
 def _still_valid(journal: Journal, snapshot: ActorSnapshot) -> bool:
@@ -118,11 +116,12 @@ def snapshot(journal: Journal, actor: str,
                 progress(folded)
             if read < _PAGE or current.chain_error is not None:
                 break
-            if unsaved >= _SAVE_EVERY:
+            if unsaved >= projection_store.SAVE_EVERY:
                 keep(journal, current)
                 unsaved = 0
         _MEMO[key] = current
-        if unsaved >= _SAVE_AFTER or (unsaved and folded >= _SAVE_EVERY):
+        if unsaved >= projection_store.SAVE_AFTER or \
+                (unsaved and folded >= projection_store.SAVE_EVERY):
             keep(journal, current)
         return current
 

@@ -268,21 +268,33 @@ def test_the_sqlite_table_is_the_sqlmodel_one(tmp_path: Path) -> None:
 
 def test_a_journal_without_a_database_keeps_its_checkpoint_in_the_cache(
         pristine: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A bundle, a JSON-lines export (or here, a journal in memory) cannot hold the table:
-    the checkpoint is a file under $AGENTFUND_CACHE/projections, checked the same way."""
+    """A bundle or a JSON-lines export cannot hold the table: the checkpoint is a file under
+    $AGENTFUND_CACHE/projections, checked the same way. A journal in memory keeps none:
+    nothing it could serve outlives the process."""
     from fund.journal import Batch, MemoryJournal
+    from fund.journal.jsonl import JsonlJournal
+    from tests.conftest import run_fund
 
-    monkeypatch.setenv("AGENTFUND_CACHE", str(tmp_path))
-    journal = MemoryJournal("memory://checkpoint-file")
-    with opened(pristine) as source:
-        journal.append(Batch(entries=list(source.read(ACTOR))))
+    monkeypatch.setenv("AGENTFUND_CACHE", str(tmp_path / "cache"))
+    exported = run_fund("journal", "export", pristine, "--actor", ACTOR)
+    assert exported.returncode == 0, exported.stderr
+    (tmp_path / "export.jsonl").write_text(exported.stdout, encoding="utf-8")
+    journal = JsonlJournal(tmp_path / "export.jsonl")
     checkpoint_at(journal, 40)
-    assert [p.name.split(".")[1] for p in (tmp_path / "projections").iterdir()] == [
+    kept = tmp_path / "cache" / "projections"
+    assert [p.name.split(".")[1] for p in kept.iterdir()] == [
         projection_store._filed("monitor", projection_store.local_key() or b"")]
     snap, folded = reopened(journal, monkeypatch)
     assert folded == journal.count(ACTOR) - 40 and same(snap, full_fold(journal))
     store.forget(journal, disk=True)  # "Re-read from the journal": the file goes too
-    assert not list((tmp_path / "projections").iterdir())
+    assert not list(kept.iterdir())
+
+    memory = MemoryJournal("memory://checkpoint-file")
+    memory.append(Batch(entries=list(journal.read(ACTOR))))
+    snap = full_fold(memory)
+    assert not projection_store.save(memory, ACTOR, store.NAME, store.KEY, store.CLASSES,
+                                     snap.seq, snap.head_hash, snap)
+    assert not list(kept.iterdir())
 
 
 def test_fund_status_refolds_when_the_chain_breaks_after_its_checkpoint(
