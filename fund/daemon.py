@@ -399,8 +399,13 @@ class Daemon:
                  wrap: Callable[[Callable[..., None]], Callable[..., None]] = lambda f: f
                  ) -> None:
         """Add this daemon's jobs to ``scheduler`` (ids ``PREFIX + actor``, ``PREFIX +
-        heartbeat``), each called through ``wrap``, after recording the wakes missed while
-        the daemon was down."""
+        heartbeat``), each called through ``wrap``, and for each actor a job that runs at
+        once (``PREFIX + actor + "/catch-up"``): it records the wakes missed while the
+        daemon was down, and runs the one due now.
+
+        The catch-up is a job of the pool, not a call made here, so nothing waits for it:
+        a fund whose first wake is slow (a cold start, an exchange that hangs) delays
+        neither the scheduler's start nor another fund's wakes."""
         from apscheduler.triggers.combining import OrTrigger
 
         for actor_id, node in self.nodes.items():
@@ -411,7 +416,8 @@ class Daemon:
             scheduler.add_job(wrap(self.tick), trigger, args=[actor_id], id=prefix + actor_id,
                               coalesce=True, max_instances=1,
                               misfire_grace_time=None)  # the timeline judges
-            wrap(self.tick)(actor_id)  # record the wakes missed while the daemon was down
+            scheduler.add_job(wrap(self.tick), args=[actor_id],  # no trigger: run it now
+                              id=prefix + actor_id + "/catch-up", misfire_grace_time=None)
         scheduler.add_job(wrap(self.heartbeat), "interval", seconds=HEARTBEAT_EVERY_S,
                           id=prefix + "heartbeat", coalesce=True, max_instances=1)
 
