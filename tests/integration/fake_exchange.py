@@ -24,6 +24,8 @@ to be no kinder than the real venue:
     or a dropped connection;
   - :meth:`FakeExchange.chaos` — such faults at random, on a share of the placements;
   - :meth:`FakeExchange.hang_next_order` — book the next order, hold its answer back;
+  - :meth:`FakeExchange.hold_next` — answer the next request to a path, its real answer,
+    late (a slow ``exchangeInfo`` at a client's start);
   - ``max_fill`` — each fill takes at most this quantity (the rest of a market, IOC or
     FOK order expires — a FOK fills whole or not at all —; a resting order keeps working);
   - :meth:`FakeExchange.serve_raw` — answer a path with these bytes until reset (garbage);
@@ -68,7 +70,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -238,7 +240,7 @@ class FakeExchange(MovingMarket):
         self.faults: deque[tuple[int, str | None]] = deque()  # (status, path or any)
         self.order_faults: deque[Fault] = deque()
         self.faulted: list[tuple[str, Fault]] = []  # (client order id, fault) as applied
-        self.hangs: deque[float] = deque()
+        self.holds: deque[tuple[str, float]] = deque()  # (path, seconds): hold_next
         self.refused_keys: set[str] = set()
         self.on_order: Callable[[Request], None] | None = None  # called as an order arrives
         self.release = threading.Event()
@@ -286,7 +288,7 @@ class FakeExchange(MovingMarket):
             self.faults.clear()
             self.order_faults.clear()
             self.faulted.clear()
-            self.hangs.clear()
+            self.holds.clear()
             self.refused_keys.clear()
             self.chaos_rng = None
             self.skew_ms = self._skew
@@ -408,6 +410,11 @@ class FakeExchange(MovingMarket):
         """Book the next order, then hold its response back ``seconds``."""
         self.inject(Fault("hang", "after", seconds=seconds))
 
+    def hold_next(self, path: str, seconds: float) -> None:
+        """Hold the next answer to ``path`` back ``seconds``, then send it as it is."""
+        with self.lock:
+            self.holds.append((path, seconds))
+
     def refuse_key(self, api_key: str) -> None:
         """Answer signed requests made with ``api_key`` with 401, echoing the key."""
         with self.lock:
@@ -439,6 +446,15 @@ class FakeExchange(MovingMarket):
 
     def answer(self, request: Request) -> Reply:
         """Record and answer a request (the HTTP handler's one call)."""
+        reply = self._answer(request)
+        with self.lock:
+            hold = next((h for h in self.holds if h[0] == request.path), None)
+            if hold is None:
+                return reply
+            self.holds.remove(hold)
+        return replace(reply, hang=reply.hang + hold[1])
+
+    def _answer(self, request: Request) -> Reply:
         with self.lock:
             self.requests.append(request)
             scripted = self._scripted(request)

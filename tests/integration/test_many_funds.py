@@ -1,7 +1,7 @@
 """``fund run a.toml b.toml``: two funds in one daemon process, on one scheduler.
 
 One fund is steady; the other runs a strategy that raises every third wake and trades on an
-exchange that answers its first order late and later goes down for a while. The steady
+exchange that answers its markets late at start and later goes down for a while. The steady
 fund's wakes must all be on time, from its first (no wake missed, p99 lateness under
 250 ms, measured from its journal: a Wake entry's time against its scheduled cron time),
 and both journals must verify. The short run is in the normal suite
@@ -10,7 +10,6 @@ and both journals must verify. The short run is in the normal suite
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -76,6 +75,7 @@ strategy = "{strategy}"
 STEADY = 'band = 0.002\nweights = {"BTC/USDT" = 0.5, "ETH/USDT" = 0.25}'
 HOLD = 'weights = {"BTC/USDT" = 0.4}'
 P99_MS = 250.0
+ACTORS = (("steady", "rebalancer"), ("flaky", "holder"))  # each fund's one actor
 SLOW_FIRST_S = 2.5  # longer than a wake's period and its grace: a fund started after it
 # would miss wakes if start-up waited for the flaky fund's catch-up
 
@@ -97,21 +97,6 @@ def outage(venue: FakeExchange, seconds: float) -> None:
         return Reply(503) if time.monotonic() < until else answer(request)
 
     venue.answer = down  # type: ignore[method-assign]
-
-
-def slow_markets(venue: FakeExchange, seconds: float) -> None:
-    """The venue holds its next markets answer back ``seconds`` (a fund's first wake after
-    a start loads them)."""
-    answer, slow = venue.answer, [True]
-
-    def held(request: Request) -> Reply:
-        reply = answer(request)
-        if request.path == "/api/v3/exchangeInfo" and slow:
-            slow.clear()
-            return dataclasses.replace(reply, hang=seconds)
-        return reply
-
-    venue.answer = held  # type: ignore[method-assign]
 
 
 def free_port() -> int:
@@ -163,6 +148,11 @@ def stream(db: Path, actor: str) -> list[tuple[str, str, dict[str, Any]]]:
         return [(e.kind, e.ts, loads(e.payload)) for e in store.read(actor)]
 
 
+def wakes(db: Path, actor: str) -> int:
+    """The Wake entries in the actor's stream (none before the journal exists)."""
+    return sum(k == "Wake" for k, _, _ in stream(db, actor)) if db.exists() else 0
+
+
 def woken(db: Path, actor: str, timeout: float = 60) -> None:
     """Wait until the actor's stream holds a Wake."""
     deadline = time.monotonic() + timeout
@@ -185,11 +175,13 @@ def p99(values: list[float]) -> float:
 def soak(tmp_path: Path, venues: tuple[FakeExchange, FakeExchange], seconds: float,
          down: float) -> None:
     folder = funds(tmp_path, venues)
+    # The flaky fund ran before, so at the daemon's start it has wakes to catch up, and its
+    # grace takes the one due then; that first wake loads the markets, answered late.
     once = run_fund("run", str(folder / "flaky.toml"), "--once", cwd=tmp_path)
-    assert once.returncode == 0, once.stderr  # the flaky fund ran before: at start it has
-    earlier = {"steady": 0, "flaky": 1}  # (wakes in the journal the daemon does not count)
-    time.sleep(1)  # wakes to catch up, and its grace takes the one due then, which is slow:
-    slow_markets(venues[1], SLOW_FIRST_S)  # its exchange answers the markets late
+    assert once.returncode == 0, once.stderr
+    earlier = {name: wakes(folder / f"{name}.db", actor) for name, actor in ACTORS}
+    time.sleep(1)
+    venues[1].hold_next("/api/v3/exchangeInfo", SLOW_FIRST_S)
     daemon = subprocess.Popen([sys.executable, "-m", "fund", "run", str(folder)], cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=env(tmp_path))
@@ -200,10 +192,10 @@ def soak(tmp_path: Path, venues: tuple[FakeExchange, FakeExchange], seconds: flo
         outage(venues[1], down)  # the flaky fund's exchange goes down, then comes back
         time.sleep(seconds - seconds / 4)
         counted = {}  # /metrics during the run, between two counts of the journal
-        for name, actor in (("steady", "rebalancer"), ("flaky", "holder")):
-            before = sum(k == "Wake" for k, _, _ in stream(folder / f"{name}.db", actor))
+        for name, actor in ACTORS:
+            before = wakes(folder / f"{name}.db", actor)
             metric = scraped_wakes(name, actor)
-            after = sum(k == "Wake" for k, _, _ in stream(folder / f"{name}.db", actor))
+            after = wakes(folder / f"{name}.db", actor)
             counted[name] = (before - earlier[name], metric, after - earlier[name])
     finally:
         daemon.send_signal(signal.SIGTERM)
