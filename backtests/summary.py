@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -50,9 +50,15 @@ def _iso(seconds: int) -> str:
 
 def head_hash(runs: Sequence[ActorRun]) -> str:
     """The stream's head hash for one actor; for several, sha256 of 'actor:head' lines."""
-    if len(runs) == 1:
-        return runs[0].head_hash
-    lines = "\n".join(f"{r.actor_id}:{r.head_hash}" for r in sorted(runs, key=lambda r: r.actor_id))
+    return combined_head({r.actor_id: r.head_hash for r in runs})
+
+
+def combined_head(heads: Mapping[str, str]) -> str:
+    """A fund's head hash from its actors' (actor id → head hash): the one head, or for
+    several the sha256 of their 'actor:head' lines in actor order."""
+    if len(heads) == 1:
+        return next(iter(heads.values()))
+    lines = "\n".join(f"{actor}:{heads[actor]}" for actor in sorted(heads))
     return hashlib.sha256(lines.encode()).hexdigest()
 
 

@@ -251,7 +251,9 @@ class Planner:
             try:
                 raw = raw_config(self.config, overrides, self.cwd)
                 config = load_config(self.config, overrides, self.cwd)
-                self._parts[overrides] = (config_hash(raw), self.hashes.data_hash(config),
+                self._parts[overrides] = (config_hash(raw),
+                                          self.hashes.inputs_hash(config, raw,
+                                                                  self.config.parent),
                                           plugin_hash(raw))
             except (ConfigError, DataError, OSError) as exc:
                 self._parts[overrides] = " ".join(str(exc).split())

@@ -6,8 +6,9 @@ A cached result is reused only when all three match (plus the period it covers):
   overrides, as JSON *in the order written* (key order matters: ``weights`` are traded
   in table order, so a reordered table must not hit another order's result);
 * **data hash** — sha256 over the content hashes of every file the config reads (each
-  actor's price files, the news dataset), by file name; content hashes are remembered
-  by (path, size, mtime) so that a re-run does not read the files again;
+  actor's price files, the news dataset), by file name, and of every file its strings
+  name (a scorer's lexicon or weights); content hashes are remembered by (path, size,
+  mtime) so that a re-run does not read the files again;
 * **code version** — sha256 of the agentfund sources that can change a result (every
   ``*.py`` under ``fund/``, ``strategies/``, ``oracles/``, ``backtests/`` except the
   command line, the monitor UI and the HTML renderers), the package version, Python's
@@ -45,7 +46,8 @@ DEPENDENCIES = ("apscheduler", "numpy", "orjson", "pandas", "pyarrow", "pydantic
 _PLUGIN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's content, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):
@@ -53,11 +55,11 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _source_files() -> Iterator[Path]:
+def _source_files(presentation: bool) -> Iterator[Path]:
     for directory in SOURCE_DIRS:
         for path in sorted((ROOT / directory).rglob("*.py")):
             relative = path.relative_to(ROOT).as_posix()
-            if not relative.startswith(PRESENTATION):
+            if presentation or not relative.startswith(PRESENTATION):
                 yield path
 
 
@@ -68,15 +70,17 @@ def _version(package: str) -> str:
         return "absent"
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """Return the hash of the agentfund code and library versions that results depend on."""
+@lru_cache(maxsize=2)
+def code_version(*, presentation: bool = False) -> str:
+    """Return the hash of the agentfund code and library versions that results depend on;
+    with ``presentation``, also of the code that presents them (the report, the command
+    line) and of plotly: everything a kept report or printed summary depends on."""
     digest = hashlib.sha256()
     digest.update(f"agentfund {__version__}\npython {sys.version_info[0]}.{sys.version_info[1]}"
                   .encode())
-    for package in DEPENDENCIES:
+    for package in (*DEPENDENCIES, *(("plotly",) if presentation else ())):
         digest.update(f"\n{package} {_version(package)}".encode())
-    for path in _source_files():
+    for path in _source_files(presentation):
         digest.update(f"\n{path.relative_to(ROOT).as_posix()} ".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
@@ -111,7 +115,7 @@ def plugin_hash(raw: Mapping[str, Any]) -> str:
         origin = Path(spec.origin) if spec and spec.origin else None
         if origin is None or not origin.is_file() or origin.is_relative_to(ROOT):
             continue
-        digest.update(f"{text} {_sha256_file(origin)}\n".encode())
+        digest.update(f"{text} {sha256_file(origin)}\n".encode())
     return digest.hexdigest()
 
 
@@ -148,7 +152,7 @@ class FileHashes:
         if self._db is not None:
             found = self._db.execute("SELECT sha256 FROM file_hashes WHERE path = ? AND size = ?"
                                      " AND mtime_ns = ?", ident).fetchone()
-        digest = found[0] if found else _sha256_file(path)
+        digest = found[0] if found else sha256_file(path)
         if self._db is not None and not found:
             self._db.execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)",
                              (*ident, digest))
@@ -159,6 +163,30 @@ class FileHashes:
         """Hash the contents of every file the config reads, by file name."""
         lines = sorted(f"{path.name} {self.sha256(path)}" for path in data_files(config))
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+    def named_hash(self, raw: Mapping[str, Any], base: Path) -> str:
+        """Hash the contents of every file a config's strings name — relative to ``base``
+        (the config's directory) or to the working directory, or absolute: a scorer's
+        lexicon or model weights, say, which :func:`data_files` does not know about."""
+        lines = []
+        for text in sorted(set(_strings(raw))):
+            if not text or "\n" in text or "\0" in text or len(text) > 4096:
+                continue
+            for where, folder in (("config", base), ("cwd", Path.cwd())):
+                try:
+                    path = folder / Path(text).expanduser()
+                    found = path.is_file()
+                except (OSError, ValueError):
+                    continue
+                if found:
+                    lines.append(f"{where} {text} {self.sha256(path)}")
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+    def inputs_hash(self, config: FundConfig, raw: Mapping[str, Any], base: Path) -> str:
+        """Hash everything a run reads besides code: the data files of
+        :meth:`data_hash` and the files of :meth:`named_hash`."""
+        both = f"{self.data_hash(config)} {self.named_hash(raw, base)}"
+        return hashlib.sha256(both.encode()).hexdigest()
 
     def close(self) -> None:
         """Close the table."""

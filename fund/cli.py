@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--end", help="last day or time (UTC) of the period, inclusive")
     bt.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     bt.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    bt.add_argument("--no-cache", action="store_true",
+                    help="neither reuse nor keep finished runs (by default a run of the "
+                         "same config, period, data and code is copied from "
+                         "$AGENTFUND_CACHE/runs)")
     bt.set_defaults(handler=_backtest)
 
     sw = sub.add_parser("sweep", help="backtest a grid of parameter sets on Dask")
@@ -315,7 +319,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
     return backtest(config=args.config, journal=args.journal, out=args.out,
                     overrides=args.set, start=_moment(args.start), end=_moment(args.end, end=True),
-                    as_json=args.json, report=not args.no_report)
+                    as_json=args.json, report=not args.no_report, reuse=not args.no_cache)
 
 
 def _sweep(args: argparse.Namespace) -> int:

@@ -21,15 +21,20 @@ EXAMPLES = ROOT / "examples"
 
 @pytest.fixture(autouse=True, scope="session")
 def score_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Keep the tests' sentiment-score cache out of the user's home directory."""
+    """Keep the tests' sentiment-score cache out of the user's home directory, and keep no
+    whole runs (agentfund.backtests.run_cache): a test that runs a backtest twice, to
+    compare the journals, must run it twice (tests/integration/test_run_cache.py turns
+    it on)."""
     path = tmp_path_factory.mktemp("score-cache")
-    previous = os.environ.get("AGENTFUND_CACHE")
+    previous = {name: os.environ.get(name) for name in ("AGENTFUND_CACHE", "AGENTFUND_RUN_CACHE")}
     os.environ["AGENTFUND_CACHE"] = str(path)
+    os.environ["AGENTFUND_RUN_CACHE"] = "off"
     yield path
-    if previous is None:
-        os.environ.pop("AGENTFUND_CACHE", None)
-    else:
-        os.environ["AGENTFUND_CACHE"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def needs_shared(path: str = "") -> pytest.MarkDecorator:

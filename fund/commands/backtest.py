@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentfund.backtests import run_cache
 from agentfund.backtests.engine import (
     ActorRun,
     BacktestError,
@@ -21,7 +22,8 @@ from agentfund.backtests.summary import fund_summary
 from fund import display
 from fund.actor import ActorSpec
 from fund.commands.outputs import new_journal, slug
-from fund.config import load_config
+from fund.config import FundConfig, load_config
+from fund.journal import journal_url
 
 if TYPE_CHECKING:
     from fund.monitor.snapshot import Fold
@@ -29,12 +31,24 @@ if TYPE_CHECKING:
 
 
 def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: Sequence[str],
-             start: datetime | None, end: datetime | None, as_json: bool, report: bool) -> int:
-    """Run the backtest and print its summary; return the exit code."""
+             start: datetime | None, end: datetime | None, as_json: bool, report: bool,
+             reuse: bool = True) -> int:
+    """Run the backtest (or copy the identical run kept before; with ``reuse``, the default,
+    runs are kept and reused: :mod:`agentfund.backtests.run_cache`) and print its summary;
+    return the exit code."""
     cfg = load_config(config, overrides)
-    plan = plan_backtest(cfg, start=start, end=end)  # every refusal, before anything is written
     if out is None:
         out = Path("runs") / f"{slug(cfg.name)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    key = _run_key(config, overrides, cfg, start=start, end=end, report=report,
+                   out=out if journal is None and reuse else None)
+    if key is not None:
+        kept = run_cache.fetch(key, out, report=report)
+        if kept is not None:
+            print(f"fund: the same config, period, data and code ran before: copied that run "
+                  f"({kept.source}); --no-cache runs it again", file=sys.stderr)
+            _finish(cfg.name, dict(kept.summary), out, report=report, as_json=as_json)
+            return 0
+    plan = plan_backtest(cfg, start=start, end=end)  # every refusal, before anything is written
     with new_journal(journal or str(out / "journal.db"), out) as store, \
             _progress(enabled=sys.stderr.isatty()) as progress:
         for spec in cfg.actors:  # refused here, before another actor's stream is written
@@ -50,11 +64,36 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
     if report_path is not None:
         _write_report(report_path, cfg.name, summary, runs, cfg.actors, books,
                       journal=store.url, prices=plan.settings.prices)
+    if key is not None:
+        run_cache.keep(key, out, summary)
+    _show(cfg.name, summary, as_json=as_json)
+    return 0
+
+
+def _run_key(config: Path, overrides: Sequence[str], cfg: FundConfig, *, start: datetime | None,
+             end: datetime | None, report: bool, out: Path | None) -> str | None:
+    """The key the run is kept under, or None when it is not kept: its journal is not a
+    new file in ``out`` (``--journal``, or one there already), or keeping is off
+    (``--no-cache``: ``out`` is None; ``$AGENTFUND_RUN_CACHE``)."""
+    if out is None or not run_cache.enabled() or (out / "journal.db").exists():
+        return None
+    return run_cache.run_key(config, overrides, cfg, start=start, end=end, report=report)
+
+
+def _finish(name: str, summary: dict[str, Any], out: Path, *, report: bool,
+            as_json: bool) -> None:
+    """Write and print the summary of a kept run copied into ``out``: its own paths."""
+    summary["journal"] = journal_url(str(out / "journal.db"))
+    summary["report"] = str(out / "report.html") if report else None
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    _show(name, summary, as_json=as_json)
+
+
+def _show(name: str, summary: Mapping[str, Any], *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary))
     else:
-        _print_table(cfg.name, summary)
-    return 0
+        _print_table(name, summary)
 
 
 def _books(actors: Sequence[ActorSpec]) -> dict[str, Trades]:
