@@ -43,7 +43,7 @@ import sys
 import threading
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -124,6 +124,9 @@ def _enc(value: Any, classes: dict[str, type]) -> Any:
         return {"$s": sorted(items, key=lambda v: orjson.dumps(v, option=orjson.OPT_SORT_KEYS))}
     if kind is dict:
         return {"$m": [[_enc(k, classes), _enc(v, classes)] for k, v in value.items()]}
+    if kind is FloatColumns:  # an array never read is kept as it was read
+        return {"$m": [[_enc(k, classes), {"$a": v} if isinstance(v, str) else _enc(v, classes)]
+                       for k, v in value.items_as_kept()]}
     if kind is array and value.typecode == "d":
         raw = value if sys.byteorder == "little" else _swapped(value)
         return {"$a": base64.b64encode(zlib.compress(raw.tobytes(), 1)).decode()}
@@ -146,17 +149,15 @@ def _dec(value: Any, classes: dict[str, type]) -> Any:
     if not isinstance(value, dict):
         return value
     if "$m" in value:
-        return {_dec(k, classes): _dec(v, classes) for k, v in value["$m"]}
+        pairs = value["$m"]
+        if pairs and all(isinstance(v, dict) and v.keys() == {"$a"} for _, v in pairs):
+            return FloatColumns({_dec(k, classes): _packed(v["$a"]) for k, v in pairs})
+        return {_dec(k, classes): _dec(v, classes) for k, v in pairs}
     if "$c" in value:
         cls = classes[value["$c"]]  # only the fold's own dataclasses: a KeyError otherwise
         return cls(**{k: _dec(v, classes) for k, v in value["f"].items()})
     if "$a" in value:
-        floats = array("d")
-        inflate = zlib.decompressobj()
-        floats.frombytes(inflate.decompress(base64.b64decode(value["$a"]), _MAX_ARRAY))
-        if inflate.unconsumed_tail or not inflate.eof:
-            raise ValueError("a float array is truncated or too long")
-        return floats if sys.byteorder == "little" else _swapped(floats)
+        return _floats(value["$a"])
     if "$d" in value:
         return Decimal(value["$d"])
     if "$t" in value:
@@ -166,6 +167,69 @@ def _dec(value: Any, classes: dict[str, type]) -> Any:
     if "$f" in value:
         return float(value["$f"])
     raise ValueError(f"unknown value {str(value)[:60]}")
+
+
+def _packed(text: Any) -> str:
+    if not isinstance(text, str):
+        raise TypeError("a float array is not text")
+    return text
+
+
+def _floats(text: str) -> array[float]:
+    """A float array back from its kept form (zlib-compressed little-endian float64s,
+    base64)."""
+    floats = array("d")
+    inflate = zlib.decompressobj()
+    floats.frombytes(inflate.decompress(base64.b64decode(text), _MAX_ARRAY))
+    if inflate.unconsumed_tail or not inflate.eof:
+        raise ValueError("a float array is truncated or too long")
+    return floats if sys.byteorder == "little" else _swapped(floats)
+
+
+class FloatColumns(MutableMapping[Any, "array[float]"]):
+    """A map of float arrays read from a checkpoint (a series' columns per symbol or per
+    keyword), each inflated only when first read: opening a long stream's checkpoint to
+    show its figures does not inflate the columns it does not show. Unread columns are
+    kept again as they were read. Safe to read from several threads."""
+
+    __slots__ = ("_items", "_lock")
+
+    def __init__(self, items: dict[Any, array[float] | str]) -> None:
+        self._items = items
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: Any) -> array[float]:
+        value = self._items[key]
+        if isinstance(value, str):
+            with self._lock:
+                value = self._items[key]
+                if isinstance(value, str):
+                    try:
+                        value = _floats(value)
+                    except (zlib.error, ValueError) as exc:  # HMAC-checked: a bug, not data
+                        raise ValueError(f"checkpoint column {key!r}: {exc}") from None
+                    self._items[key] = value
+        return value
+
+    def __setitem__(self, key: Any, value: array[float]) -> None:
+        self._items[key] = value
+
+    def __delitem__(self, key: Any) -> None:
+        del self._items[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"FloatColumns({dict(self.items())!r})"
+
+    def items_as_kept(self) -> list[tuple[Any, array[float] | str]]:
+        """The columns, each as its array or, if never read, as its kept text."""
+        with self._lock:
+            return list(self._items.items())
 
 
 # --- where checkpoints are kept --------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -50,8 +50,10 @@ class Series:
     times: array[float] = field(default_factory=lambda: array("d"))
     nav: array[float] = field(default_factory=lambda: array("d"))  # total assets
     cash: array[float] = field(default_factory=lambda: array("d"))
-    values: dict[str, array[float]] = field(default_factory=dict)  # position value per symbol
-    prices: dict[str, array[float]] = field(default_factory=dict)
+    # per symbol: position value, price (a dict, or as read from a checkpoint a
+    # projection_store.FloatColumns, inflated when first read)
+    values: MutableMapping[str, array[float]] = field(default_factory=dict)
+    prices: MutableMapping[str, array[float]] = field(default_factory=dict)
     unit: array[float] = field(default_factory=lambda: array("d"))  # fund.performance's curve
 
     def add(self, at: float, ledger: Ledger, symbols: tuple[str, ...], units: Units) -> None:
@@ -89,10 +91,10 @@ class Sentiment:
     observation."""
 
     times: array[float] = field(default_factory=lambda: array("d"))
-    mentions: dict[str, array[float]] = field(default_factory=dict)
-    mean: dict[str, array[float]] = field(default_factory=dict)
-    scores: dict[str, array[float]] = field(default_factory=dict)  # the scores' sum
-    sentences: dict[str, array[float]] = field(default_factory=dict)
+    mentions: MutableMapping[str, array[float]] = field(default_factory=dict)  # as Series'
+    mean: MutableMapping[str, array[float]] = field(default_factory=dict)
+    scores: MutableMapping[str, array[float]] = field(default_factory=dict)  # the scores' sum
+    sentences: MutableMapping[str, array[float]] = field(default_factory=dict)
     items: array[float] = field(default_factory=lambda: array("d"))  # NaN: not recorded
 
     def add(self, at: float, keywords: Mapping[str, Any], items: Any = None) -> None:
@@ -156,12 +158,19 @@ class ActorSnapshot:
         """The NAV at the last observed prices (exact, as the ledger keeps it)."""
         return self.ledger.nav() if self.ledger else Decimal(0)
 
-    def points(self) -> Series:
-        """The end-of-wake series, with the current (last, possibly unfinished) wake."""
+    def _pending(self) -> Series | None:
+        """The current (last, unfinished) wake's point as a one-point series, if any."""
         if self.pending_wake is None or self.ledger is None:
-            return self.series
+            return None
         current = Series()
         current.add(self.pending_wake, self.ledger, self.symbols, self.units)
+        return current
+
+    def points(self) -> Series:
+        """The end-of-wake series, with the current (last, possibly unfinished) wake."""
+        current = self._pending()
+        if current is None:
+            return self.series
         return Series(times=self.series.times + current.times,
                       nav=self.series.nav + current.nav,
                       cash=self.series.cash + current.cash,
@@ -179,15 +188,27 @@ class ActorSnapshot:
         """Return, drawdown, volatility, Sharpe of the end-of-wake unit value, from the first
         capital (fund.performance: what the summary and the report compute), or None
         before the first wake with money in the fund."""
-        points = self.points()
         start = self.units.start
-        # copies (tobytes), not views: a view would stop another thread appending to the
-        # shared series ("cannot resize an array that is exporting buffers")
-        unit = numpy.frombuffer(points.unit.tobytes(), dtype=numpy.float64)
-        if start is None or not numpy.isfinite(unit).any():
+        if start is None:
             return None
-        times = numpy.frombuffer(points.times.tobytes(), dtype=numpy.float64)
+        # the unit value and times only, with the current wake's point: not points(), which
+        # copies every series (a running daemon's stream always has a wake pending)
+        current = self._pending()
+        unit = _copy(self.series.unit, current.unit if current else None)
+        if not numpy.isfinite(unit).any():
+            return None
+        times = _copy(self.series.times, current.times if current else None)
         return compute_metrics(times, unit, start)
+
+
+def _copy(values: array[float], more: array[float] | None) -> numpy.ndarray[Any, Any]:
+    """``values`` (and ``more`` after them) as a new float array: copies (tobytes), not
+    views, since a view would stop another thread appending to the shared series ("cannot
+    resize an array that is exporting buffers")."""
+    copied = numpy.frombuffer(values.tobytes(), dtype=numpy.float64)
+    if not more:
+        return copied
+    return numpy.concatenate((copied, numpy.frombuffer(more.tobytes(), dtype=numpy.float64)))
 
 
 def _epoch(ts: str) -> float:
