@@ -155,7 +155,8 @@ def fund_command() -> list[str]:
 
 
 def one_run(engine: Engine, every: int, tmp: Path) -> tuple[Sample, dict[str, Any]]:
-    """Run ``engine`` once as its own process; return its timing and its JSON result."""
+    """Run ``engine`` once as its own process; return its timing and its JSON result (each
+    agentfund run really runs: finished runs are not kept and copied)."""
     if engine.script is None:
         out = tmp / "agentfund"
         shutil.rmtree(out, ignore_errors=True)
@@ -163,6 +164,7 @@ def one_run(engine: Engine, every: int, tmp: Path) -> tuple[Sample, dict[str, An
                 "--no-report"]
         if every != 60:
             args += ["--set", f'actors.rebalancer.cron="*/{every} * * * *"']
+        os.environ["AGENTFUND_RUN_CACHE"] = "off"
         sample = measure(args)
         result: dict[str, Any] = json.loads((out / "summary.json").read_text())
         return sample, result

@@ -67,7 +67,8 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[float
 def backtest(config: Path, out: Path, *extra: str) -> dict[str, Any]:
     """One ``fund backtest --no-report`` process: seconds, peak MiB, entries, entries/s."""
     seconds, peak, _ = run_child([*FUND, "backtest", str(config), "--out", str(out),
-                                  "--no-report", *extra])
+                                  "--no-report", *extra],
+                                 env={"AGENTFUND_RUN_CACHE": "off"})  # timed: really run
     entries = int(json.loads((out / "summary.json").read_text())["entries"])
     return {"seconds": seconds, "peak_mib": peak, "entries": entries,
             "per_second": entries / seconds}

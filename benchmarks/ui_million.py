@@ -148,7 +148,8 @@ def build(directory: Path, rebuild: bool) -> dict[str, Any]:
     print(f"building the journal: fund backtest {config} (a few minutes, once)…",
           file=sys.stderr, flush=True)
     started = time.perf_counter()
-    env = {**os.environ, "AGENTFUND_CACHE": str(directory / MACHINE)}  # the checkpoints' key
+    env = {**os.environ, "AGENTFUND_CACHE": str(directory / MACHINE),  # the checkpoints' key
+           "AGENTFUND_RUN_CACHE": "off"}  # a run of its own (and no 600 MB copy kept)
     done = subprocess.run([sys.executable, "-m", "fund", "backtest", str(config), "--out",
                            str(out), "--no-report", "--json"], cwd=ROOT, capture_output=True,
                           text=True, check=False, env=env)
