@@ -159,8 +159,10 @@ def keep(key: str, out: Path, summary: Mapping[str, Any]) -> None:
         shutil.rmtree(root / key, ignore_errors=True)
         staging.rename(root / key)
     except OSError as exc:
-        print(f"fund: could not keep the run in {root}: {exc.strerror or exc}", file=sys.stderr)
         shutil.rmtree(staging, ignore_errors=True)
+        if not (root / key / "manifest.json").is_file():  # else another run kept it first
+            print(f"fund: could not keep the run in {root}: {exc.strerror or exc}",
+                  file=sys.stderr)
         return
     _prune(root)
 

@@ -173,3 +173,25 @@ def test_only_the_most_recently_used_runs_are_kept(cache: Path, tmp_path: Path,
     os.utime(cache / "runs" / "k2", (2_000_000, 2_000_000))  # used again (a copy touches it)
     run_cache.keep("k0", out, {"head_hash": "h", "entries": 1})
     assert [p.name for p in kept(cache)] == ["k0", "k2"]
+
+
+def test_two_runs_keeping_the_same_key_at_once_leave_one_entry_and_no_warning(
+        cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "journal.db").write_bytes(b"ours")
+    entry = cache / "runs" / "k"
+    remove = shutil.rmtree
+
+    def theirs_lands_first(path: Any, *args: Any, **kwargs: Any) -> None:
+        remove(path, *args, **kwargs)
+        if Path(path) == entry:  # the other process renames its entry into place now
+            entry.mkdir(parents=True)
+            (entry / "manifest.json").write_text("{}", encoding="utf-8")
+
+    monkeypatch.setattr(run_cache.shutil, "rmtree", theirs_lands_first)
+    run_cache.keep("k", out, {"head_hash": "h", "entries": 1})
+    assert capsys.readouterr().err == ""
+    assert [p.name for p in (cache / "runs").iterdir()] == ["k"]  # no staging left behind
+    assert (entry / "manifest.json").read_text(encoding="utf-8") == "{}"
