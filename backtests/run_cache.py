@@ -50,7 +50,6 @@ KEEP = 8
 LARGEST = 1 << 30
 """A run whose journal file is larger than this (bytes) is not kept."""
 SWITCH = "AGENTFUND_RUN_CACHE"
-FILES = ("journal.db", "summary.json", "report.html")
 
 
 def enabled() -> bool:
@@ -69,7 +68,7 @@ def run_key(config_path: Path, overrides: Sequence[str], config: FundConfig, *,
     raw = raw_config(config_path, overrides)
     hashes = FileHashes(cache_root() / "file_hashes.sqlite")
     try:
-        data = hashes.inputs_hash(config, raw, config_path.resolve().parent)
+        data = hashes.inputs_hash(config, raw, config_path.resolve().parent, Path.cwd())
     finally:
         hashes.close()
     period = f"{start.isoformat() if start else ''}..{end.isoformat() if end else ''}"
@@ -113,9 +112,7 @@ def fetch(key: str, out: Path, *, report: bool) -> Kept | None:
     out.mkdir(parents=True, exist_ok=True)
     copied: list[Path] = []
     try:
-        for name in FILES:
-            if name == "summary.json" or (name == "report.html" and not report):
-                continue
+        for name in ("journal.db", *(("report.html",) if report else ())):
             partial = out / f".{name}.partial"
             shutil.copyfile(entry / name, partial)
             copied.append(partial)

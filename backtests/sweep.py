@@ -253,7 +253,8 @@ class Planner:
                 config = load_config(self.config, overrides, self.cwd)
                 self._parts[overrides] = (config_hash(raw),
                                           self.hashes.inputs_hash(config, raw,
-                                                                  self.config.parent),
+                                                                  self.config.parent,
+                                                                  self.cwd),
                                           plugin_hash(raw))
             except (ConfigError, DataError, OSError) as exc:
                 self._parts[overrides] = " ".join(str(exc).split())

@@ -164,15 +164,17 @@ class FileHashes:
         lines = sorted(f"{path.name} {self.sha256(path)}" for path in data_files(config))
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
-    def named_hash(self, raw: Mapping[str, Any], base: Path) -> str:
+    def named_hash(self, raw: Mapping[str, Any], base: Path, cwd: Path) -> str:
         """Hash the contents of every file a config's strings name — relative to ``base``
-        (the config's directory) or to the working directory, or absolute: a scorer's
-        lexicon or model weights, say, which :func:`data_files` does not know about."""
+        (the config's directory) or to ``cwd`` (the run's working directory), or absolute:
+        a scorer's lexicon or model weights, say, which :func:`data_files` does not know
+        about."""
         lines = []
+        folders = (("config", base), ("cwd", cwd))
         for text in sorted(set(_strings(raw))):
             if not text or "\n" in text or "\0" in text or len(text) > 4096:
                 continue
-            for where, folder in (("config", base), ("cwd", Path.cwd())):
+            for where, folder in folders:
                 try:
                     path = folder / Path(text).expanduser()
                     found = path.is_file()
@@ -182,10 +184,11 @@ class FileHashes:
                     lines.append(f"{where} {text} {self.sha256(path)}")
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
-    def inputs_hash(self, config: FundConfig, raw: Mapping[str, Any], base: Path) -> str:
+    def inputs_hash(self, config: FundConfig, raw: Mapping[str, Any], base: Path,
+                    cwd: Path) -> str:
         """Hash everything a run reads besides code: the data files of
         :meth:`data_hash` and the files of :meth:`named_hash`."""
-        both = f"{self.data_hash(config)} {self.named_hash(raw, base)}"
+        both = f"{self.data_hash(config)} {self.named_hash(raw, base, cwd)}"
         return hashlib.sha256(both.encode()).hexdigest()
 
     def close(self) -> None:

@@ -221,3 +221,28 @@ def test_bad_split_is_a_usage_error(text: str) -> None:
     # Act / Assert
     with pytest.raises(UsageError):
         parse_split(text)
+
+
+def test_a_sweep_key_follows_the_bytes_of_a_file_the_config_names(tmp_path: Path) -> None:
+    """A scorer's lexicon is read by no data loader; a changed one must not hit the result
+    the old one gave."""
+    from agentfund.backtests.sweep import Planner, RunTask
+
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("bullish\t2.0\t0.5\t[2, 2, 2]\n", encoding="utf-8")
+    config = Path(__file__).resolve().parents[2] / "examples" / "sentiment.toml"
+    scorer = 'actors.mentions.params.scorer={kind="vader", lexicon="lexicon.txt"}'
+    combo = Combination(index=0, params=())
+
+    def key() -> str:
+        hashes = FileHashes(None)  # nothing remembered between the two
+        planner = Planner(config=config, cwd=tmp_path, overrides=[scorer], hashes=hashes,
+                          journals=None)
+        task = planner.plan(combo, None, None)
+        assert isinstance(task, RunTask), task
+        return task.key
+
+    before = key()
+    assert key() == before
+    lexicon.write_text("bullish\t-2.0\t0.5\t[-2, -2, -2]\n", encoding="utf-8")
+    assert key() != before
