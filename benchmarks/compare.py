@@ -164,8 +164,7 @@ def one_run(engine: Engine, every: int, tmp: Path) -> tuple[Sample, dict[str, An
                 "--no-report"]
         if every != 60:
             args += ["--set", f'actors.rebalancer.cron="*/{every} * * * *"']
-        os.environ["AGENTFUND_RUN_CACHE"] = "off"
-        sample = measure(args)
+        sample = measure(args, env_extra={"AGENTFUND_RUN_CACHE": "off"})
         result: dict[str, Any] = json.loads((out / "summary.json").read_text())
         return sample, result
     out = tmp / f"{engine.key}.json"

@@ -77,10 +77,11 @@ class Sample:
     peak_mib: float
 
 
-def measure(args: list[str], root: Path = ROOT, cache: Path | None = None) -> Sample:
-    """Run one process (with the code at ``root``, ``cache`` as ``$AGENTFUND_CACHE``) to
-    completion; return its wall time and peak RSS."""
-    env = {**os.environ, "PYTHONPATH": str(root)}
+def measure(args: list[str], root: Path = ROOT, cache: Path | None = None,
+            env_extra: dict[str, str] | None = None) -> Sample:
+    """Run one process (with the code at ``root``, ``cache`` as ``$AGENTFUND_CACHE``, and
+    ``env_extra`` in its environment) to completion; return its wall time and peak RSS."""
+    env = {**os.environ, "PYTHONPATH": str(root), **(env_extra or {})}
     if cache is not None:
         env["AGENTFUND_CACHE"] = str(cache)
     started = time.perf_counter()

@@ -22,7 +22,7 @@ from agentfund.backtests.summary import fund_summary
 from fund import display
 from fund.actor import ActorSpec
 from fund.commands.outputs import new_journal, slug
-from fund.config import FundConfig, load_config
+from fund.config import load_config
 from fund.journal import journal_url
 
 if TYPE_CHECKING:
@@ -39,9 +39,11 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
     cfg = load_config(config, overrides)
     if out is None:
         out = Path("runs") / f"{slug(cfg.name)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    key = _run_key(config, overrides, cfg, start=start, end=end, report=report,
-                   out=out if journal is None and reuse else None)
-    if key is not None:
+    key: str | None = None
+    if reuse and journal is None and run_cache.enabled() and not (out / "journal.db").exists():
+        # kept and reused only as a new journal file in ``out`` (not --journal, not one
+        # already there: that is refused below as ever)
+        key = run_cache.run_key(config, overrides, cfg, start=start, end=end, report=report)
         kept = run_cache.fetch(key, out, report=report)
         if kept is not None:
             print(f"fund: the same config, period, data and code ran before: copied that run "
@@ -68,16 +70,6 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
         run_cache.keep(key, out, summary)
     _show(cfg.name, summary, as_json=as_json)
     return 0
-
-
-def _run_key(config: Path, overrides: Sequence[str], cfg: FundConfig, *, start: datetime | None,
-             end: datetime | None, report: bool, out: Path | None) -> str | None:
-    """The key the run is kept under, or None when it is not kept: its journal is not a
-    new file in ``out`` (``--journal``, or one there already), or keeping is off
-    (``--no-cache``: ``out`` is None; ``$AGENTFUND_RUN_CACHE``)."""
-    if out is None or not run_cache.enabled() or (out / "journal.db").exists():
-        return None
-    return run_cache.run_key(config, overrides, cfg, start=start, end=end, report=report)
 
 
 def _finish(name: str, summary: dict[str, Any], out: Path, *, report: bool,
