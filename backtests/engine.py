@@ -163,7 +163,7 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
                                 adapter=PaperAdapter(fee_rate=spec.terms.fee_rate,
                                                      slippage_bps=spec.terms.slippage_bps),
                                 oracles=plan.oracles.pop(spec.actor_id, None),
-                                on_stored=keeper.stored)
+                                on_stored=keeper.stored, behind=True)
         runtime.open(cash)
         node = Node(runtime, timeline(
             spec, chain([first], wakes), flows=_flows(plan.config.flows, spec),
@@ -186,7 +186,10 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
     finally:
         wakes.close()  # stops the fire-time worker if the run ended early
         if runtime is not None:
-            runtime.writer.flush()  # whatever was recorded is kept, whole
+            try:
+                runtime.writer.flush()  # whatever was recorded is kept, whole
+            finally:
+                runtime.writer.close()
     keeper.save()
     run = recorder.finish(end, period.end, plan.candles, spec, first, journal)
     run.snapshot = keeper.snapshot

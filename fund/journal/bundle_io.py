@@ -30,11 +30,12 @@ from fund.journal.bundle import (
     referenced_blobs,
     stream_member,
 )
+from fund.journal.writer import BATCH_SIZE
 from fund.messages import CHECKPOINT, START, is_commands_stream, is_side_stream
 
 PAGE = 10_000
 """Entries per read: one short query each, never a cursor held over the whole stream."""
-BATCH = 20_000
+BATCH = BATCH_SIZE
 """Entries per append when importing (what JournalWriter flushes at)."""
 BATCH_BLOB_BYTES = 64 << 20
 """An import's batch is appended early once its blobs reach this size."""

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from fund.canonical import dumps
-from fund.journal.base import GENESIS_HASH, Batch, Entry, Journal, blob_digest, entry_hash
+from fund.journal.base import (
+    GENESIS_HASH,
+    Batch,
+    Entry,
+    Journal,
+    JournalError,
+    blob_digest,
+    entry_hash,
+)
+from fund.journal.behind import BehindStore, storable
 
+LOG = logging.getLogger(__name__)
+BATCH_SIZE = 20_000  # entries a writer buffers before it stores them (by default)
 _make = Entry._make  # an Entry from its fields in order, without keyword handling
 
 
@@ -15,22 +28,31 @@ class JournalWriter:
     """Append entries for one process: sequence, chain and batch them.
 
     Entries are buffered and written by :meth:`flush` in one atomic append; a full buffer
-    (``batch_size`` entries) is flushed on its own. A failed flush drops the unwritten
-    batch, resynchronises with the stored head and re-raises: the stored stream stays
-    whole and gapless.
+    (``batch_size`` entries, :data:`BATCH_SIZE` by default) is flushed on its own. A failed
+    flush drops the unwritten batch, resynchronises with the stored head and re-raises: the
+    stored stream stays whole and gapless.
 
     ``on_stored`` (optional) is handed each batch's entries once they are stored, in order:
     a projection kept up to date by the writer (:mod:`fund.monitor.keeper`) folds what the
     journal holds, without reading it back.
+
+    ``behind`` (a backtest's): a full buffer is handed to a helper process that stores it
+    while the caller goes on (:mod:`fund.journal.behind`; SQLite files only, else ignored).
+    :meth:`flush` still returns only once everything appended is stored; a batch that
+    could not be stored is reported at the next hand-off or flush, with everything
+    appended after it dropped. Call :meth:`close` when done (it stops the helper).
     """
 
-    def __init__(self, journal: Journal, process_id: str, batch_size: int = 20_000, *,
-                 on_stored: Callable[[Sequence[Entry]], None] | None = None) -> None:
+    def __init__(self, journal: Journal, process_id: str, batch_size: int | None = None, *,
+                 on_stored: Callable[[Sequence[Entry]], None] | None = None,
+                 behind: bool = False) -> None:
         self.journal = journal
         self.process_id = process_id
-        self.batch_size = batch_size
+        self.batch_size = batch_size or BATCH_SIZE
         self.on_stored = on_stored
         self._pending = Batch()
+        self._behind_path = storable(journal) if behind else None
+        self._behind: BehindStore | None = None  # started at the first full buffer
         self._resync()
 
     def _resync(self) -> None:
@@ -61,7 +83,10 @@ class JournalWriter:
         entries.append(entry)
         self._seq, self._hash = seq, digest
         if len(entries) >= self.batch_size:
-            self.flush()
+            if self._behind_path is None:
+                self.flush()
+            else:
+                self._hand_off()
         return entry
 
     def put_blob(self, data: bytes) -> str:
@@ -74,10 +99,21 @@ class JournalWriter:
     def discard(self) -> None:
         """Drop every buffered entry and blob and continue from the stored head."""
         self._pending = Batch()
+        if self._behind is not None:
+            # the stored head is known once the batch in flight landed, or did not: either
+            # way the writer resynchronises with it below
+            with contextlib.suppress(JournalError):
+                self._settle()
         self._resync()
 
     def flush(self) -> None:
-        """Store every buffered entry and blob in one atomic append."""
+        """Store every buffered entry and blob (in one atomic append, after the batch
+        handed to the helper, if any); return once they are stored."""
+        if self._behind is not None:
+            if self._pending.entries:
+                self._hand_off()
+            self._settle()
+            return
         batch = self._pending
         if not batch.entries:
             return
@@ -88,4 +124,49 @@ class JournalWriter:
             self._resync()
             raise
         if self.on_stored is not None:
+            self.on_stored(batch.entries)
+
+    def close(self) -> None:
+        """Stop the helper storing behind, if one was started (after the batch in flight;
+        what was not flushed is not stored)."""
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            try:
+                self._stored(behind.wait())
+            finally:
+                behind.close()
+
+    def _hand_off(self) -> None:
+        """Hand the buffer to the helper, once the batch before it is stored."""
+        if self._behind is None:
+            assert self._behind_path is not None
+            try:
+                self._behind = BehindStore(self.journal.url, self._behind_path)
+            except OSError as exc:  # no process to be had: this writer stores its own
+                LOG.warning("%s: storing in this process (%s)", self.journal.url, exc)
+                self._behind_path = None
+                self.flush()
+                return
+        batch, self._pending = self._pending, Batch()
+        try:
+            self._settle()
+            self._behind.send(batch)
+        except BaseException:
+            self._pending = Batch()  # appended after a batch that was not stored: dropped
+            self._resync()
+            raise
+
+    def _settle(self) -> None:
+        """Wait for the batch in flight; hand it to ``on_stored`` once stored."""
+        assert self._behind is not None
+        try:
+            stored = self._behind.wait()
+        except BaseException:
+            self._pending = Batch()
+            self._resync()
+            raise
+        self._stored(stored)
+
+    def _stored(self, batch: Batch | None) -> None:
+        if batch is not None and self.on_stored is not None:
             self.on_stored(batch.entries)

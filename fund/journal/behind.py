@@ -1,0 +1,185 @@
+"""Write-behind: a bulk writer's batches stored by a helper process while the writer goes on.
+
+A backtest records every entry of every wake; storing them — SQLite's inserts, its
+write-ahead log and its checkpoints — is a sixth to a fifth of the run, and it is work the
+driver does in C, apart from the Python that computes the next wakes. :class:`BehindStore`
+hands a full batch to a helper process that appends it to the same SQLite file while the
+writer fills the next one (:class:`fund.journal.writer.JournalWriter` with ``behind``).
+
+* One batch is in flight at a time, and the writer waits for it before it hands over the
+  next (or flushes): what is stored is always every batch before the one in flight, so a
+  failure reported at the next hand-off leaves a whole, gapless stream, and nothing after
+  the failed batch was sent.
+* The helper is a new interpreter, not a fork: SQLite connections must not cross a
+  ``fork()`` ("carrying an open database across a fork", sqlite.org/howtocorrupt.html
+  §2.6), and the writer's process has its journal open. It imports the journal module
+  only, from the same source tree, and appends through the same
+  :class:`~fund.journal.sqlite.SqliteJournal` code, which checks each batch against the
+  stored head as any append does.
+* Batches travel as length-prefixed :mod:`marshal` frames of their columns (the entries'
+  fields are strings and integers); the answer is ``None`` or the error's class name and
+  its one-line message, raised again in the writer as that :class:`JournalError`.
+* Every wait is bounded by the helper's life: a helper that dies is reported as such (its
+  exit status), never waited for; the helper stops at the end of its input, so it cannot
+  outlive the writer's process.
+
+Only a writer that is not the last word on an order uses it: a daemon writes each intent
+before it sends the order and never stores behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import select
+import subprocess
+import sys
+import weakref
+from pathlib import Path
+from typing import IO, Any
+
+from fund.journal.base import Batch, BlobMissingError, ConflictError, Entry, Journal, JournalError
+
+_ROOT = str(Path(__file__).resolve().parents[2])  # where this ``fund`` is imported from
+_HEADER = 8  # bytes of a frame's length
+_ERRORS: dict[str, type[JournalError]] = {
+    cls.__name__: cls for cls in (JournalError, ConflictError, BlobMissingError)}
+_POLL_S = 0.5  # how often a wait checks that the helper is alive
+
+
+def storable(journal: Journal) -> str | None:
+    """The SQLite file a helper can append to for ``journal``, or None (a journal in memory,
+    on a server, or read-only: the writer stores its batches itself)."""
+    from fund.journal.sqlite import SqliteJournal
+
+    return journal.path if type(journal) is SqliteJournal else None
+
+
+class BehindStore:
+    """A helper process appending batches to one SQLite journal file, one at a time."""
+
+    def __init__(self, url: str, path: str) -> None:
+        self.url = url
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from fund.journal.behind import serve; serve(sys.argv[2], sys.argv[3])")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", code, _ROOT, url, path], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, close_fds=True)
+        self._flight: Batch | None = None
+        self._closer = weakref.finalize(self, _stop, self._proc)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a batch was handed over and not yet answered for."""
+        return self._flight is not None
+
+    def send(self, batch: Batch) -> None:
+        """Hand ``batch`` to the helper (nothing may be in flight)."""
+        if self._flight is not None:
+            raise RuntimeError("a batch is still in flight")
+        pid, seq, kind, ts, payload, prev, digest = zip(*batch.entries, strict=True)
+        frame = marshal.dumps(((pid, seq, kind, ts, payload, prev, digest), batch.blobs))
+        assert self._proc.stdin is not None
+        try:
+            _write_frame(self._proc.stdin, frame)
+        except OSError:
+            raise JournalError(self._gone()) from None
+        self._flight = batch
+
+    def wait(self) -> Batch | None:
+        """The batch in flight once it is stored (None: none was); raises the helper's
+        JournalError when it could not be stored."""
+        batch, self._flight = self._flight, None
+        if batch is None:
+            return None
+        answer = self._read()
+        if answer is not None:
+            name, message = answer
+            raise _ERRORS.get(name, JournalError)(message)
+        return batch
+
+    def close(self) -> None:
+        """Stop the helper (after the batch in flight, if any, is stored or not)."""
+        self._flight = None
+        self._closer()
+
+    def _read(self) -> Any:
+        stdout = self._proc.stdout
+        assert stdout is not None
+        while not select.select([stdout], [], [], _POLL_S)[0]:
+            if self._proc.poll() is not None:
+                raise JournalError(self._gone())
+        frame = _read_frame(stdout)
+        if frame is None:
+            raise JournalError(self._gone())
+        return marshal.loads(frame)
+
+    def _gone(self) -> str:
+        try:
+            status = self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            status = None
+        said = f"exit status {status}" if status is not None else "not answering"
+        return f"{self.url}: the process storing this writer's batches stopped ({said})"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Close the helper's input (it stops there) and reap it; bounded."""
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):  # a helper gone already: nothing to close
+                stream.close()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _write_frame(out: IO[bytes], frame: bytes) -> None:
+    out.write(len(frame).to_bytes(_HEADER, "big"))
+    out.write(frame)
+    out.flush()
+
+
+def _read_frame(source: IO[bytes]) -> bytes | None:
+    """One frame, or None at the end of the input (or a frame cut short)."""
+    header = source.read(_HEADER)
+    if len(header) < _HEADER:
+        return None
+    size = int.from_bytes(header, "big")
+    frame = source.read(size)
+    return frame if len(frame) == size else None
+
+
+def serve(url: str, path: str) -> None:
+    """The helper: append each batch read from stdin, answer on stdout; stop at the end of
+    the input. Any failure is answered, as one line, never a traceback."""
+    from fund.journal.sqlite import SqliteJournal
+
+    make = Entry._make
+    source, answers = sys.stdin.buffer, sys.stdout.buffer
+    status = 0
+    journal: SqliteJournal | None = None
+    try:
+        journal = SqliteJournal(url, path)
+        while (frame := _read_frame(source)) is not None:
+            columns, blobs = marshal.loads(frame)
+            entries = list(map(make, zip(*columns, strict=True)))
+            try:
+                journal.append(Batch(entries=entries, blobs=blobs))
+                answer: Any = None
+            except JournalError as exc:
+                answer = (type(exc).__name__, str(exc))
+            _write_frame(answers, marshal.dumps(answer))
+    except BrokenPipeError:  # the writer went away: nothing to answer to
+        status = 1
+    except BaseException as exc:  # noqa: BLE001 - said in one line, to the writer's stderr
+        print(f"fund: {url}: storing batches failed: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        status = 1
+    finally:
+        if journal is not None:
+            journal.close()
+    os._exit(status)
