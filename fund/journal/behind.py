@@ -50,7 +50,8 @@ _POLL_S = 0.5  # how often a wait checks that the helper is alive
 
 def storable(journal: Journal) -> str | None:
     """The SQLite file a helper can append to for ``journal``, or None (a journal in memory,
-    on a server, or read-only: the writer stores its batches itself)."""
+    or on a server, whose URL may hold a password that must not be put in a process's
+    arguments: the writer stores its batches itself)."""
     from fund.journal.sqlite import SqliteJournal
 
     return journal.path if type(journal) is SqliteJournal else None
