@@ -16,14 +16,21 @@ from typing import Any
 import orjson
 
 _LAST: tuple[datetime, str] = (datetime(1970, 1, 1, tzinfo=UTC), "1970-01-01T00:00:00.000000Z")
+_BEFORE = _LAST
 
 
 def format_ts(moment: datetime) -> str:
     """Return the canonical, fixed-width UTC form of an aware datetime."""
-    global _LAST
-    last = _LAST  # one wake formats its moment several times: the last text is kept
+    global _LAST, _BEFORE
+    # one wake formats its moment several times, and a window its start (the wake before)
+    # and its end: the last two texts are kept
+    last = _LAST
     if moment == last[0] and moment.tzinfo is not None:  # the same instant: the same text
         return last[1]
+    before = _BEFORE
+    if moment == before[0] and moment.tzinfo is not None:
+        _LAST, _BEFORE = before, last
+        return before[1]
     tz = moment.tzinfo
     if tz is not UTC:
         if tz is None:
@@ -31,7 +38,7 @@ def format_ts(moment: datetime) -> str:
         moment = moment.astimezone(UTC)
     # a UTC datetime's ISO form ends in "+00:00": one C call, then the suffix swapped
     text = moment.isoformat(timespec="microseconds")[:-6] + "Z"
-    _LAST = (moment, text)
+    _LAST, _BEFORE = (moment, text), last
     return text
 
 

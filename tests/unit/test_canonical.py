@@ -293,3 +293,18 @@ def test_format_epoch_is_format_ts_of_the_same_second(seconds: int) -> None:
     # Assert
     assert text == format_ts(datetime.fromtimestamp(seconds, UTC))
     assert CANONICAL_TS.match(text)
+
+
+def test_format_ts_gives_each_moment_its_own_text_whatever_came_before() -> None:
+    """The last two texts are kept (a news window formats its start and end in turn):
+    alternating moments, one repeated, an equal instant in another zone, a third one — each
+    is the text computed from scratch."""
+    first = datetime(2024, 3, 1, 12, 5, tzinfo=UTC)
+    second = first + timedelta(minutes=5, microseconds=7)
+    third = second + timedelta(days=400)
+    elsewhere = first.astimezone(timezone(timedelta(hours=-5)))
+    for moment in (first, second, first, second, second, elsewhere, third, first, third,
+                   second):
+        utc = moment.astimezone(UTC)
+        expected = f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond:06d}Z"
+        assert format_ts(moment) == expected
