@@ -26,15 +26,23 @@ from fund.actor import ActorSpec
 from fund.clock import SimulatedClock
 from fund.config import BacktestSettings, FundConfig
 from fund.exchange.paper import PaperAdapter
-from fund.journal import Journal
+from fund.journal import Entry, Journal
 from fund.money import standard
+from fund.monitor import store
 from fund.monitor.keeper import SnapshotKeeper
-from fund.monitor.snapshot import ActorSnapshot, Fold
+from fund.monitor.snapshot import ActorSnapshot
 from fund.node import Flow, Node, build_runtime, refusals, timeline
+from fund.projection_store import keepable
 from fund.schedule import cron_trigger, fire_times, fire_times_ahead
+from fund.trades import trading_fold, trading_stored
 
 if TYPE_CHECKING:
     from fund.checkpoints import Attestor
+    from fund.runtime import ActorRuntime
+    from fund.trades import Trades
+
+KEEPER_BEHIND = "fund.monitor.keeper:SnapshotKeeper.behind"
+"""The fold a backtest's helper storing behind keeps (fund.journal.behind.serve)."""
 
 __all__ = ["ActorRun", "BacktestError", "BacktestPlan", "Period", "Progress", "actor_period",
            "load_history", "plan_backtest", "run_backtest"]
@@ -143,19 +151,30 @@ def plan_backtest(config: FundConfig, *, start: datetime | None = None,
 
 @standard
 def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
-              progress: Progress | None = None, also: Fold | None = None) -> ActorRun:
+              progress: Progress | None = None, book: Trades | None = None) -> ActorRun:
     """Backtest one actor into its own stream of the journal: its node, stepped through its
     timeline on a simulated clock. The monitor's snapshot is folded from each batch as it
-    is stored and kept as the journal's projection checkpoint (fund.monitor.keeper);
-    ``also`` folds the same entries into another projection."""
+    is stored and kept as the journal's projection checkpoint (fund.monitor.keeper) — by
+    the process storing the batches behind the run, when there is one (fund.journal.behind)
+    — and ``book`` (the report's trade book), if given, is folded from them too."""
     if journal.head(spec.actor_id) is not None:
         raise BacktestError(f"{journal.url} already holds a stream for actor "
                             f"{spec.actor_id}; write to a new --journal")
-    keeper = SnapshotKeeper(journal, ActorSnapshot(actor=spec.actor_id), also=also)
+    keeper = SnapshotKeeper(journal, ActorSnapshot(actor=spec.actor_id),
+                            also=trading_fold(book) if book is not None else None)
+    trades_only = trading_stored(book) if book is not None else None
+    runtime: ActorRuntime | None = None
+
+    def stored(entries: Sequence[Entry]) -> None:
+        assert runtime is not None  # (stored only once the runtime writes)
+        if not runtime.writer.folds_behind:
+            keeper.stored(entries)
+        elif trades_only is not None:  # the helper folds the snapshot
+            trades_only(entries)
+
     period = plan.periods[spec.actor_id]
     cash = plan.config.initial_cash[spec.actor_id]
     wakes = fire_times_ahead(cron_trigger(spec.cron), period.start, period.end)
-    runtime = None
     try:
         first = next(wakes)
         clock = SimulatedClock(first)
@@ -163,7 +182,8 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
                                 adapter=PaperAdapter(fee_rate=spec.terms.fee_rate,
                                                      slippage_bps=spec.terms.slippage_bps),
                                 oracles=plan.oracles.pop(spec.actor_id, None),
-                                on_stored=keeper.stored, behind=True)
+                                on_stored=stored, behind=True,
+                                fold_behind=KEEPER_BEHIND if keepable(journal) else "")
         runtime.open(cash)
         node = Node(runtime, timeline(
             spec, chain([first], wakes), flows=_flows(plan.config.flows, spec),
@@ -190,9 +210,13 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
                 runtime.writer.flush()  # whatever was recorded is kept, whole
             finally:
                 runtime.writer.close()
-    keeper.save()
+    if runtime.writer.folds_behind:  # kept by the helper at the head: read, checked
+        run_snapshot, _ = store.current(journal, spec.actor_id)
+    else:
+        keeper.save()
+        run_snapshot = keeper.snapshot
     run = recorder.finish(end, period.end, plan.candles, spec, first, journal)
-    run.snapshot = keeper.snapshot
+    run.snapshot = run_snapshot
     return run
 
 
@@ -204,9 +228,9 @@ def _flows(flows: Sequence[ConfigFlow], spec: ActorSpec) -> list[Flow]:
 def run_backtest(config: FundConfig, journal: Journal, *, start: datetime | None = None,
                  end: datetime | None = None, progress: Progress | None = None,
                  plan: BacktestPlan | None = None,
-                 also: Mapping[str, Fold] | None = None) -> list[ActorRun]:
-    """Backtest every actor of a fund into the journal; return each actor's run. ``also``:
-    by actor id, another projection folded from the stream as it is stored."""
+                 books: Mapping[str, Trades] | None = None) -> list[ActorRun]:
+    """Backtest every actor of a fund into the journal; return each actor's run. ``books``:
+    by actor id, the report's trade book, folded from the stream as it is stored."""
     plan = plan or plan_backtest(config, start=start, end=end)
-    return [run_actor(spec, journal, plan, progress, (also or {}).get(spec.actor_id))
+    return [run_actor(spec, journal, plan, progress, (books or {}).get(spec.actor_id))
             for spec in config.actors]

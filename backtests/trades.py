@@ -20,10 +20,9 @@ import numpy.typing as npt
 
 from fund import display, performance
 from fund.journal import open_journal
-from fund.messages import DEPOSIT, FILL, OBSERVATION, START, VALUATION
 from fund.monitor import trading
-from fund.monitor.snapshot import ActorSnapshot, Fold, advance
-from fund.trades import Ohlcv, TradeBook, Trades
+from fund.monitor.snapshot import ActorSnapshot, advance
+from fund.trades import Ohlcv, TradeBook, Trades, trading_fold
 
 from .data import DataError, find_file
 from .data import _column as column_values
@@ -139,26 +138,6 @@ def trades_data(journal: str, actor: str) -> tuple[ActorSnapshot, TradeBook]:
         trades = Trades()
         advance(store, snap, also=trading_fold(trades))  # the entries decoded once, for both
     return snap, trades.book(snap.ledger.prices if snap.ledger else None)
-
-
-def trading_fold(trades: Trades) -> Fold:
-    """Fold into ``trades`` the entries that change its book: the Start, the fills, the
-    money in or out (the books' cash) and the observations that record candles. An
-    observation's prices are left out: they only mark the positions, and the book is
-    marked with the snapshot's own books' last prices (:func:`trades_data`), which saw
-    every observation."""
-    apply = trades.apply
-    kept = frozenset((START, FILL, DEPOSIT, VALUATION))
-
-    def fold(seq: int, kind: str, ts: str, payload: dict[str, Any]) -> None:
-        if kind in kept:
-            apply(seq, kind, ts, payload)
-        elif kind == OBSERVATION:
-            data = payload.get("data")
-            if isinstance(data, dict) and "candles" in data:
-                apply(seq, kind, ts, payload)
-
-    return fold
 
 
 def _table(rows: Sequence[dict[str, Any]], caption: str = "") -> str:

@@ -66,15 +66,17 @@ def build_runtime(spec: ActorSpec, journal: Journal, *, clock: Clock, sources: H
                   adapter: Adapter, wake_budget: timedelta | None = None,
                   oracles: Mapping[str, Oracle] | None = None,
                   on_stored: Callable[[Sequence[Entry]], None] | None = None,
-                  behind: bool = False) -> ActorRuntime:
+                  behind: bool = False, fold_behind: str = "") -> ActorRuntime:
     """An actor's runtime on its own stream of the journal, with the oracles its strategy
     declares built from ``sources`` (raises OracleError naming one that cannot be), unless
-    they were built already. ``on_stored`` and ``behind``: the writer's (each stored
-    batch's entries; full batches stored by a helper process, for a backtest)."""
+    they were built already. ``on_stored``, ``behind`` and ``fold_behind``: the writer's
+    (each stored batch's entries; full batches stored, and folded, by a helper process,
+    for a backtest)."""
     if oracles is None:
         oracles = build(spec.declared(), tuple(spec.markets), sources)
     return ActorRuntime(spec=spec, writer=JournalWriter(journal, spec.actor_id,
-                                                        on_stored=on_stored, behind=behind),
+                                                        on_stored=on_stored, behind=behind,
+                                                        fold_behind=fold_behind),
                         oracles=oracles, adapter=adapter, clock=clock, wake_budget=wake_budget)
 
 

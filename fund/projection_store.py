@@ -471,13 +471,19 @@ def _mac(secret: bytes, key: str, actor: str, seq: int, head_hash: str, data: by
     return digest.hexdigest()
 
 
+def keepable(journal: Journal) -> bool:
+    """Whether checkpoints of ``journal`` can be kept here: this user has a key, and the
+    journal outlives this process (one in memory serves nothing a checkpoint could)."""
+    return type(journal) is not MemoryJournal and local_key() is not None
+
+
 def save(journal: Journal, actor: str, name: str, key: str, classes: dict[str, type],
          seq: int, head_hash: str, state: Any) -> bool:
     """Keep ``state`` (folded up to entry ``seq`` with hash ``head_hash``); False if it
     could not be kept anywhere (then the next fold only costs more)."""
     secret = local_key()
-    if seq <= 0 or secret is None or type(journal) is MemoryJournal:
-        return False  # (a journal in memory outlives nothing a checkpoint could serve)
+    if seq <= 0 or secret is None or not keepable(journal):
+        return False
     data = encode(state, classes)
     with _LOCK:
         return _write(journal, actor, _filed(name, secret),

@@ -29,16 +29,16 @@ position held.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import Any
 
-from fund.canonical import parse_ts
+from fund.canonical import loads, parse_ts
 from fund.journal.base import Entry
 from fund.ledger import Ledger
 from fund.markets import Market
-from fund.messages import FILL, OBSERVATION, START
+from fund.messages import DEPOSIT, FILL, OBSERVATION, START, VALUATION
 from fund.money import EXACT
 from fund.projections import fold
 
@@ -356,3 +356,46 @@ def trades_of(entries: Iterable[Entry], marks: Mapping[str, Decimal] | None = No
     trades = Trades()
     fold(entries, trades)
     return trades.book(marks)
+
+
+_KEPT = frozenset((START, FILL, DEPOSIT, VALUATION))  # what the trade book reads whole
+_CANDLES = '"candles":'  # in an observation's text: it may record candles (a key, quoted)
+
+
+def trading_fold(trades: Trades) -> Callable[[int, str, str, dict[str, Any]], None]:
+    """Fold into ``trades`` the entries that change its book: the Start, the fills, the
+    money in or out (the books' cash) and the observations that record candles. An
+    observation's prices are left out: they only mark the positions, and the book is
+    marked with the snapshot's own books' last prices (as the report does), which saw
+    every observation."""
+    apply = trades.apply
+
+    def step(seq: int, kind: str, ts: str, payload: dict[str, Any]) -> None:
+        if kind in _KEPT:
+            apply(seq, kind, ts, payload)
+        elif kind == OBSERVATION:
+            data = payload.get("data")
+            if isinstance(data, dict) and "candles" in data:
+                apply(seq, kind, ts, payload)
+
+    return step
+
+
+def trading_stored(trades: Trades) -> Callable[[Sequence[Entry]], None]:
+    """:func:`trading_fold` over stored entries (a writer's ``on_stored``) when nothing
+    else decodes them: only the entries it may read are decoded (an observation's
+    canonical text names a ``"candles"`` key, or it has none)."""
+    step = trading_fold(trades)
+
+    def stored(entries: Sequence[Entry]) -> None:
+        for seq, kind, ts, text in _wanted(entries):
+            step(seq, kind, ts, loads(text))
+
+    return stored
+
+
+def _wanted(entries: Sequence[Entry]) -> Iterator[tuple[int, str, str, str]]:
+    for entry in entries:
+        kind = entry.kind
+        if kind in _KEPT or (kind == OBSERVATION and _CANDLES in entry.payload):
+            yield entry.seq, kind, entry.ts, entry.payload

@@ -26,7 +26,6 @@ from fund.config import load_config
 from fund.journal import journal_url
 
 if TYPE_CHECKING:
-    from fund.monitor.snapshot import Fold
     from fund.trades import Trades
 
 
@@ -58,8 +57,7 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
                 raise BacktestError(f"{store.url} already holds a stream for actor "
                                     f"{spec.actor_id}; write to a new --journal")
         books = _books(cfg.actors) if report else {}
-        runs = run_backtest(cfg, store, progress=progress, plan=plan,
-                            also=_folds(books))
+        runs = run_backtest(cfg, store, progress=progress, plan=plan, books=books)
     report_path = out / "report.html" if report else None
     summary = fund_summary(runs, store.url, str(report_path) if report_path else None)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -93,14 +91,6 @@ def _books(actors: Sequence[ActorSpec]) -> dict[str, Trades]:
     from fund.trades import Trades
 
     return {spec.actor_id: Trades() for spec in actors}
-
-
-def _folds(books: Mapping[str, Trades]) -> dict[str, Fold]:
-    if not books:
-        return {}
-    from agentfund.backtests.trades import trading_fold
-
-    return {actor: trading_fold(book) for actor, book in books.items()}
 
 
 @contextmanager

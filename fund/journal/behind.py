@@ -30,6 +30,8 @@ before it sends the order and never stores behind.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import importlib
 import marshal
 import os
 import select
@@ -46,6 +48,7 @@ _HEADER = 8  # bytes of a frame's length
 _ERRORS: dict[str, type[JournalError]] = {
     cls.__name__: cls for cls in (JournalError, ConflictError, BlobMissingError)}
 _POLL_S = 0.5  # how often a wait checks that the helper is alive
+_PIPE_BYTES = 1 << 20
 
 
 def storable(journal: Journal) -> str | None:
@@ -60,15 +63,21 @@ def storable(journal: Journal) -> str | None:
 class BehindStore:
     """A helper process appending batches to one SQLite journal file, one at a time."""
 
-    def __init__(self, url: str, path: str) -> None:
+    def __init__(self, url: str, path: str, fold: str = "", process_id: str = "") -> None:
+        """``fold``: ``module:function`` the helper calls with its journal and
+        ``process_id`` for a projection to fold each batch into once it is stored
+        (``stored(entries)``) and to keep at the end (``save()``): see :func:`serve`."""
         self.url = url
-        code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-                "from fund.journal.behind import serve; serve(sys.argv[2], sys.argv[3])")
+        self.folds = bool(fold)
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); from fund.journal.behind "
+                "import serve; serve(*sys.argv[2:])")
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", code, _ROOT, url, path], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, close_fds=True)
+            [sys.executable, "-c", code, _ROOT, url, path, fold, process_id],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         self._flight: Batch | None = None
         self._closer = weakref.finalize(self, _stop, self._proc)
+        assert self._proc.stdin is not None
+        _widen(self._proc.stdin)
 
     @property
     def busy(self) -> bool:
@@ -101,7 +110,8 @@ class BehindStore:
         return batch
 
     def close(self) -> None:
-        """Stop the helper (after the batch in flight, if any, is stored or not)."""
+        """Stop the helper (after the batch in flight, if any, is stored or not, and its
+        fold kept): its input ends, and it is waited for, at most 30 s, then killed."""
         self._flight = None
         self._closer()
 
@@ -138,6 +148,15 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def _widen(pipe: IO[bytes]) -> None:
+    """Give the pipe a 1 MiB buffer where Linux allows it (a batch is megabytes: fewer
+    turns between the two processes); elsewhere, or when refused, it stays as it is."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe.fileno(), setsize, _PIPE_BYTES)
+
+
 def _write_frame(out: IO[bytes], frame: bytes) -> None:
     out.write(len(frame).to_bytes(_HEADER, "big"))
     out.write(frame)
@@ -154,17 +173,24 @@ def _read_frame(source: IO[bytes]) -> bytes | None:
     return frame if len(frame) == size else None
 
 
-def serve(url: str, path: str) -> None:
+def serve(url: str, path: str, fold: str = "", process_id: str = "") -> None:
     """The helper: append each batch read from stdin, answer on stdout; stop at the end of
-    the input. Any failure is answered, as one line, never a traceback."""
+    the input. With ``fold`` (``module:function``), each stored batch is then folded by
+    ``function(journal, process_id)``'s ``stored`` — after the answer, so the writer goes
+    on meanwhile — and its ``save`` is called at the end. Any failure is said in one line,
+    never a traceback; a fold that fails stops folding (its projection is then only as far
+    as it was kept), never storing."""
     from fund.journal.sqlite import SqliteJournal
 
     make = Entry._make
     source, answers = sys.stdin.buffer, sys.stdout.buffer
     status = 0
     journal: SqliteJournal | None = None
+    folder: Any = None
     try:
         journal = SqliteJournal(url, path)
+        if fold:
+            folder = _folder(fold, journal, process_id)
         while (frame := _read_frame(source)) is not None:
             columns, blobs = marshal.loads(frame)
             entries = list(map(make, zip(*columns, strict=True)))
@@ -174,6 +200,10 @@ def serve(url: str, path: str) -> None:
             except JournalError as exc:
                 answer = (type(exc).__name__, str(exc))
             _write_frame(answers, marshal.dumps(answer))
+            if folder is not None and answer is None:
+                folder = _fold(folder, url, entries)
+        if folder is not None:
+            folder.save()
     except BrokenPipeError:  # the writer went away: nothing to answer to
         status = 1
     except BaseException as exc:  # noqa: BLE001 - said in one line, to the writer's stderr
@@ -184,3 +214,22 @@ def serve(url: str, path: str) -> None:
         if journal is not None:
             journal.close()
     os._exit(status)
+
+
+def _folder(fold: str, journal: Journal, process_id: str) -> Any:
+    module, _, name = fold.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in name.split("."):  # a function, or a class's method
+        found = getattr(found, part)
+    return found(journal, process_id)
+
+
+def _fold(folder: Any, url: str, entries: list[Entry]) -> Any:
+    """Fold a stored batch; None (no more folding) if the fold failed, said in one line."""
+    try:
+        folder.stored(entries)
+    except Exception as exc:  # noqa: BLE001 - a projection's failure only costs speed
+        print(f"fund: {url}: {entries[0].process_id}: folding stopped at entry "
+              f"{entries[0].seq}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+    return folder

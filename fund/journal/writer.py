@@ -41,11 +41,14 @@ class JournalWriter:
     :meth:`flush` still returns only once everything appended is stored; a batch that
     could not be stored is reported at the next hand-off or flush, with everything
     appended after it dropped. Call :meth:`close` when done (it stops the helper).
+    ``fold_behind`` (``module:function``): the helper also folds the stored batches into
+    that projection (:func:`fund.journal.behind.serve`) — when it stores the stream from
+    its first entry on (:attr:`folds_behind` says whether it does).
     """
 
     def __init__(self, journal: Journal, process_id: str, batch_size: int | None = None, *,
                  on_stored: Callable[[Sequence[Entry]], None] | None = None,
-                 behind: bool = False) -> None:
+                 behind: bool = False, fold_behind: str = "") -> None:
         self.journal = journal
         self.process_id = process_id
         self.batch_size = batch_size or BATCH_SIZE
@@ -53,6 +56,9 @@ class JournalWriter:
         self._pending = Batch()
         self._behind_path = storable(journal) if behind else None
         self._behind: BehindStore | None = None  # started at the first full buffer
+        self._fold_behind = fold_behind
+        self._folds_behind = False  # the helper started folds every batch
+        self._stored_here = False  # this process stored a batch itself
         self._resync()
 
     def _resync(self) -> None:
@@ -89,6 +95,12 @@ class JournalWriter:
                 self._hand_off()
         return entry
 
+    @property
+    def folds_behind(self) -> bool:
+        """Whether the helper storing behind folds every batch of the stream (``fold_behind``);
+        still said after :meth:`close`."""
+        return self._folds_behind
+
     def put_blob(self, data: bytes) -> str:
         """Buffer a blob to be stored with the next flush; return its sha256."""
         digest = blob_digest(data)
@@ -118,6 +130,7 @@ class JournalWriter:
         if not batch.entries:
             return
         self._pending = Batch()
+        self._stored_here = True
         try:
             self.journal.append(batch)
         except BaseException:
@@ -140,8 +153,13 @@ class JournalWriter:
         """Hand the buffer to the helper, once the batch before it is stored."""
         if self._behind is None:
             assert self._behind_path is not None
+            # the helper folds only a stream it stores from the first entry on
+            whole = not self._stored_here and self._pending.entries[0].seq == 1
             try:
-                self._behind = BehindStore(self.journal.url, self._behind_path)
+                self._behind = BehindStore(self.journal.url, self._behind_path,
+                                           self._fold_behind if whole else "",
+                                           self.process_id)
+                self._folds_behind = self._behind.folds
             except OSError as exc:  # no process to be had: this writer stores its own
                 LOG.warning("%s: storing in this process (%s)", self.journal.url, exc)
                 self._behind_path = None

@@ -45,6 +45,14 @@ class SnapshotKeeper:
         keeper.unsaved = folded
         return keeper
 
+    @classmethod
+    def behind(cls, journal: Journal, actor: str) -> SnapshotKeeper:
+        """The keeper run by a process that stores a writer's batches behind it
+        (``JournalWriter(fold_behind="fund.monitor.keeper:SnapshotKeeper.behind")``): the
+        stream from its first entry on, kept as the checkpoint every ``SAVE_EVERY``
+        entries and at the end."""
+        return cls(journal, ActorSnapshot(actor=actor))
+
     def stored(self, entries: Sequence[Entry]) -> None:
         """Fold the entries the writer has just stored (the writer's ``on_stored``)."""
         self.unsaved += fold_entries(self.snapshot, entries, also=self.also, rehash=False)

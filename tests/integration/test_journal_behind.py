@@ -19,10 +19,19 @@ import fund.journal.writer as writer_module
 from agentfund.backtests.engine import run_backtest
 from fund import projection_store
 from fund.config import load_config
-from fund.journal import ConflictError, Entry, JournalError, JournalWriter, MemoryJournal, \
-    open_journal
+from fund.journal import (
+    ConflictError,
+    Entry,
+    Journal,
+    JournalError,
+    JournalWriter,
+    MemoryJournal,
+    open_journal,
+)
 from fund.monitor import store
+from fund.monitor.keeper import SnapshotKeeper
 from fund.monitor.snapshot import ActorSnapshot, advance
+from fund.trades import Trades
 from tests.conftest import EXAMPLES
 
 PID = "actor-1"
@@ -170,28 +179,125 @@ def test_discard_waits_for_the_batch_in_flight(tmp_path: Path) -> None:
             writer.close()
 
 
-def test_a_backtest_stored_behind_writes_the_same_journal_and_checkpoint(
+class Folded:
+    """A fold run by the helper (``fold_behind``): it writes what it was given to a file
+    beside the journal, where the test reads it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def behind(cls, journal: Journal, process_id: str) -> Folded:
+        path = Path(journal.path).with_suffix(".folded")  # type: ignore[attr-defined]
+        path.write_text(f"{process_id}\n")
+        return cls(path)
+
+    def stored(self, entries: Sequence[Entry]) -> None:
+        if entries[0].payload == '{"n":41,"text":"xxxxxxx"}':
+            raise ValueError("entry 41 cannot be folded")
+        with self.path.open("a") as out:
+            out.write(" ".join(str(e.seq) for e in entries) + "\n")
+
+    def save(self) -> None:
+        with self.path.open("a") as out:
+            out.write("saved\n")
+
+
+FOLDED = "tests.integration.test_journal_behind:Folded.behind"
+
+
+def test_the_helper_folds_each_batch_it_stored_and_keeps_the_fold_at_the_end(
+        tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    with open_journal(str(path)) as journal:
+        writer = JournalWriter(journal, PID, batch_size=10, behind=True, fold_behind=FOLDED)
+        try:
+            _write(writer, 1, 25)
+            writer.flush()
+            assert writer.folds_behind
+        finally:
+            writer.close()
+        assert writer.folds_behind  # still said once the helper is gone
+    assert path.with_suffix(".folded").read_text().splitlines() == [
+        PID, " ".join(map(str, range(1, 11))), " ".join(map(str, range(11, 21))),
+        " ".join(map(str, range(21, 26))), "saved"]
+
+
+def test_a_stream_the_writer_began_storing_itself_is_not_folded_behind(
+        tmp_path: Path) -> None:
+    """The helper would see only the later batches: it stores them, the writer's own
+    on_stored folds them all."""
+    path = tmp_path / "j.db"
+    seen: list[int] = []
+    with open_journal(str(path)) as journal:
+        writer = JournalWriter(journal, PID, batch_size=10, behind=True, fold_behind=FOLDED,
+                               on_stored=lambda entries: seen.extend(e.seq for e in entries))
+        try:
+            _write(writer, 1, 3)
+            writer.flush()  # stored here (a valuation point's flush, say)
+            _write(writer, 4, 20)
+            writer.flush()
+            assert writer._behind is not None and not writer.folds_behind
+        finally:
+            writer.close()
+        assert journal.count(PID) == 23
+    assert not path.with_suffix(".folded").exists()
+    assert seen == list(range(1, 24))
+
+
+def test_a_fold_that_fails_in_the_helper_stops_folding_not_storing(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "j.db"
+    with open_journal(str(path)) as journal:
+        writer = JournalWriter(journal, PID, batch_size=10, behind=True, fold_behind=FOLDED)
+        try:
+            appended = _write(writer, 1, 55)
+            writer.flush()
+        finally:
+            writer.close()
+        assert list(journal.read(PID)) == appended
+    said = capfd.readouterr().err.strip().splitlines()
+    assert said == [f"fund: {journal.url}: {PID}: folding stopped at entry 41: ValueError: "
+                    "entry 41 cannot be folded"]
+    assert path.with_suffix(".folded").read_text().splitlines()[1:] == [
+        " ".join(map(str, range(n, n + 10))) for n in (1, 11, 21, 31)]  # no save: not whole
+
+
+def test_a_backtest_stored_and_folded_behind_is_the_backtest_stored_here(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """W1 hourly in batches of 500 (27 hand-offs), against the same run stored in-process:
-    the same entries, and the checkpoint it leaves is the full fold of what it stored."""
+    """W1 hourly in batches of 500 (27 hand-offs), against the same run stored and folded
+    in-process: the same entries; the snapshot the helper kept (and the run's, read from
+    it) is the full fold of what it stored; the report's trade book is the same."""
     config = load_config(EXAMPLES / "rebalance.toml", ())
     monkeypatch.setattr(writer_module, "BATCH_SIZE", 500)
-    heads = []
-    for name, behind in (("behind", True), ("own", False)):
-        if not behind:
+    folded_here = []
+    keeper_stored = SnapshotKeeper.stored
+
+    def counted(self: SnapshotKeeper, entries: Sequence[Entry]) -> None:
+        folded_here.append(len(entries))
+        keeper_stored(self, entries)
+
+    monkeypatch.setattr(SnapshotKeeper, "stored", counted)
+    results = {}
+    for name in ("behind", "here"):
+        if name == "here":
             monkeypatch.setattr(writer_module, "storable", lambda journal: None)
+        book = Trades()
         with open_journal(str(tmp_path / f"{name}.db")) as journal:
-            runs = run_backtest(config, journal)
-            heads.append((runs[0].entries, runs[0].head_hash))
+            (run,) = run_backtest(config, journal, books={"rebalancer": book})
             rows = [tuple(e) for e in journal.read("rebalancer")]
-            if behind:
-                behind_rows = rows
-                found = projection_store.load(journal, "rebalancer", store.NAME, store.KEY,
-                                              store.CLASSES)
-                reference = ActorSnapshot(actor="rebalancer")
-                advance(journal, reference)
-                assert found is not None and found.seq == reference.seq == len(rows)
-                assert projection_store.encode(found.state, store.CLASSES) == \
-                    projection_store.encode(reference, store.CLASSES)
-    assert heads[0] == heads[1] and heads[0][0] > 500 * 20
-    assert behind_rows == rows
+            found = projection_store.load(journal, "rebalancer", store.NAME, store.KEY,
+                                          store.CLASSES)
+            reference = ActorSnapshot(actor="rebalancer")
+            advance(journal, reference)
+        assert found is not None and found.seq == reference.seq == len(rows) > 500 * 20
+        assert run.snapshot is not None and run.snapshot.ledger is not None
+        for state in (found.state, run.snapshot):
+            assert projection_store.encode(state, store.CLASSES) == \
+                projection_store.encode(reference, store.CLASSES)
+        results[name] = (rows, run.head_hash, book.book(run.snapshot.ledger.prices))
+        if name == "behind":
+            assert folded_here == []  # the helper folded every batch
+    assert folded_here and sum(folded_here) == len(results["here"][0])
+    assert results["behind"] == results["here"]
+    assert results["behind"][2].fills  # the book holds the run's fills

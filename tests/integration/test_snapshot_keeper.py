@@ -15,7 +15,7 @@ import pytest
 
 import fund.monitor.store as store
 from agentfund.backtests.engine import run_backtest
-from agentfund.backtests.trades import trades_data, trades_section, trading_fold
+from agentfund.backtests.trades import trades_data, trades_section
 from fund import projection_store
 from fund.config import load_config
 from fund.journal import Batch, Journal, JournalWriter, open_journal
@@ -64,7 +64,7 @@ def test_the_report_reads_the_same_fold_as_one_read_back_from_the_journal(
     url = f"sqlite:///{tmp_path / 'journal.db'}"
     book = Trades()
     with open_journal(url) as journal:
-        (run,) = run_backtest(cfg, journal, also={ACTOR: trading_fold(book)})
+        (run,) = run_backtest(cfg, journal, books={ACTOR: book})
     assert run.snapshot is not None and run.snapshot.ledger is not None
     snap, read_back = trades_data(url, ACTOR)  # the journal read back, every hash checked
     assert same(run.snapshot, snap)
