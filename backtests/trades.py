@@ -24,8 +24,7 @@ from fund.monitor import trading
 from fund.monitor.snapshot import ActorSnapshot, advance
 from fund.trades import Ohlcv, TradeBook, Trades, trading_fold
 
-from .data import DataError, find_file
-from .data import _column as column_values
+from .data import DataError, arrow_candles, find_file
 
 MAX_ROWS = 200
 """Rows of the round-trip and fill tables shown (the newest); the count says how many."""
@@ -56,7 +55,7 @@ def load_ohlcv(directory: Path, symbol: str, timeframe: timedelta | None = None,
             raise DataError(f"no OHLCV file of {symbol} in {directory}")
         timeframe = frames[0]
     path = find_file(directory, symbol, timeframe)
-    found = _arrow_columns(path) if path.suffix == ".feather" else None
+    found = _arrow_columns(path)
     times, columns = found if found is not None else _frame_columns(path)
     keep = np.ones(len(times), dtype=bool)
     if window is not None:
@@ -79,32 +78,12 @@ Columns = tuple[npt.NDArray[np.float64], dict[str, npt.NDArray[np.float64]]]
 
 
 def _arrow_columns(path: Path) -> Columns | None:
-    """A feather file's candles read by pyarrow alone (pandas is not imported), or None
-    when the file is one that only :func:`_frame_columns` reads as it is: no timestamp
-    ``date`` column, a missing value, a column missing."""
-    import pyarrow as pa
-    import pyarrow.feather as feather
-
-    try:
-        table = feather.read_table(str(path))
-    except Exception:  # noqa: BLE001 - pandas reads it again and says why
+    """A file's candles read by pyarrow alone (pandas is not imported), or None when the
+    file is one that only :func:`_frame_columns` reads as it is (data.arrow_candles)."""
+    found = arrow_candles(path, _OHLCV)
+    if found is None or not {"open", "high", "low", "close"} <= set(found[1]):
         return None
-    names = [name for name in _OHLCV if name in table.column_names]
-    if "date" not in table.column_names or not {"open", "high", "low", "close"} <= set(names):
-        return None
-    kind = table.schema.field("date").type
-    if not pa.types.is_timestamp(kind) or any(
-            table.column(name).null_count for name in ("date", *names)):
-        return None
-    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
-    columns = {}
-    for name in names:
-        if not pa.types.is_float64(table.schema.field(name).type):
-            index = table.column_names.index(name)
-            table = table.set_column(index, name, table.column(name).cast(pa.float64()))
-        columns[name] = column_values(table, name, np.float64)
-    times = (column_values(table, "date", np.int64) // per_second).astype(np.float64)
-    return times, columns
+    return found[0].astype(np.float64), found[1]
 
 
 def _frame_columns(path: Path) -> Columns:

@@ -106,7 +106,74 @@ def test_candles_read_without_pandas_as_pandas_reads_them() -> None:
     assert candles.close == tuple(expected["close"][100:401].tolist())
 
 
-def test_a_csv_is_read_by_pandas(tmp_path: Path) -> None:
+CSV_TIMES = {  # a time column as written, and whether pyarrow alone reads it
+    "iso-z": ("2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z", True),
+    "offset": ("2024-01-01 02:00:00+02:00", "2024-01-01T01:30:00-00:30", True),
+    "naive-fraction": ("2024-01-01 00:00:00.000000", "2024-01-01 01:00:00.999999", True),
+    "milliseconds": ("1704067200000", "1704070800999", True),
+    "day-first": ("01/02/2024 00:00", "01/02/2024 01:00", False),
+    "dates": ("2024-01-01", "2024-01-02", False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CSV_TIMES))
+def test_a_csv_read_without_pandas_is_what_pandas_reads(tmp_path: Path, name: str) -> None:
+    """pyarrow reads the times pandas would read the same (to the second), the prices as
+    floats; anything else it leaves to pandas. The engine's reader agrees with the
+    report's."""
+    from agentfund.backtests.data import _read_csv, arrow_candles
+    from agentfund.backtests.trades import _arrow_columns, _frame_columns
+
+    first, second, alone = CSV_TIMES[name]
+    column = "timestamp" if name == "milliseconds" else "date"
+    path = tmp_path / "ABC_USDT-1h.csv"
+    path.write_text(f"{column},open,high,low,close,volume\n{first},1,2,0.5,1.5,10\n"
+                    f"{second},1.5,3,1,2,5\n")
+    found = _arrow_columns(path)
+    assert (found is not None) is alone
+    times, columns = _frame_columns(path)  # pandas
+    if found is not None:
+        assert np.array_equal(found[0], times)
+        assert found[1].keys() == columns.keys()
+        assert all(np.array_equal(found[1][k], columns[k]) for k in columns)
+    seconds, closes = _read_csv(path)
+    assert seconds.tolist() == times.astype(np.int64).tolist()
+    assert closes.tolist() == [1.5, 2.0]
+    assert (arrow_candles(path, ("close",)) is not None) is alone
+
+
+def test_a_csv_with_a_missing_price_is_left_to_pandas(tmp_path: Path) -> None:
+    from agentfund.backtests.data import arrow_candles
+
+    path = tmp_path / "ABC_USDT-1h.csv"
+    path.write_text("date,close\n2024-01-01T00:00:00Z,\n2024-01-01T01:00:00Z,2\n")
+    assert arrow_candles(path, ("close",)) is None
+
+
+def test_the_sample_csv_is_read_without_pandas_as_pandas_reads_it() -> None:
+    """The sentiment example's gzipped CSV: the backtest's reader, in a fresh interpreter,
+    never imports pandas, and reads what pandas reads."""
+    import subprocess
+    import sys
+
+    from agentfund.backtests.data import _read_csv
+    from agentfund.backtests.trades import _frame_columns
+    from tests.conftest import ROOT
+
+    path = ROOT / "data" / "sample" / "ftx_btc_perp_2022" / "BTC_USD-1m.csv.gz"
+    seconds, closes = _read_csv(path)
+    times, columns = _frame_columns(path)
+    assert seconds.tolist() == times.astype(np.int64).tolist() and len(seconds) > 1000
+    assert closes.tolist() == columns["close"].tolist()
+    code = ("import sys; from pathlib import Path; from agentfund.backtests.data import "
+            "load_candles; from datetime import timedelta; load_candles(Path(sys.argv[1]), "
+            "'BTC/USD', timedelta(minutes=1)); print('pandas' in sys.modules)")
+    said = subprocess.run([sys.executable, "-c", code, str(path.parent)], check=True,
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert said.stdout.strip() == "False"
+
+
+def test_a_csv_is_read_for_the_report(tmp_path: Path) -> None:
     from agentfund.backtests.trades import load_ohlcv
 
     (tmp_path / "ABC_USDT-1h.csv").write_text(
