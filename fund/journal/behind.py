@@ -37,6 +37,7 @@ import os
 import select
 import subprocess
 import sys
+import time
 import weakref
 from pathlib import Path
 from typing import IO, Any
@@ -49,6 +50,7 @@ _ERRORS: dict[str, type[JournalError]] = {
     cls.__name__: cls for cls in (JournalError, ConflictError, BlobMissingError)}
 _POLL_S = 0.5  # how often a wait checks that the helper is alive
 _PIPE_BYTES = 1 << 20
+_STOP_S = 30.0  # how long a helper may take to keep its fold and exit once its input ends
 
 
 def storable(journal: Journal) -> str | None:
@@ -136,13 +138,22 @@ class BehindStore:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Close the helper's input (it stops there) and reap it; bounded."""
-    for stream in (proc.stdin, proc.stdout):
-        if stream is not None:
-            with contextlib.suppress(OSError):  # a helper gone already: nothing to close
-                stream.close()
+    """Close the helper's input (it stops there: its fold kept, it exits) and reap it, told
+    by the end of its output rather than by polling; at most ``_STOP_S``, then killed."""
+    deadline = time.monotonic() + _STOP_S
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):  # a helper gone already: nothing to close
+            proc.stdin.close()
+    if proc.stdout is not None:
+        fd = proc.stdout.fileno()
+        with contextlib.suppress(OSError):
+            while (left := deadline - time.monotonic()) > 0 and \
+                    select.select([fd], [], [], left)[0] and os.read(fd, 1 << 16):
+                pass  # (nothing is left to answer: the end of it is the helper's exit)
+        with contextlib.suppress(OSError):
+            proc.stdout.close()
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

@@ -301,3 +301,21 @@ def test_a_backtest_stored_and_folded_behind_is_the_backtest_stored_here(
     assert folded_here and sum(folded_here) == len(results["here"][0])
     assert results["behind"] == results["here"]
     assert results["behind"][2].fills  # the book holds the run's fills
+
+
+def test_closing_a_helper_that_does_not_exit_is_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper that stopped answering (stopped, here) is killed once the wait is over."""
+    import fund.journal.behind as behind_module
+
+    monkeypatch.setattr(behind_module, "_STOP_S", 0.5)
+    with open_journal(str(tmp_path / "j.db")) as journal:
+        writer = JournalWriter(journal, PID, batch_size=10, behind=True)
+        _write(writer, 1, 10)
+        writer.flush()
+        helper = writer._behind
+        assert helper is not None
+        os.kill(helper._proc.pid, signal.SIGSTOP)
+        writer.close()
+        assert helper._proc.returncode == -signal.SIGKILL
+        assert journal.count(PID) == 10
