@@ -149,7 +149,7 @@ def status_fold(journal: Journal, actor: str, *, save_after: int | None = None) 
     key = _status_key()
     found = projection_store.load(journal, actor, _STATUS, key, _CLASSES)
     fold = found.state if found is not None and isinstance(found.state, StatusFold) \
-        and found.state.intact and found.state.seq == found.seq else StatusFold()
+        and found.state.intact and found.state.seq == found.seq else _from_monitor(journal, actor)
     folded = 0
     for entry in journal.read(actor, EntryFilter(first_seq=fold.seq + 1)):
         fold.apply(entry)
@@ -167,6 +167,22 @@ def status_fold(journal: Journal, actor: str, *, save_after: int | None = None) 
         projection_store.save(journal, actor, _STATUS, key, _CLASSES, fold.seq,
                               fold.head_hash, fold)
     return fold
+
+
+def _from_monitor(journal: Journal, actor: str) -> StatusFold:
+    """Where ``fund status`` has no checkpoint of its own: the same projections (books,
+    controls, orders, last wake) as the UI's checkpoint holds them, at its entry, when it
+    has a valid one — a backtest or a daemon leaves it at the head — else nothing folded.
+    The UI's fold stops at the first entry whose books do not add up (untrusted, never
+    kept), so a kept one has no ``problem``."""
+    from fund.monitor import store
+
+    snapshot = store.kept(journal, actor)
+    if snapshot is None or snapshot.ledger is None:
+        return StatusFold()
+    return StatusFold(ledger=snapshot.ledger, controls=snapshot.controls,
+                      orders=snapshot.orders, last_wake=snapshot.last_wake, seq=snapshot.seq,
+                      head_hash=snapshot.head_hash)
 
 
 @standard

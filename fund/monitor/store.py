@@ -68,6 +68,13 @@ def _load(journal: Journal, actor: str) -> ActorSnapshot | None:
     return state
 
 
+def kept(journal: Journal, actor: str) -> ActorSnapshot | None:
+    """The actor's snapshot as its checkpoint holds it (checked against the chain; not
+    folded further), or None when there is no valid one: for another reader of the same
+    projections (``fund status``) that goes on from it alone."""
+    return _load(journal, actor)
+
+
 def keep(journal: Journal, snapshot: ActorSnapshot) -> None:
     """Keep the snapshot as a projection checkpoint (only on an intact chain); a failure
     only costs speed."""

@@ -235,6 +235,40 @@ def test_fund_status_folds_from_its_checkpoint_and_discards_a_stale_one(
         assert not same(forged, first, _status_classes())
 
 
+def test_fund_status_starts_from_the_uis_checkpoint_where_it_has_none_of_its_own(
+        pristine: str, scratch_urls: JournalUrls, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the UI's checkpoint at the head (as a backtest leaves it) and none of fund
+    status's, status reads no entry and shows what a fold of every entry shows. With the
+    UI's checkpoint some entries behind the head, it folds only those."""
+    url = copy_journal(pristine, scratch_urls("copy"))  # (entries only: no checkpoint)
+    every = rows(url, ACTOR)
+    folded: list[int] = []
+    apply = StatusFold.apply
+
+    def counted(self: StatusFold, entry: object) -> None:
+        folded.append(1)
+        apply(self, entry)  # type: ignore[arg-type]
+
+    with opened(url) as journal:
+        store.keep(journal, full_fold(journal))
+        assert projection_store.load(journal, ACTOR, "status", _key(),
+                                     _status_classes()) is None
+        reference = StatusFold()
+        for entry in journal.read(ACTOR):
+            reference.apply(entry)
+        monkeypatch.setattr(StatusFold, "apply", counted)
+        shown = status_fold(journal, ACTOR)
+        assert folded == [] and same(shown, reference, _status_classes())
+        assert shown.seq == len(every) and shown.intact and shown.problem is None
+        behind = full_fold(journal)  # the UI's checkpoint 40 entries before the head
+        early = ActorSnapshot(actor=ACTOR)
+        advance(journal, early, limit=len(every) - 40)
+        store.keep(journal, early)
+        shown = status_fold(journal, ACTOR, save_after=10**9)
+        assert len(folded) == 40 and same(shown, reference, _status_classes())
+        assert behind.seq == shown.seq
+
+
 def _key() -> str:
     from fund.commands.operate import _status_key
 
