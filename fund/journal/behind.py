@@ -75,7 +75,9 @@ class BehindStore:
                 "import serve; serve(*sys.argv[2:])")
         self._proc = subprocess.Popen(
             [sys.executable, "-c", code, _ROOT, url, path, fold, process_id],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+            start_new_session=True)  # a Ctrl-C is the writer's to handle: its last flush
+        # must still find the helper storing (it stops when its input ends)
         self._flight: Batch | None = None
         self._closer = weakref.finalize(self, _stop, self._proc)
         assert self._proc.stdin is not None

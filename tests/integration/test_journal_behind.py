@@ -319,3 +319,21 @@ def test_closing_a_helper_that_does_not_exit_is_bounded(
         writer.close()
         assert helper._proc.returncode == -signal.SIGKILL
         assert journal.count(PID) == 10
+
+
+def test_the_helper_is_out_of_reach_of_the_terminals_signals(tmp_path: Path) -> None:
+    """A Ctrl-C goes to the terminal's foreground process group: the helper is not in it,
+    so the writer's last flush (a backtest's, as it stops) still finds it storing."""
+    with open_journal(str(tmp_path / "j.db")) as journal:
+        writer = JournalWriter(journal, PID, batch_size=10, behind=True)
+        try:
+            _write(writer, 1, 10)
+            helper = writer._behind
+            assert helper is not None
+            assert os.getpgid(helper._proc.pid) != os.getpgid(0)
+            os.killpg(os.getpgid(helper._proc.pid), signal.SIGINT)  # its own group only
+            _write(writer, 11, 5)
+            with pytest.raises(JournalError, match="stopped"):
+                writer.flush()  # (a helper that took the signal is reported, as any stop)
+        finally:
+            writer.close()
