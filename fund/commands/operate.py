@@ -138,9 +138,10 @@ def _status_key() -> str:
 @standard
 def status_fold(journal: Journal, actor: str, *, save_after: int | None = None) -> StatusFold:
     """The actor's stream folded: from its projection checkpoint when one matches the
-    journal (then only the entries after it are read), else from the first entry; the
-    result is checkpointed when at least ``save_after`` entries were folded (default:
-    projection_store.SAVE_AFTER)."""
+    journal (then only the entries after it are read), else from the UI's (the same
+    projections), else from the first entry; the result is checkpointed when at least
+    ``save_after`` entries were folded (default: projection_store.SAVE_AFTER), or when it
+    began from the UI's checkpoint (so that the next start reads its own, smaller one)."""
     from fund import projection_store
 
     if save_after is None:
@@ -148,8 +149,10 @@ def status_fold(journal: Journal, actor: str, *, save_after: int | None = None) 
 
     key = _status_key()
     found = projection_store.load(journal, actor, _STATUS, key, _CLASSES)
-    fold = found.state if found is not None and isinstance(found.state, StatusFold) \
-        and found.state.intact and found.state.seq == found.seq else _from_monitor(journal, actor)
+    own = found.state if found is not None and isinstance(found.state, StatusFold) \
+        and found.state.intact and found.state.seq == found.seq else None
+    fold = own if own is not None else _from_monitor(journal, actor)
+    borrowed = own is None and fold.seq > 0
     folded = 0
     for entry in journal.read(actor, EntryFilter(first_seq=fold.seq + 1)):
         fold.apply(entry)
@@ -163,7 +166,7 @@ def status_fold(journal: Journal, actor: str, *, save_after: int | None = None) 
             for again in journal.read(actor):
                 fold.apply(again)
             return fold
-    if fold.intact and folded >= save_after:
+    if fold.intact and (folded >= save_after or borrowed):
         projection_store.save(journal, actor, _STATUS, key, _CLASSES, fold.seq,
                               fold.head_hash, fold)
     return fold
