@@ -151,8 +151,12 @@ def status_fold(journal: Journal, actor: str, *, save_after: int | None = None) 
     found = projection_store.load(journal, actor, _STATUS, key, _CLASSES)
     own = found.state if found is not None and isinstance(found.state, StatusFold) \
         and found.state.intact and found.state.seq == found.seq else None
-    fold = own if own is not None else _from_monitor(journal, actor)
-    borrowed = own is None and fold.seq > 0
+    fold = own if own is not None and not _ui_at_head_past(journal, actor, own) else None
+    if fold is None:  # none of its own, or the UI's reaches the head and its own does not
+        fold = _from_monitor(journal, actor)
+        if own is not None and own.seq >= fold.seq:
+            fold = own
+    borrowed = fold is not own and fold.seq > 0
     folded = 0
     for entry in journal.read(actor, EntryFilter(first_seq=fold.seq + 1)):
         fold.apply(entry)
@@ -170,6 +174,17 @@ def status_fold(journal: Journal, actor: str, *, save_after: int | None = None) 
         projection_store.save(journal, actor, _STATUS, key, _CLASSES, fold.seq,
                               fold.head_hash, fold)
     return fold
+
+
+def _ui_at_head_past(journal: Journal, actor: str, own: StatusFold) -> bool:
+    """Whether the UI's checkpoint is at the stream's head and ``own`` is not (a daemon
+    kept the UI's as it wrote): reading it costs less than folding what came after."""
+    head = journal.head(actor)
+    if head is None or head.seq <= own.seq:
+        return False
+    from fund.monitor import store
+
+    return store.at_head(journal, actor)
 
 
 def _from_monitor(journal: Journal, actor: str) -> StatusFold:

@@ -24,7 +24,7 @@ import fund.monitor.store as store
 from fund import projection_store
 from fund.canonical import loads
 from fund.commands.operate import StatusFold, status_fold
-from fund.journal import Journal, open_journal
+from fund.journal import EntryFilter, Journal, open_journal
 from fund.monitor.snapshot import ActorSnapshot, advance
 from fund.verify import verify_stream
 from tests.fixtures.journals import JournalUrls
@@ -270,6 +270,19 @@ def test_fund_status_starts_from_the_uis_checkpoint_where_it_has_none_of_its_own
         shown = status_fold(journal, ACTOR, save_after=10**9)
         assert len(folded) == 40 and same(shown, reference, _status_classes())
         assert shown.seq == len(every)
+        # its own checkpoint behind the head, the UI's at it (a daemon keeps the UI's as
+        # it writes): the UI's is read, nothing folded
+        behind = StatusFold()
+        for entry in journal.read(ACTOR, EntryFilter(last_seq=len(every) - 40)):
+            apply(behind, entry)
+        projection_store.save(journal, ACTOR, "status", _key(), _status_classes(),
+                              behind.seq, behind.head_hash, behind)
+        store.keep(journal, full_fold(journal))
+        del folded[:]
+        shown = status_fold(journal, ACTOR)
+        assert folded == [] and same(shown, reference, _status_classes())
+        own = projection_store.load(journal, ACTOR, "status", _key(), _status_classes())
+        assert own is not None and own.seq == len(every)  # and it keeps that as its own
 
 
 def _key() -> str:
