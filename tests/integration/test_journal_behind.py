@@ -9,7 +9,11 @@ died, is reported at the next hand-off or flush as one line, with the stored str
 from __future__ import annotations
 
 import os
+import random
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,8 +22,10 @@ import pytest
 import fund.journal.writer as writer_module
 from agentfund.backtests.engine import run_backtest
 from fund import projection_store
+from fund.canonical import loads
 from fund.config import load_config
 from fund.journal import (
+    GENESIS_HASH,
     ConflictError,
     Entry,
     Journal,
@@ -32,7 +38,7 @@ from fund.monitor import store
 from fund.monitor.keeper import SnapshotKeeper
 from fund.monitor.snapshot import ActorSnapshot, advance
 from fund.trades import Trades
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 PID = "actor-1"
 
@@ -337,3 +343,63 @@ def test_the_helper_is_out_of_reach_of_the_terminals_signals(tmp_path: Path) -> 
                 writer.flush()  # (a helper that took the signal is reported, as any stop)
         finally:
             writer.close()
+
+
+CRASH_SCRIPT = """
+import sys
+from fund.journal import JournalWriter, open_journal
+
+journal = open_journal(sys.argv[1])
+writer = JournalWriter(journal, "actor-1", batch_size=97, behind=True)
+said = False
+seq = writer.last_seq
+while True:
+    seq += 1
+    writer.append("Wake", "2024-01-01T00:00:00Z", {"n": seq, "pad": "x" * (seq % 700)})
+    if writer._behind is not None and not said:
+        print(writer._behind._proc.pid, flush=True)
+        said = True
+"""
+
+
+def test_a_writer_killed_with_a_batch_in_flight_leaves_a_whole_stream(tmp_path: Path) -> None:
+    """SIGKILL the writing process (never its helper) at arbitrary moments, then start it
+    again on the same journal: every time, the stream stored is gapless and on its chain,
+    each entry what the writer appended; the orphaned helper stores the batch it was given
+    (or not at all) and exits at the end of its input, leaving nothing behind."""
+    path = tmp_path / "j.db"
+    rng = random.Random(18)
+    stored = 0
+    for _round in range(6):
+        writer = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, str(path)],
+                                  stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        assert writer.stdout is not None
+        helper = int(writer.stdout.readline())  # the helper took its first batch
+        time.sleep(rng.uniform(0.0, 0.3))
+        writer.kill()
+        writer.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _alive(helper):
+            time.sleep(0.02)
+        assert not _alive(helper), "the helper outlived its writer's input"
+        with open_journal(str(path), must_exist=True) as journal:
+            entries = list(journal.read(PID))
+        assert len(entries) >= stored  # nothing stored before is lost
+        previous = GENESIS_HASH
+        for number, entry in enumerate(entries, 1):
+            assert entry.seq == number and entry.prev_hash == previous
+            assert entry.hash == entry.expected_hash()
+            assert loads(entry.payload) == {"n": number, "pad": "x" * (number % 700)}
+            previous = entry.hash
+        stored = len(entries)
+    assert stored >= 6 * 97
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process is still there (a zombie of an exited one is not: reaped by
+    init, or listed as such)."""
+    try:
+        with Path(f"/proc/{pid}/stat").open() as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
