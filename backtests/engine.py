@@ -34,7 +34,7 @@ from fund.monitor.snapshot import ActorSnapshot
 from fund.node import Flow, Node, build_runtime, refusals, timeline
 from fund.projection_store import keepable
 from fund.schedule import cron_trigger, fire_times, fire_times_ahead
-from fund.trades import trading_fold, trading_stored
+from fund.trades import trading_stored
 
 if TYPE_CHECKING:
     from fund.checkpoints import Attestor
@@ -160,17 +160,16 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
     if journal.head(spec.actor_id) is not None:
         raise BacktestError(f"{journal.url} already holds a stream for actor "
                             f"{spec.actor_id}; write to a new --journal")
-    keeper = SnapshotKeeper(journal, ActorSnapshot(actor=spec.actor_id),
-                            also=trading_fold(book) if book is not None else None)
-    trades_only = trading_stored(book) if book is not None else None
+    keeper = SnapshotKeeper(journal, ActorSnapshot(actor=spec.actor_id))
+    book_fold = trading_stored(book) if book is not None else None
     runtime: ActorRuntime | None = None
 
     def stored(entries: Sequence[Entry]) -> None:
         assert runtime is not None  # (stored only once the runtime writes)
-        if not runtime.writer.folds_behind:
+        if not runtime.writer.folds_behind:  # else the helper folds the snapshot
             keeper.stored(entries)
-        elif trades_only is not None:  # the helper folds the snapshot
-            trades_only(entries)
+        if book_fold is not None:
+            book_fold(entries)
 
     period = plan.periods[spec.actor_id]
     cash = plan.config.initial_cash[spec.actor_id]

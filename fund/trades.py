@@ -382,9 +382,9 @@ def trading_fold(trades: Trades) -> Callable[[int, str, str, dict[str, Any]], No
 
 
 def trading_stored(trades: Trades) -> Callable[[Sequence[Entry]], None]:
-    """:func:`trading_fold` over stored entries (a writer's ``on_stored``) when nothing
-    else decodes them: only the entries it may read are decoded (an observation's
-    canonical text names a ``"candles"`` key, or it has none)."""
+    """:func:`trading_fold` over stored entries (a writer's ``on_stored``): only the
+    entries it may read are decoded (an observation's canonical text names a
+    ``"candles"`` key, or it has none)."""
     step = trading_fold(trades)
 
     def stored(entries: Sequence[Entry]) -> None:
