@@ -166,11 +166,10 @@ class JournalWriter:
                 self.flush()
                 return
         batch, self._pending = self._pending, Batch()
+        self._settle()  # (a batch before it that was not stored drops this one too)
         try:
-            self._settle()
             self._behind.send(batch)
         except BaseException:
-            self._pending = Batch()  # appended after a batch that was not stored: dropped
             self._resync()
             raise
 
