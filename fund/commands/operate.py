@@ -138,10 +138,12 @@ def _status_key() -> str:
 @standard
 def status_fold(journal: Journal, actor: str, *, save_after: int | None = None) -> StatusFold:
     """The actor's stream folded: from its projection checkpoint when one matches the
-    journal (then only the entries after it are read), else from the UI's (the same
-    projections), else from the first entry; the result is checkpointed when at least
-    ``save_after`` entries were folded (default: projection_store.SAVE_AFTER), or when it
-    began from the UI's checkpoint (so that the next start reads its own, smaller one)."""
+    journal (then only the entries after it are read), else from the first entry — or from
+    the UI's checkpoint (the same projections) where that is further on and more than
+    projection_store.SAVE_AFTER entries would be folded otherwise; the result is
+    checkpointed when at least ``save_after`` entries were folded (default:
+    projection_store.SAVE_AFTER), or when it began from the UI's checkpoint (so that the
+    next start reads its own, smaller one)."""
     from fund import projection_store
 
     if save_after is None:
@@ -151,11 +153,12 @@ def status_fold(journal: Journal, actor: str, *, save_after: int | None = None) 
     found = projection_store.load(journal, actor, _STATUS, key, _CLASSES)
     own = found.state if found is not None and isinstance(found.state, StatusFold) \
         and found.state.intact and found.state.seq == found.seq else None
-    fold = own if own is not None and not _ui_at_head_past(journal, actor, own) else None
-    if fold is None:  # none of its own, or the UI's reaches the head and its own does not
-        fold = _from_monitor(journal, actor)
-        if own is not None and own.seq >= fold.seq:
-            fold = own
+    fold = own if own is not None else StatusFold()
+    head = journal.head(actor)
+    if head is not None and head.seq - fold.seq > projection_store.SAVE_AFTER:
+        # more to fold than a checkpoint is kept for: the UI's, if it is further on
+        ui = _from_monitor(journal, actor)
+        fold = ui if ui.seq > fold.seq else fold
     borrowed = fold is not own and fold.seq > 0
     folded = 0
     for entry in journal.read(actor, EntryFilter(first_seq=fold.seq + 1)):
@@ -176,21 +179,10 @@ def status_fold(journal: Journal, actor: str, *, save_after: int | None = None) 
     return fold
 
 
-def _ui_at_head_past(journal: Journal, actor: str, own: StatusFold) -> bool:
-    """Whether the UI's checkpoint is at the stream's head and ``own`` is not (a daemon
-    kept the UI's as it wrote): reading it costs less than folding what came after."""
-    head = journal.head(actor)
-    if head is None or head.seq <= own.seq:
-        return False
-    from fund.monitor import store
-
-    return store.at_head(journal, actor)
-
-
 def _from_monitor(journal: Journal, actor: str) -> StatusFold:
-    """Where ``fund status`` has no checkpoint of its own: the same projections (books,
-    controls, orders, last wake) as the UI's checkpoint holds them, at its entry, when it
-    has a valid one — a backtest or a daemon leaves it at the head — else nothing folded.
+    """The same projections (books, controls, orders, last wake) as the UI's checkpoint
+    holds them, at its entry, when it has a valid one — a backtest or a daemon leaves it at
+    the head — else nothing folded.
     The UI's fold stops at the first entry whose books do not add up (untrusted, never
     kept), so a kept one has no ``problem``."""
     from fund.monitor import store

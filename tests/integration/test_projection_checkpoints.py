@@ -239,7 +239,10 @@ def test_fund_status_starts_from_the_uis_checkpoint_where_it_has_none_of_its_own
         pristine: str, scratch_urls: JournalUrls, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the UI's checkpoint at the head (as a backtest leaves it) and none of fund
     status's, status reads no entry and shows what a fold of every entry shows. With the
-    UI's checkpoint some entries behind the head, it folds only those."""
+    UI's checkpoint some entries behind the head, it folds only those. It reads the UI's
+    only where it would fold more entries than a checkpoint is kept for (SAVE_AFTER, 10
+    here for this short journal): a few entries after its own are folded."""
+    monkeypatch.setattr(projection_store, "SAVE_AFTER", 10)
     url = copy_journal(pristine, scratch_urls("copy"))  # (entries only: no checkpoint)
     every = rows(url, ACTOR)
     folded: list[int] = []
@@ -283,6 +286,15 @@ def test_fund_status_starts_from_the_uis_checkpoint_where_it_has_none_of_its_own
         assert folded == [] and same(shown, reference, _status_classes())
         own = projection_store.load(journal, ACTOR, "status", _key(), _status_classes())
         assert own is not None and own.seq == len(every)  # and it keeps that as its own
+        # its own 5 entries behind (not more than SAVE_AFTER): those 5 are folded
+        behind = StatusFold()
+        for entry in journal.read(ACTOR, EntryFilter(last_seq=len(every) - 5)):
+            apply(behind, entry)
+        projection_store.save(journal, ACTOR, "status", _key(), _status_classes(),
+                              behind.seq, behind.head_hash, behind)
+        del folded[:]
+        shown = status_fold(journal, ACTOR)
+        assert len(folded) == 5 and same(shown, reference, _status_classes())
 
 
 def _key() -> str:
