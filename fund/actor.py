@@ -10,6 +10,8 @@ compares it for ``fund verify`` and trusts it to resume. The wake's steps exist 
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +37,7 @@ from fund.ledger import Ledger
 from fund.markets import Market
 from fund.messages import (
     CONTROL,
+    DECISION,
     FILL,
     HALT,
     OBSERVATION,
@@ -156,6 +159,11 @@ class ActorSpec:
         return client_order_id(self.actor_id, intent_seq, self.instance)
 
 
+UNREAD = frozenset({DECISION})
+"""Kinds whose payload :meth:`ActorCore.apply` does not read: a replay compares a
+Decision's text with the one it makes, and nothing else decodes it."""
+
+
 class Plan(NamedTuple):
     """What a wake writes after its observations: a Halt if the drawdown limit calls for
     one, then the Decision (its canonical text) and its intents."""
@@ -202,14 +210,20 @@ class ActorCore:
         return self.controls.paused
 
     def apply(self, seq: int, kind: str, payload: Mapping[str, Any]) -> None:
-        """Consume one decoded journal payload."""
+        """Consume one decoded journal payload (of a kind in :data:`UNREAD`, none is
+        needed: pass an empty mapping)."""
+        if kind in UNREAD:
+            return
         if kind == WAKE:
             self.wake_seq, self.unknown = seq, None
             self.previous_wake = self.wake_time
             self._scheduled = payload["scheduled"]
             self.wake_time = parse_ts(self._scheduled)
             # "since the last wake" means since the last one that got data
-            self.last_observations.update((k, v) for k, v in self.observations.items() if v.ok)
+            last = self.last_observations
+            for name, seen in self.observations.items():
+                if seen.error is None:  # (ok; a loop: this runs at every wake)
+                    last[name] = seen
             self.observations = {}
         elif kind == OBSERVATION:
             data = payload.get("data")
@@ -258,11 +272,31 @@ class ActorCore:
     def plan(self) -> Plan:
         """After a wake's observations: the Halt due (tracking the NAV peak) and the
         decision. Call once per wake, at its first entry after the observations."""
+        halt = self.assess()
+        decision, text = self.decide()
+        return Plan(halt=halt, decision=decision, text=text)
+
+    def assess(self) -> Halt | None:
+        """The first half of :meth:`plan`: raise the NAV peak to the wake's NAV; the Halt
+        the drawdown limit calls for, if any."""
         risk = self._risk
         risk.halted = self.controls.halted
         halted = assess(self.spec.risk, risk, self.ledger.nav())
-        decision, text = self.decide()
-        return Plan(halt=Halt(**halted) if halted else None, decision=decision, text=text)
+        return Halt(**halted) if halted else None
+
+    def fingerprint(self) -> bytes:
+        """A digest of everything a replay from this point on depends on: the strategy's
+        state and instance, the books, controls, orders, observations and NAV peak.
+        Two cores with the same fingerprint decide the same from here, so a replay may
+        start from a core built another way once its fingerprint matches the replayed
+        one's (fund/verify_split.py). The risk rules' halted and killed flags are left
+        out: they are copied from the controls before every use. Unequal fingerprints
+        prove nothing either way (a set's order, a shared object pickled twice)."""
+        state = {name: value for name, value in vars(self).items()
+                 if name not in ("spec", "_risk")}
+        state["_risk"] = self._risk.peak_nav
+        state["strategy"] = (type(self.strategy).__qualname__, vars(self.strategy))
+        return hashlib.sha256(pickle.dumps(state, protocol=5)).digest()
 
     def intent(self, intent: OrderIntent, decision_seq: int, seq: int) -> IntentEntry:
         """The OrderIntent entry for ``intent`` journaled at ``seq``."""

@@ -7,7 +7,7 @@ so the portfolio a handler sees live is the portfolio a replay reconstructs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Context, Decimal, localcontext
 from types import MappingProxyType
 from typing import Any
@@ -76,6 +76,15 @@ class Ledger:
     fills: int = 0
     other_fees: dict[str, Decimal] = field(default_factory=dict)  # in neither quote nor asset
     _held: tuple[Mapping[str, Decimal], Mapping[str, Decimal]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The books without the view's cache (what ActorCore.fingerprint digests)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_held"}
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self._held = None
 
     def apply(self, kind: str, payload: Mapping[str, Any]) -> None:
         """Fold one decoded journal payload into the books; other kinds are ignored."""

@@ -46,8 +46,13 @@ class Divergence(Exception):
 class Replayer:
     """Feeds one stream's entries, in order, to a core rebuilt from its Start entry."""
 
-    def __init__(self, *, strict: bool, check_input: InputCheck | None = None) -> None:
+    def __init__(self, *, strict: bool, check_input: InputCheck | None = None,
+                 decides: bool = True) -> None:
+        """``decides=False`` (trusting only): fold the books and the NAV peak without
+        running the handler, whose state stays as it is (fund/verify_split.py)."""
         self.strict = strict
+        self.decides = decides
+        self.due = True  # trusting: the wake's plan is still to come
         self.check_input = check_input
         self.core: ActorCore | None = None
         self.plan: Plan | None = None  # the current wake's, once its observations are in
@@ -73,6 +78,11 @@ class Replayer:
             self.check_input(entry, payload, core)
         core.apply(entry.seq, entry.kind, payload)
 
+    def at_rest(self) -> bool:
+        """Whether nothing is due before a next Wake (no intent, event or resting orders'
+        matching still to come): where a replay may hand over to another."""
+        return not (self.matching or self.intents or self.orders or self.events)
+
     def finish(self, last_seq: int) -> None:
         """The stream ended: nothing the core called for may be missing."""
         if self.intents or self.events:
@@ -83,9 +93,13 @@ class Replayer:
 
     def _trust(self, core: ActorCore, entry: Entry) -> None:
         if entry.kind == WAKE:
-            self.plan = None
-        elif entry.kind in (HALT, DECISION) and self.plan is None:
-            self.plan = core.plan()  # the handler's state and the NAV peak move on
+            self.plan, self.due = None, True
+        elif entry.kind in (HALT, DECISION) and self.due:
+            self.due = False
+            if self.decides:
+                self.plan = core.plan()  # the handler's state and the NAV peak move on
+            else:
+                core.assess()  # the NAV peak only
 
     # --- strict: what the core calls for, byte for byte ---------------------------------------
 
