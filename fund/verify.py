@@ -15,9 +15,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from fund.actor import ActorCore
+from fund.actor import UNREAD, ActorCore
 from fund.canonical import dumps, format_ts, loads, parse_ts
 from fund.journal import GENESIS_HASH, BlobMissingError, Entry, Journal
 from fund.journal.base import blob_digest, entry_hash
@@ -36,6 +37,8 @@ from fund.replay import Divergence, Replayer
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from fund.verify_split import Split
 
 __all__ = ["Divergence", "StreamReport", "verify_stream"]
 
@@ -70,6 +73,7 @@ class _NoBlobs:
 
 
 _NO_BLOBS = _NoBlobs()
+_NOTHING: Mapping[str, Any] = MappingProxyType({})  # the payload of a kind nothing decodes
 _UNSEEN = object()  # an oracle not met yet in the stream
 
 
@@ -269,9 +273,10 @@ def _checkpoint(entry: Entry, payload: Mapping[str, Any], before: Entry,
     return checkpoint
 
 
-def _chain(entries: Iterator[Entry]) -> Iterator[Entry]:
-    """Yield entries after checking sequence, link and hash."""
-    expected_seq, prev_hash = 1, GENESIS_HASH
+def _chain(entries: Iterable[Entry], expected_seq: int = 1,
+           prev_hash: str = GENESIS_HASH) -> Iterator[Entry]:
+    """Yield entries after checking sequence, link and hash (from ``expected_seq``, whose
+    predecessor's hash is ``prev_hash``)."""
     for entry in entries:
         process_id, seq, kind, ts, payload, linked, digest = entry
         if seq != expected_seq:
@@ -284,43 +289,90 @@ def _chain(entries: Iterator[Entry]) -> Iterator[Entry]:
         expected_seq, prev_hash = seq + 1, digest
 
 
+class StreamCheck:
+    """One stream's verification fed entry by entry, in order, after the chain check: the
+    strict replay, the recorded inputs' checks, the code identity and the checkpoints."""
+
+    def __init__(self, journal: Journal, process_id: str, *, allow_code_change: bool = False,
+                 key: Ed25519PublicKey | None = None) -> None:
+        self.process_id = process_id
+        self.replay = Replayer(strict=True, check_input=InputChecks(journal))
+        self.allow_code_change = allow_code_change
+        self.key = key
+        self.previous: Checkpoint | None = None  # the last checkpoint so far
+        self.last = Entry(process_id=process_id, seq=0, kind="", ts="", payload="",
+                          prev_hash="", hash=GENESIS_HASH)
+        self.commands_only = is_side_stream(process_id)  # an inbox or the alerts: chain only
+        self.start = ""  # the Start entry's hash
+
+    def feed(self, entry: Entry) -> None:
+        """Check the next entry; raise Divergence (or any replay failure) where it fails."""
+        if not self.commands_only:
+            try:  # a Decision is checked as text: equal to the replay's, so valid JSON too
+                payload = loads(entry.payload) if entry.kind not in UNREAD else _NOTHING
+            except ValueError:
+                raise Divergence(entry.seq, "payload is not valid JSON") from None
+            replay = self.replay
+            replay.feed(entry, payload)
+            if entry.kind == START and not self.allow_code_change and replay.core is not None:
+                _same_code(entry.seq, payload.get("code") or {}, replay.core)
+            if entry.kind == START:
+                self.start = entry.hash
+            elif entry.kind == CHECKPOINT:
+                self.previous = _checkpoint(entry, payload, self.last, self.previous, self.key)
+        self.last = entry
+
+    def failed(self, exc: Exception) -> StreamReport:
+        """The report of a stream that failed with ``exc`` after the last entry fed."""
+        last = self.last
+        if isinstance(exc, Divergence):
+            return StreamReport(self.process_id, last.seq, last.hash, str(exc), exc.seq)
+        seq = last.seq + 1  # any other replay failure is a verification failure
+        return StreamReport(self.process_id, last.seq, last.hash,
+                            f"entry {seq}: replay failed: {type(exc).__name__}: {exc}", seq)
+
+
 @standard
 def verify_stream(journal: Journal, process_id: str, head: str | None = None, *,
                   allow_code_change: bool = False,
-                  key: Ed25519PublicKey | None = None) -> StreamReport:
+                  key: Ed25519PublicKey | None = None, jobs: int = 1,
+                  split: Split | None = None) -> StreamReport:
     """Verify one stream; stop at the first problem and report its sequence number.
 
     The code that ran (the Start entry's code identity) must be the code installed here,
     unless ``allow_code_change`` (then the replay says where it first differs). Checkpoint
     entries must sign the entry before them, chain to the previous one, and — given the
-    manager's public ``key`` — be signed by it.
+    manager's public ``key`` — be signed by it. With ``jobs`` above 1, a long stream in an
+    SQLite file is verified in that many segments at once (fund/verify_split.py); the
+    report is the same. ``split``: the helpers of those segments, already started.
     """
-    replay = Replayer(strict=True, check_input=InputChecks(journal))
-    previous: Checkpoint | None = None
-    last = Entry(process_id=process_id, seq=0, kind="", ts="", payload="", prev_hash="",
-                 hash=GENESIS_HASH)
-    commands_only = is_side_stream(process_id)  # an inbox or the alerts: chain only
+    check = StreamCheck(journal, process_id, allow_code_change=allow_code_change, key=key)
+    if split is None and jobs > 1 and not check.commands_only:
+        from fund.verify_split import Split
+
+        split = Split.start(journal, process_id, jobs, allow_code_change=allow_code_change,
+                            key=key)
+    report = None
     try:
         for entry in _chain(journal.read(process_id)):
-            if not commands_only:
-                try:
-                    payload = loads(entry.payload)
-                except ValueError:
-                    raise Divergence(entry.seq, "payload is not valid JSON") from None
-                replay.feed(entry, payload)
-                if entry.kind == START and not allow_code_change and replay.core is not None:
-                    _same_code(entry.seq, payload.get("code") or {}, replay.core)
-                elif entry.kind == CHECKPOINT:
-                    previous = _checkpoint(entry, payload, last, previous, key)
-            last = entry
-        replay.finish(last.seq)
-        if head is not None and last.hash != head:
-            raise Divergence(last.seq, f"head {last.hash[:16]}… is not the expected {head[:16]}… "
-                                       "(entries removed or replaced at the end)")
-    except Divergence as exc:
-        return StreamReport(process_id, last.seq, last.hash, str(exc), exc.seq)
+            if split is not None and entry.seq == split.at:
+                report = split.hand_over(check)
+                if report is not None:
+                    break
+                split.close()  # the segments after this one cannot be used: go on here
+                split = None
+            check.feed(entry)
+        if report is None:
+            check.replay.finish(check.last.seq)
+            report = StreamReport(process_id, check.last.seq, check.last.hash)
     except Exception as exc:  # noqa: BLE001 - any replay failure is a verification failure
-        seq = last.seq + 1
-        return StreamReport(process_id, last.seq, last.hash,
-                            f"entry {seq}: replay failed: {type(exc).__name__}: {exc}", seq)
-    return StreamReport(process_id, last.seq, last.hash)
+        return check.failed(exc)
+    finally:
+        if split is not None:
+            split.close()
+    if report.ok and head is not None and report.head != head:
+        cut = Divergence(report.entries, f"head {report.head[:16]}… is not the expected "
+                                         f"{head[:16]}… (entries removed or replaced at the "
+                                         "end)")
+        return StreamReport(process_id, report.entries, report.head, str(cut), cut.seq)
+    return report
