@@ -214,6 +214,7 @@ def audit(journal: Journal, public: Ed25519PublicKey, published: list[Checkpoint
           heads: str, investor: str | None = None, allow_code_change: bool = False) -> Audit:
     """Audit the journal with the manager's key against the published checkpoints."""
     from fund.verify import verify_stream
+    from fund.verify_split import default_jobs
 
     streams = journal.processes()
     if not streams:
@@ -225,7 +226,8 @@ def audit(journal: Journal, public: Ed25519PublicKey, published: list[Checkpoint
     result = Audit(journal=journal.url, heads=shown_location(heads), key=fingerprint(public),
                    published=len(published), investor=investor)
     for stream in streams:
-        report = verify_stream(journal, stream, key=public, allow_code_change=allow_code_change)
+        report = verify_stream(journal, stream, key=public, allow_code_change=allow_code_change,
+                               jobs=default_jobs())
         result.verdicts.append(report)
     journal.check_intact()  # a bundle damaged in transit is bad input, as for fund verify
     found = against_heads(journal, published, public)

@@ -178,6 +178,9 @@ def _parser() -> argparse.ArgumentParser:
     ve.add_argument("--rescore", action="store_true",
                     help="also run the scorers (a model, its server) again on every recorded "
                          "text and report how often they agree")
+    ve.add_argument("--jobs", type=_jobs, metavar="N",
+                    help="processes replaying a long stream's segments at once (default: "
+                         "the CPUs, up to 4; 1: one process)")
     ve.set_defaults(handler=_verify)
 
     jo = sub.add_parser("journal", help="inspect, export or import a journal").add_subparsers(
@@ -366,7 +369,18 @@ def _verify(args: argparse.Namespace) -> int:
 
     return verify(args.journal, actors=args.actor, head=args.head,
                   allow_code_change=args.allow_code_change, key=args.key, heads=args.heads,
-                  proof=args.proof, rescore=args.rescore)
+                  proof=args.proof, rescore=args.rescore, jobs=args.jobs)
+
+
+def _jobs(text: str) -> int:
+    """A ``--jobs`` count: a whole number of at least 1."""
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return jobs
 
 
 def _journal_show(args: argparse.Namespace) -> int:
