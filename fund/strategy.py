@@ -65,6 +65,10 @@ class FundTerms:
     # this fraction of its volume (None: fund.exchange.resting.DEFAULT_VOLUME_FRACTION)
 
 
+_NO_ORDERS: Mapping[str, WorkingOrder] = MappingProxyType({})
+_NOTHING_OWED = Decimal(0)
+
+
 class Context:
     """Everything a handler may use: logical time, recorded observations, the portfolio,
     the markets and a seeded RNG. Read-only by convention."""
@@ -90,10 +94,11 @@ class Context:
         self.actor_id = actor_id
         # the actor's resting orders still working, by client order id, oldest first
         self.orders: Mapping[str, WorkingOrder] = MappingProxyType(
-            {coid: dataclasses.replace(o) for coid, o in (orders or {}).items()})
+            {coid: dataclasses.replace(o) for coid, o in orders.items()}) if orders else \
+            _NO_ORDERS  # (most wakes have none: no copy made at each)
         # cash the fund owes or must pay out soon (fees owed, queued redemptions): a
         # strategy should keep this much in cash and invest only the rest
-        self.cash_required = cash_required or Decimal(0)
+        self.cash_required = cash_required or _NOTHING_OWED
         self.time = time
         self.wake_seq = wake_seq
         self.observations = observations
