@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import signal
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import text
@@ -26,6 +29,9 @@ from fund.verify import StreamReport, verify_stream
 from fund.verify_split import SKIM, Split, cuts
 from tests.conftest import EXAMPLES, run_fund
 from tests.fixtures.tamper import copy_journal, forge, rehash_from, rows, tampering
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 ACTOR = "rebalancer"
 
@@ -59,26 +65,28 @@ def copy(url: str, tmp_path: Path, name: str = "copy") -> str:
     return copy_journal(url, f"sqlite:///{tmp_path / (name + '.db')}")
 
 
-def sequential(url: str, actor: str = ACTOR, head: str | None = None) -> StreamReport:
+def sequential(url: str, actor: str = ACTOR, head: str | None = None,
+               key: Ed25519PublicKey | None = None) -> StreamReport:
     journal = open_journal(url)
     try:
-        return verify_stream(journal, actor, head)
+        return verify_stream(journal, actor, head, key=key)
     finally:
         journal.close()
 
 
 def split_verify(url: str, jobs: int, *, fork: bool, actor: str = ACTOR,
-                 head: str | None = None, may_not: bool = False) -> tuple[StreamReport, Split]:
+                 head: str | None = None, may_not: bool = False,
+                 key: Ed25519PublicKey | None = None) -> tuple[StreamReport, Split]:
     """Verify with helpers started for any stream length; the report and the split (with
     ``may_not``, a stream too short to split is verified as it is)."""
     journal = open_journal(url)
     try:
-        split = Split.start(journal, actor, jobs, min_entries=1, fork=fork)
+        split = Split.start(journal, actor, jobs, min_entries=1, fork=fork, key=key)
         if split is None and may_not:
             split = Split([])
-            return verify_stream(journal, actor, head), split
+            return verify_stream(journal, actor, head, key=key), split
         assert split is not None
-        return verify_stream(journal, actor, head, split=split), split
+        return verify_stream(journal, actor, head, key=key, split=split), split
     finally:
         journal.close()
 
@@ -305,3 +313,81 @@ def test_disconnect_leaves_no_connection_and_the_journal_usable(w1: str) -> None
         assert journal.head(ACTOR) is not None  # connects again
     finally:
         journal.close()
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
+    """Sixty hourly wakes of W1 run as a daemon would, a signed checkpoint every ten:
+    the journal, the manager's public key and another key."""
+    from agentfund.backtests.engine import plan_backtest
+    from fund.attest import generate, load_private
+    from fund.checkpoints import Attestor
+    from fund.clock import SimulatedClock
+    from fund.config import load_config
+    from fund.exchange.paper import PaperAdapter
+    from fund.node import build_runtime
+
+    folder = tmp_path_factory.mktemp("signed")
+    private, public, _ = generate(folder / "keys")
+    _, other, _ = generate(folder / "other")
+    config = load_config(EXAMPLES / "rebalance.toml", ["actors.rebalancer.params.band=0.002"])
+    spec = config.actors[0]
+    start = datetime(2024, 3, 1, 1, tzinfo=UTC)
+    plan = plan_backtest(config, start=start, end=start + timedelta(hours=60))
+    url = f"sqlite:///{folder / 'journal.db'}"
+    clock = SimulatedClock(start)
+    with open_journal(url) as store:
+        runtime = build_runtime(spec, store, clock=clock,
+                                sources=plan.history(plan.periods[spec.actor_id]),
+                                adapter=PaperAdapter(fee_rate=Decimal("0.001"),
+                                                     slippage_bps=Decimal(0)))
+        runtime.open(Decimal(10_000))
+        attestor = Attestor(load_private(private), "w1")
+        for hour in range(60):
+            clock.set_time(start + timedelta(hours=hour))
+            runtime.wake(clock.now())
+            if hour % 10 == 9:
+                attestor.checkpoint(runtime)
+    return url, public, other
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "new-interpreter"])
+def test_signed_checkpoints_are_checked_across_the_cuts(
+        signed: tuple[str, Path, Path], fork: bool) -> None:
+    from fund.attest import load_public
+
+    url, public, other = signed
+    kinds = [r[2] for r in rows(url, ACTOR)]
+    assert kinds.count("Checkpoint") == 6
+    key, wrong = load_public(public), load_public(other)
+    expected = sequential(url, key=key)
+    assert expected.ok
+    for jobs in (2, 3):
+        points = boundaries(url, jobs)
+        checkpoints = [seq for seq, kind in enumerate(kinds, 1) if kind == "Checkpoint"]
+        assert any(seq < points[0] for seq in checkpoints)  # one to carry over a cut
+        report, split = split_verify(url, jobs, fork=fork, key=key)
+        assert report == expected and split.used
+    refused = sequential(url, key=wrong)
+    assert not refused.ok and "not signed by the manager's key" in (refused.error or "")
+    report, _ = split_verify(url, 2, fork=fork, key=wrong)
+    assert report == refused
+
+
+def test_a_forged_checkpoint_after_the_cut_is_reported_as_one_replay_reports_it(
+        signed: tuple[str, Path, Path], tmp_path: Path) -> None:
+    from fund.attest import load_public
+
+    url, public, _ = signed
+    cut = boundaries(url, 2)[0]
+    later = [r for r in rows(url, ACTOR) if r[2] == "Checkpoint" and r[1] > cut]
+    assert later
+    forged_url = copy(url, tmp_path)
+    payload = loads(later[0][4])
+    payload["at"] = payload["at"].replace("2024", "2023")  # no longer what was signed
+    forge(forged_url, ACTOR, later[0][1], payload)
+    key = load_public(public)
+    expected = sequential(forged_url, key=key)
+    assert expected.seq == later[0][1]
+    report, split = split_verify(forged_url, 2, fork=True, key=key)
+    assert report == expected and split.used
