@@ -13,6 +13,7 @@ records exactly what the backtest recorded, with nothing else around it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sqlite3
 import statistics
@@ -49,7 +50,7 @@ class Item(NamedTuple):
 def read_items(journal: Path) -> tuple[list[Item], list[str]]:
     """The entries of a SQLite journal in stream order, payloads decoded; and their stored
     payload texts (to check that the floor's encoding gives the same bytes)."""
-    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+    with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db, db:
         rows = db.execute("SELECT process_id, kind, ts, payload FROM journal_entries "
                           "ORDER BY process_id, seq").fetchall()
     return [Item(p, k, t, loads(text)) for p, k, t, text in rows], [r[3] for r in rows]
@@ -80,7 +81,7 @@ def record(items: Sequence[Item], path: Path) -> tuple[float, list[str]]:
 
 def heads(journal: Path) -> list[str]:
     """The head hash of every stream of a SQLite journal."""
-    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+    with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db, db:
         return [digest for (digest,) in db.execute(
             "SELECT hash FROM journal_entries AS e WHERE seq = (SELECT max(seq) FROM "
             "journal_entries WHERE process_id = e.process_id)")]

@@ -35,6 +35,7 @@ nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import hashlib
 import io
@@ -158,7 +159,7 @@ def build(directory: Path, rebuild: bool) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     summary = json.loads(done.stdout)
     journal = out / "journal.db"
-    with sqlite3.connect(journal) as db:
+    with contextlib.closing(sqlite3.connect(journal)) as db, db:
         streams = dict(db.execute("SELECT process_id, count(*) FROM journal_entries "
                                   "GROUP BY process_id").fetchall())
     built = {"config_sha256": digest, "journal": str(journal), "streams": streams,
@@ -184,7 +185,7 @@ def warmup_journal(directory: Path) -> Path:
 
 def pick_decision(journal: Path) -> int:
     """A decision of the big actor that placed orders, from the middle of its stream."""
-    with sqlite3.connect(journal) as db:
+    with contextlib.closing(sqlite3.connect(journal)) as db, db:
         seqs = [seq for (seq,) in db.execute(
             "SELECT seq FROM journal_entries WHERE process_id=? AND kind='Decision' AND "
             "payload NOT LIKE '%\"intents\":0,%' ORDER BY seq", (BIG,))]
@@ -414,7 +415,7 @@ def run_all(journal: Path, work: Path, repeat: int, decision: int,
 
 def drop_checkpoints(journal: Path) -> None:
     """Remove the projection checkpoints kept in the journal's database (a cold start)."""
-    with sqlite3.connect(journal) as db:
+    with contextlib.closing(sqlite3.connect(journal)) as db, db:
         db.execute("DROP TABLE IF EXISTS projection_checkpoints")
 
 
@@ -440,7 +441,7 @@ def grow(journal: Path, entries: int, actor: str = BIG, cache: Path | None = Non
     from fund.journal import JournalWriter, open_journal
     from fund.monitor.keeper import DAEMON_SAVE_EVERY, SnapshotKeeper
 
-    with sqlite3.connect(journal) as db:
+    with contextlib.closing(sqlite3.connect(journal)) as db, db:
         quiet = db.execute(
             "SELECT kind, ts, payload FROM journal_entries WHERE process_id=? AND kind IN "
             "('Wake', 'Observation', 'Decision') AND seq > 1 AND NOT (kind='Decision' AND "
