@@ -30,8 +30,9 @@ the checks of recorded inputs keep nothing from entry to entry. What it cannot c
 state a handler keeps outside the state it returns (a module's global), which the
 strategy contract already rules out: ``on_wake`` is pure (fund/strategy.py).
 
-Only streams of an SQLite file of at least :data:`MIN_ENTRIES` entries are split (a URL of
-a server may hold a password, which must not go into a process's arguments).
+Only an actor's stream (not a side stream, whose chain alone is checked) in an SQLite file,
+of at least :data:`MIN_ENTRIES` entries, is split (a URL of a server may hold a password,
+which must not go into a process's arguments).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from fund.journal.base import EntryFilter, Journal
 from fund.journal.behind import storable
-from fund.messages import WAKE
+from fund.messages import WAKE, is_side_stream
 from fund.money import standard
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ class Split:
         """Start helpers for a split of the stream into up to ``jobs`` segments; None
         where it is not split (see the module). ``fork``: fork the helpers, or start new
         interpreters (default: fork where it is safe, :func:`_may_fork`)."""
-        path = storable(journal)
+        path = storable(journal) if not is_side_stream(process_id) else None
         head = journal.head(process_id) if path is not None else None
         if path is None or head is None or head.seq < min_entries or jobs < 2:
             return None

@@ -291,6 +291,8 @@ def test_short_streams_and_other_journals_are_not_split(w1: str, tmp_path: Path)
         assert Split.start(journal, ACTOR, 1, min_entries=1) is None
     finally:
         journal.close()
+    with open_journal(w1) as journal:
+        assert Split.start(journal, f"{ACTOR}.commands", 2, min_entries=1) is None
     memory = open_journal("memory://split-test")
     try:
         assert Split.start(memory, ACTOR, 2, min_entries=1) is None
