@@ -16,7 +16,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,18 +28,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from agentfund.backtests.engine import plan_backtest
 from fund.attest import generate, load_private, load_public, sign
 from fund.canonical import loads
-from fund.checkpoints import Attestor, against_heads, publish, read_feed
-from fund.clock import SimulatedClock
-from fund.config import load_config
-from fund.exchange.paper import PaperAdapter
+from fund.checkpoints import against_heads, publish, read_feed
 from fund.journal import open_journal
-from fund.node import build_runtime
 from fund.verify import verify_stream
-from tests.conftest import EXAMPLES, run_fund
+from tests.conftest import run_fund
 from tests.fixtures.journals import JournalUrls
+from tests.fixtures.signed import signed_w1
 from tests.fixtures.tamper import copy_journal, forge, rehash_from, tampering
 from tests.fixtures.tamper import rows as stream_rows
 
@@ -60,23 +56,9 @@ def published(module_store_urls: JournalUrls,
               tmp_path_factory: pytest.TempPathFactory) -> Published:
     """Forty hourly wakes of W1, a checkpoint every ten, published to a feed."""
     folder = tmp_path_factory.mktemp("published")
-    private, public, _ = generate(folder / "keys")
-    config = load_config(EXAMPLES / "rebalance.toml", ["actors.rebalancer.params.band=0.002"])
-    spec = config.actors[0]
-    plan = plan_backtest(config, start=T0, end=T0 + timedelta(hours=40))
     url = module_store_urls("published")
-    clock = SimulatedClock(T0)
+    _, public = signed_w1(url, folder / "keys", hours=40)
     with open_journal(url) as store:
-        runtime = build_runtime(spec, store, clock=clock,
-                                sources=plan.history(plan.periods[spec.actor_id]),
-                                adapter=PaperAdapter(fee_rate=D("0.001"), slippage_bps=D(0)))
-        runtime.open(D(10_000))
-        attestor = Attestor(load_private(private), "w1")
-        for hour in range(40):
-            clock.set_time(T0 + timedelta(hours=hour))
-            runtime.wake(clock.now())
-            if hour % 10 == 9:
-                attestor.checkpoint(runtime)
         publish(store, folder / "feed")
         seqs = [c.seq for c in read_feed(str(folder / "feed" / "heads.json"))]
     return Published(url, folder / "feed" / "heads.json", public, seqs)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +26,7 @@ from fund.replay import Replayer
 from fund.verify import StreamReport, verify_stream
 from fund.verify_split import SKIM, Split, cuts
 from tests.conftest import EXAMPLES, run_fund
+from tests.fixtures.signed import signed_w1
 from tests.fixtures.tamper import copy_journal, forge, rehash_from, rows, tampering
 
 if TYPE_CHECKING:
@@ -36,29 +35,27 @@ if TYPE_CHECKING:
 ACTOR = "rebalancer"
 
 
+def _backtest(out: Path, config: str, start: str, end: str) -> str:
+    url = f"sqlite:///{out / 'journal.db'}"
+    result = run_fund("backtest", str(EXAMPLES / config), "--out", str(out), "--journal", url,
+                      "--start", start, "--end", end, "--no-report", "--json")
+    assert result.returncode == 0, result.stderr
+    return url
+
+
 @pytest.fixture(scope="module")
 def w1(tmp_path_factory: pytest.TempPathFactory) -> str:
     """W1's rebalancer over ten days, hourly: some 730 entries, with orders and fills."""
-    out = tmp_path_factory.mktemp("w1")
-    url = f"sqlite:///{out / 'journal.db'}"
-    result = run_fund("backtest", str(EXAMPLES / "rebalance.toml"), "--out", str(out),
-                      "--journal", url, "--start", "2024-03-01", "--end", "2024-03-10",
-                      "--no-report", "--json")
-    assert result.returncode == 0, result.stderr
-    return url
+    return _backtest(tmp_path_factory.mktemp("w1"), "rebalance.toml", "2024-03-01",
+                     "2024-03-10")
 
 
 @pytest.fixture(scope="module")
 def mentions(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The news-mention fund over three days: a strategy whose state is a window of
     scores, and derived observations (scores) the helper derives again."""
-    out = tmp_path_factory.mktemp("mentions")
-    url = f"sqlite:///{out / 'journal.db'}"
-    result = run_fund("backtest", str(EXAMPLES / "sentiment.toml"), "--out", str(out),
-                      "--journal", url, "--start", "2022-01-03", "--end", "2022-01-05",
-                      "--no-report", "--json")
-    assert result.returncode == 0, result.stderr
-    return url
+    return _backtest(tmp_path_factory.mktemp("mentions"), "sentiment.toml", "2022-01-03",
+                     "2022-01-05")
 
 
 def copy(url: str, tmp_path: Path, name: str = "copy") -> str:
@@ -321,35 +318,12 @@ def test_disconnect_leaves_no_connection_and_the_journal_usable(w1: str) -> None
 def signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
     """Sixty hourly wakes of W1 run as a daemon would, a signed checkpoint every ten:
     the journal, the manager's public key and another key."""
-    from agentfund.backtests.engine import plan_backtest
-    from fund.attest import generate, load_private
-    from fund.checkpoints import Attestor
-    from fund.clock import SimulatedClock
-    from fund.config import load_config
-    from fund.exchange.paper import PaperAdapter
-    from fund.node import build_runtime
+    from fund.attest import generate
 
     folder = tmp_path_factory.mktemp("signed")
-    private, public, _ = generate(folder / "keys")
-    _, other, _ = generate(folder / "other")
-    config = load_config(EXAMPLES / "rebalance.toml", ["actors.rebalancer.params.band=0.002"])
-    spec = config.actors[0]
-    start = datetime(2024, 3, 1, 1, tzinfo=UTC)
-    plan = plan_backtest(config, start=start, end=start + timedelta(hours=60))
     url = f"sqlite:///{folder / 'journal.db'}"
-    clock = SimulatedClock(start)
-    with open_journal(url) as store:
-        runtime = build_runtime(spec, store, clock=clock,
-                                sources=plan.history(plan.periods[spec.actor_id]),
-                                adapter=PaperAdapter(fee_rate=Decimal("0.001"),
-                                                     slippage_bps=Decimal(0)))
-        runtime.open(Decimal(10_000))
-        attestor = Attestor(load_private(private), "w1")
-        for hour in range(60):
-            clock.set_time(start + timedelta(hours=hour))
-            runtime.wake(clock.now())
-            if hour % 10 == 9:
-                attestor.checkpoint(runtime)
+    _, public = signed_w1(url, folder / "keys", hours=60)
+    _, other, _ = generate(folder / "other")
     return url, public, other
 
 
