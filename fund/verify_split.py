@@ -19,10 +19,10 @@ while the caller verifies the first itself (fund/verify.py):
   one. Any difference — a stateful strategy, whose state the helper cannot know without
   replaying, is the usual one — and the caller replays on from there itself, as if there
   were no split: a split may be slower, never a different verdict.
-* Helpers are forked where that is safe — from a single thread, with no SQLite connection
-  open in the process (a connection must not cross a fork; the journal's are closed
-  first) — and share the modules already loaded; elsewhere they are new interpreters on
-  the same source tree. They run in their own sessions and only read; their errors count
+* Helpers are forked where that is safe — on Linux, from a single thread, with no SQLite
+  connection open in the process (a connection must not cross a fork; the journal's are
+  closed first) — and share the modules already loaded; elsewhere they are new
+  interpreters on the same source tree. They run in their own sessions and only read; their errors count
   only as "no verdict", and the caller kills them when it has its answer.
 
 The fingerprint covers the core; the Replayer's own bookkeeping is at rest at a Wake, and
@@ -203,13 +203,16 @@ class Split:
 
 def _may_fork(journal: Journal, *, threads: bool = True) -> bool:
     """Whether helpers may be forked from this process, sharing the modules it has loaded
-    instead of loading them again: only from a single thread (a fork copies no other
-    thread, and a lock another one held stays held), and only when this process has no
-    SQLite connection open on the file (a connection must not cross a fork: the
-    journal's are closed here, and it connects again when next used)."""
+    instead of loading them again: only on Linux (macOS's system libraries are not safe
+    to use in a forked child, which is why Python's multiprocessing spawns there), only
+    from a single thread (a fork copies no other thread, and a lock another one held
+    stays held), and only when this process has no SQLite connection open on the file
+    (a connection must not cross a fork: the journal's are closed here, and it connects
+    again when next used)."""
     from fund.journal.sqlite import SqliteJournal
 
-    return hasattr(os, "fork") and (not threads or threading.active_count() == 1) and \
+    return sys.platform.startswith("linux") and \
+        (not threads or threading.active_count() == 1) and \
         isinstance(journal, SqliteJournal) and journal.disconnect()
 
 
