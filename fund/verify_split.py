@@ -22,8 +22,9 @@ while the caller verifies the first itself (fund/verify.py):
 * Helpers are forked where that is safe — on Linux, from a single thread, with no SQLite
   connection open in the process (a connection must not cross a fork; the journal's are
   closed first) — and share the modules already loaded; elsewhere they are new
-  interpreters on the same source tree. They run in their own sessions and only read; their errors count
-  only as "no verdict", and the caller kills them when it has its answer.
+  interpreters on the same source tree. They run in their own sessions and only read;
+  their errors count only as "no verdict", and the caller kills them when it has its
+  answer. A helper that cannot be started at all leaves the caller verifying alone.
 
 The fingerprint covers the core; the Replayer's own bookkeeping is at rest at a Wake, and
 the checks of recorded inputs keep nothing from entry to entry. What it cannot cover is
@@ -155,11 +156,16 @@ class Split:
         args = [journal.url, path, process_id, "", "", "1" if allow_code_change else "",
                 _public_hex(key)]
         fork = _may_fork(journal) if fork is None else fork and _may_fork(journal, threads=False)
-        helpers = []
-        for at, end in zip(starts, [*starts[1:], 0], strict=True):
-            args[3:5] = str(at), str(end)
-            helpers.append(_fork(at, args) if fork else _spawn(at, args))
-        return cls(helpers)
+        split = cls([])
+        try:
+            for at, end in zip(starts, [*starts[1:], 0], strict=True):
+                args[3:5] = str(at), str(end)
+                split.helpers.append(_fork(at, args) if fork else _spawn(at, args))
+        except OSError:  # no process to be had (a limit, memory): one process verifies
+            split.close()
+            return None
+        split.at = starts[0]
+        return split
 
     def hand_over(self, check: StreamCheck) -> StreamReport | None:
         """At the second segment's first entry, with everything before it verified by

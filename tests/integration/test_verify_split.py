@@ -367,3 +367,25 @@ def test_a_forged_checkpoint_after_the_cut_is_reported_as_one_replay_reports_it(
     assert expected.seq == later[0][1]
     report, split = split_verify(forged_url, 2, fork=True, key=key)
     assert report == expected and split.used
+
+
+def test_no_process_to_be_had_leaves_one_process_verifying(
+        w1: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper that cannot be started (a process limit) is no error: the caller verifies
+    alone, and helpers already started are stopped."""
+    started: list[int] = []
+    real = split_module._fork
+
+    def second_fails(at: int, args: list[str]):  # type: ignore[no-untyped-def]
+        if started:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        helper = real(at, args)
+        started.append(helper.pid)
+        return helper
+
+    monkeypatch.setattr(split_module, "_fork", second_fails)
+    with open_journal(w1) as journal:
+        assert Split.start(journal, ACTOR, 3, min_entries=1, fork=True) is None
+    assert started
+    with pytest.raises(ChildProcessError):
+        os.waitpid(started[0], os.WNOHANG)  # stopped and reaped
