@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from fund import projection_store
 from fund.journal import Entry, Journal
 from fund.monitor import store
-from fund.monitor.snapshot import ActorSnapshot, Fold, fold_entries
+from fund.monitor.snapshot import ActorSnapshot, fold_entries
 
 SAVE_EVERY = projection_store.SAVE_EVERY  # a backtest's: as the UI's while it first reads
 DAEMON_SAVE_EVERY = projection_store.SAVE_AFTER  # a daemon's: the UI never has more to fold
@@ -26,22 +26,20 @@ DAEMON_SAVE_EVERY = projection_store.SAVE_AFTER  # a daemon's: the UI never has 
 class SnapshotKeeper:
     """Fold a stream's stored entries as its writer stores them; keep the checkpoint."""
 
-    def __init__(self, journal: Journal, snapshot: ActorSnapshot, *, also: Fold | None = None,
+    def __init__(self, journal: Journal, snapshot: ActorSnapshot, *,
                  save_every: int = SAVE_EVERY) -> None:
         self.journal = journal
         self.snapshot = snapshot
-        self.also = also
         self.save_every = save_every
         self.unsaved = 0
 
     @classmethod
-    def resume(cls, journal: Journal, actor: str, *, also: Fold | None = None,
+    def resume(cls, journal: Journal, actor: str, *,
                save_every: int = SAVE_EVERY) -> SnapshotKeeper:
         """A keeper for a stream that may hold entries already: from its checkpoint (checked
-        as the UI checks it) and the entries after it, which count as not saved yet.
-        ``also`` sees only new entries."""
+        as the UI checks it) and the entries after it, which count as not saved yet."""
         snapshot, folded = store.current(journal, actor)
-        keeper = cls(journal, snapshot, also=also, save_every=save_every)
+        keeper = cls(journal, snapshot, save_every=save_every)
         keeper.unsaved = folded
         return keeper
 
@@ -55,7 +53,7 @@ class SnapshotKeeper:
 
     def stored(self, entries: Sequence[Entry]) -> None:
         """Fold the entries the writer has just stored (the writer's ``on_stored``)."""
-        self.unsaved += fold_entries(self.snapshot, entries, also=self.also, rehash=False)
+        self.unsaved += fold_entries(self.snapshot, entries, rehash=False)
         if self.unsaved >= self.save_every:
             self.save()
 
