@@ -48,6 +48,7 @@ import threading
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
+from fund.helper_process import start_helper
 from fund.journal.base import EntryFilter, Journal
 from fund.journal.behind import storable
 from fund.messages import WAKE, is_side_stream
@@ -69,7 +70,6 @@ SKIM = 0.33
 included (W1 every 5 minutes: 0.28 measured, and 0.33 ends both processes together):
 where the cuts go so that every segment ends at about the same time."""
 
-_ROOT = str(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _STOP_S = 5.0
 
 
@@ -243,11 +243,7 @@ def _fork(at: int, args: list[str]) -> _Helper:
 
 
 def _spawn(at: int, args: list[str]) -> _Helper:
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from fund.verify_split import "
-            "serve; serve(*sys.argv[2:])")
-    proc = subprocess.Popen([sys.executable, "-c", code, _ROOT, *args],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+    proc = start_helper("fund.verify_split:serve", *args, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     return _Helper(at, proc.pid, proc.stdout, proc)
 

@@ -10,10 +10,10 @@ writer fills the next one (:class:`fund.journal.writer.JournalWriter` with ``beh
   next (or flushes): what is stored is always every batch before the one in flight, so a
   failure reported at the next hand-off leaves a whole, gapless stream, and nothing after
   the failed batch was sent.
-* The helper is a new interpreter, not a fork: SQLite connections must not cross a
-  ``fork()`` ("carrying an open database across a fork", sqlite.org/howtocorrupt.html
-  §2.6), and the writer's process has its journal open. It imports the journal module
-  only, from the same source tree, and appends through the same
+* The helper is a new interpreter (fund/helper_process.py), not a fork: SQLite connections
+  must not cross a ``fork()`` ("carrying an open database across a fork",
+  sqlite.org/howtocorrupt.html §2.6), and the writer's process has its journal open. It
+  imports the journal module only, from the same source tree, and appends through the same
   :class:`~fund.journal.sqlite.SqliteJournal` code, which checks each batch against the
   stored head as any append does.
 * Batches travel as length-prefixed :mod:`marshal` frames of their columns (the entries'
@@ -39,12 +39,11 @@ import subprocess
 import sys
 import time
 import weakref
-from pathlib import Path
 from typing import IO, Any
 
+from fund.helper_process import start_helper
 from fund.journal.base import Batch, BlobMissingError, ConflictError, Entry, Journal, JournalError
 
-_ROOT = str(Path(__file__).resolve().parents[2])  # where this ``fund`` is imported from
 _HEADER = 8  # bytes of a frame's length
 _ERRORS: dict[str, type[JournalError]] = {
     cls.__name__: cls for cls in (JournalError, ConflictError, BlobMissingError)}
@@ -71,13 +70,10 @@ class BehindStore:
         (``stored(entries)``) and to keep at the end (``save()``): see :func:`serve`."""
         self.url = url
         self.folds = bool(fold)
-        code = ("import sys; sys.path.insert(0, sys.argv[1]); from fund.journal.behind "
-                "import serve; serve(*sys.argv[2:])")
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", code, _ROOT, url, path, fold, process_id],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
-            start_new_session=True)  # a Ctrl-C is the writer's to handle: its last flush
+        # in a session of its own: a Ctrl-C is the writer's to handle, and its last flush
         # must still find the helper storing (it stops when its input ends)
+        self._proc = start_helper("fund.journal.behind:serve", url, path, fold, process_id,
+                                  stdin=subprocess.PIPE)
         self._flight: Batch | None = None
         self._closer = weakref.finalize(self, _stop, self._proc)
         assert self._proc.stdin is not None
