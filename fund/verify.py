@@ -314,10 +314,10 @@ class StreamCheck:
                 raise Divergence(entry.seq, "payload is not valid JSON") from None
             replay = self.replay
             replay.feed(entry, payload)
-            if entry.kind == START and not self.allow_code_change and replay.core is not None:
-                _same_code(entry.seq, payload.get("code") or {}, replay.core)
             if entry.kind == START:
                 self.start = entry.hash
+                if not self.allow_code_change and replay.core is not None:
+                    _same_code(entry.seq, payload.get("code") or {}, replay.core)
             elif entry.kind == CHECKPOINT:
                 self.previous = _checkpoint(entry, payload, self.last, self.previous, self.key)
         self.last = entry

@@ -47,7 +47,7 @@ def verify(target: str, *, actors: Sequence[str], head: str | None,
     ``jobs``: processes replaying a long stream's segments at once (fund/verify_split.py;
     default: the CPUs, up to 4).
     """
-    from fund.verify_split import Split, default_jobs
+    from fund.verify_split import default_jobs
 
     jobs = default_jobs() if jobs is None else jobs
 
@@ -58,18 +58,14 @@ def verify(target: str, *, actors: Sequence[str], head: str | None,
         streams = _streams(journal, actors)
         if head is not None and len(streams) != 1:
             raise JournalError("--head needs exactly one actor (use --actor)")
-        from fund.verify import verify_stream  # first: a forked helper shares the modules
+        from fund.verify import verify_stream
 
-        gc.freeze()  # what is loaded lives on: the collector need not walk it again while
-        # the replay makes and drops its millions of objects
-
-        first = Split.start(journal, streams[0], jobs, allow_code_change=allow_code_change,
-                            key=public)
+        gc.freeze()  # what is loaded lives on (and a forked helper shares it): the collector
+        # need not walk it again while the replay makes and drops its millions of objects
         failures = []
         for stream in streams:
             report = verify_stream(journal, stream, head, allow_code_change=allow_code_change,
-                                   key=public, jobs=jobs,
-                                   split=first if stream == streams[0] else None)
+                                   key=public, jobs=jobs)
             if report.ok:
                 print(report.line())
             else:
