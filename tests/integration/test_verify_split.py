@@ -288,8 +288,6 @@ def test_short_streams_and_other_journals_are_not_split(w1: str, tmp_path: Path)
         assert Split.start(journal, ACTOR, 1, min_entries=1) is None
     finally:
         journal.close()
-    with open_journal(w1) as journal:
-        assert Split.start(journal, f"{ACTOR}.commands", 2, min_entries=1) is None
     memory = open_journal("memory://split-test")
     try:
         assert Split.start(memory, ACTOR, 2, min_entries=1) is None
@@ -389,3 +387,36 @@ def test_no_process_to_be_had_leaves_one_process_verifying(
     assert started
     with pytest.raises(ChildProcessError):
         os.waitpid(started[0], os.WNOHANG)  # stopped and reaped
+
+
+def test_a_side_stream_is_not_split(w1: str, tmp_path: Path) -> None:
+    """A side stream's chain alone is checked: no helper replays it, whatever kinds of
+    entries it holds (here some named like wakes, where a cut could fall)."""
+    from fund.journal import JournalWriter
+
+    url = copy(w1, tmp_path)
+    side = f"{ACTOR}.commands"
+    with open_journal(url) as journal:
+        writer = JournalWriter(journal, side)
+        for number in range(40):
+            writer.append_text("Wake" if number % 4 == 0 else "Command",
+                               f"2024-03-01T00:{number:02d}:00.000000Z", "{}")
+        writer.flush()
+        assert Split.start(journal, side, 2, min_entries=1, fork=True) is None
+        assert verify_stream(journal, side, jobs=2).ok
+
+
+def test_helpers_are_new_interpreters_off_linux(w1: str, monkeypatch: pytest.MonkeyPatch
+                                                ) -> None:
+    """Forking is for Linux only: elsewhere the helpers are started as new interpreters,
+    and the report is the same."""
+    import sys
+
+    expected = sequential(w1)
+    monkeypatch.setattr(sys, "platform", "darwin")
+    with open_journal(w1) as journal:
+        split = Split.start(journal, ACTOR, 2, min_entries=1)
+        assert split is not None
+        assert all(helper.proc is not None for helper in split.helpers)  # not forked
+        assert verify_stream(journal, ACTOR, split=split) == expected
+    assert split.used
