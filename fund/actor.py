@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
@@ -23,7 +24,7 @@ from pydantic import TypeAdapter
 from fund import __version__
 from fund.accounting.register import Register, Request
 from fund.accounting.spec import AccountingSpec
-from fund.canonical import dumps, parse_ts
+from fund.canonical import dumps, loads, parse_ts
 from fund.exchange.base import Event, PlacedOrder, venue_of
 from fund.exchange.paper import PaperAdapter
 from fund.exchange.resting import (
@@ -162,6 +163,13 @@ class ActorSpec:
 UNREAD = frozenset({DECISION})
 """Kinds whose payload :meth:`ActorCore.apply` does not read: a replay compares a
 Decision's text with the one it makes, and nothing else decodes it."""
+_NO_PAYLOAD: Mapping[str, Any] = MappingProxyType({})
+
+
+def payload_of(kind: str, text: str) -> Mapping[str, Any]:
+    """An entry's payload as :meth:`ActorCore.apply` needs it: decoded (ValueError where it
+    is not JSON), or empty for a kind in :data:`UNREAD`."""
+    return loads(text) if kind not in UNREAD else _NO_PAYLOAD
 
 
 class Plan(NamedTuple):

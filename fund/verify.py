@@ -15,11 +15,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from fund.actor import UNREAD, ActorCore
-from fund.canonical import dumps, format_ts, loads, parse_ts
+from fund.actor import ActorCore, payload_of
+from fund.canonical import dumps, format_ts, parse_ts
 from fund.journal import GENESIS_HASH, BlobMissingError, Entry, Journal
 from fund.journal.base import blob_digest, entry_hash
 from fund.messages import (
@@ -73,7 +72,6 @@ class _NoBlobs:
 
 
 _NO_BLOBS = _NoBlobs()
-_NOTHING: Mapping[str, Any] = MappingProxyType({})  # the payload of a kind nothing decodes
 _UNSEEN = object()  # an oracle not met yet in the stream
 
 
@@ -309,7 +307,7 @@ class StreamCheck:
         """Check the next entry; raise Divergence (or any replay failure) where it fails."""
         if not self.commands_only:
             try:  # a Decision is checked as text: equal to the replay's, so valid JSON too
-                payload = loads(entry.payload) if entry.kind not in UNREAD else _NOTHING
+                payload = payload_of(entry.kind, entry.payload)
             except ValueError:
                 raise Divergence(entry.seq, "payload is not valid JSON") from None
             replay = self.replay

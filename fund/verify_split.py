@@ -272,8 +272,7 @@ def serve(url: str, path: str, process_id: str, at: str, end: str, allow_code_ch
     segment up to ``end`` (0: the stream's end) strictly and send the verdict. It sends
     nothing where it cannot (an entry the fold cannot read: the caller's replay says
     what is wrong there)."""
-    from fund.actor import UNREAD
-    from fund.canonical import loads
+    from fund.actor import UNREAD, payload_of
     from fund.journal.base import Entry, entry_hash
     from fund.journal.sqlite import SqliteJournal
     from fund.messages import CHECKPOINT, Checkpoint
@@ -295,9 +294,8 @@ def serve(url: str, path: str, process_id: str, at: str, end: str, allow_code_ch
     if start is None or before is None or entry_hash(*start[:6]) != start.hash:
         return  # the chain check before this segment says where
     skim = Replayer(strict=False, decides=False)
-    nothing: dict[str, Any] = {}
     for seq, kind, text in journal.contents(process_id, first, UNREAD):
-        payload = loads(text) if kind not in UNREAD else nothing
+        payload = payload_of(kind, text)
         skim.feed(Entry(process_id, seq, kind, "", text, "", ""), payload)
         if kind == CHECKPOINT:
             check.previous = Checkpoint.from_payload(payload)
