@@ -8,6 +8,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from fund.sqlite_wal import use_wal
+
 
 def cache_root() -> Path:
     """Return ``$AGENTFUND_CACHE``, else ``~/.cache/agentfund``."""
@@ -20,7 +22,11 @@ def open_cache_db(path: Path, schema: str) -> sqlite3.Connection:
     autocommit, WAL, and a 30 s wait when another process is writing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=30, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
+    try:
+        use_wal(db, 30)
+    except BaseException:
+        db.close()
+        raise
     db.execute(schema)
     return db
 

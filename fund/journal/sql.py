@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import Field, SQLModel, create_engine
 
+from fund import sqlite_wal
 from fund.journal.base import (
     ALL,
     Batch,
@@ -90,13 +91,13 @@ def _sqlite_engine(url: str) -> Engine:
         parent = Path(database).expanduser().resolve().parent
         if not parent.is_dir():
             raise JournalError(f"{url}: directory {parent} does not exist")
-    engine = create_engine(url, connect_args={"timeout": 10})
+    engine = create_engine(url, connect_args={"timeout": sqlite_wal.WAIT})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        sqlite_wal.use_wal(dbapi_connection)
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

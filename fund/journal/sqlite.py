@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fund import sqlite_wal
 from fund.journal.base import (
     ALL,
     Batch,
@@ -109,10 +110,10 @@ class SqliteJournal(Journal):
     # --- connections ------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, timeout=10, isolation_level=None,
+        conn = sqlite3.connect(self._path, timeout=sqlite_wal.WAIT, isolation_level=None,
                                check_same_thread=False)  # one thread at a time: the pool's
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            sqlite_wal.use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
         except BaseException:
