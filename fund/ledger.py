@@ -15,6 +15,7 @@ from typing import Any
 from fund.books import OrderBook, parse_books
 from fund.messages import DEPOSIT, FILL, OBSERVATION, VALUATION, WAKE, parse_prices
 from fund.money import EXACT
+from fund.quick_init import quick_init
 
 ZERO = Decimal(0)
 NO_BOOKS: Mapping[str, OrderBook] = MappingProxyType({})
@@ -33,6 +34,7 @@ class Position:
     avg_cost: Decimal = ZERO
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PortfolioView:
     """A read-only snapshot of the portfolio, as handed to handlers."""

@@ -21,6 +21,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Self
 
+from fund.quick_init import quick_init
+
 
 class Kind(StrEnum):
     """Every kind of journal entry (a ``str``: equal to the stored text)."""
@@ -171,6 +173,7 @@ class OrderIntent:
                    cancels=payload.get("cancels"))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     """What a handler decided at a wake: the rule that fired, its numbers, its orders."""
@@ -185,6 +188,7 @@ class Decision:
         return {"rule": self.rule, "reasons": dict(self.reasons), "intents": len(self.intents)}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Observation:
     """One oracle's recorded result as the handler sees it (decoded from the journal)."""

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from fund.messages import Observation
+from fund.quick_init import quick_init
 
 
 class OracleError(Exception):
@@ -23,6 +24,7 @@ class BlobSink(Protocol):
         ...
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """What the journal already holds when an oracle runs, decoded from it.
