@@ -17,28 +17,23 @@ from fund.messages import Decision, Observation
 from fund.quick_init import quick_init
 
 
-@dataclass(frozen=True, slots=True)
-class PlainShape:
-    KIND: ClassVar[str] = "shape"
-    name: str
-    size: int = 3
-    tags: list[str] = field(default_factory=list)
-    colour: str = field(default="red", kw_only=True)
-    extra: dict[str, int] = field(default_factory=dict, kw_only=True)
-    note: str = field(kw_only=True)
+def _shape(name: str) -> type[Any]:
+    """A frozen, slotted dataclass with every kind of field quick_init takes."""
+    cls = dataclasses.make_dataclass(name, [
+        ("KIND", ClassVar[str], "shape"),
+        ("name", str),
+        ("size", int, field(default=3)),
+        ("tags", list[str], field(default_factory=list)),
+        ("colour", str, field(default="red", kw_only=True)),
+        ("extra", dict[str, int], field(default_factory=dict, kw_only=True)),
+        ("note", str, field(kw_only=True)),
+    ], frozen=True, slots=True)
+    cls.__module__ = __name__  # found by pickle under its name here
+    return cls
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
-class QuickShape:  # the same fields
-    KIND: ClassVar[str] = "shape"
-    name: str
-    size: int = 3
-    tags: list[str] = field(default_factory=list)
-    colour: str = field(default="red", kw_only=True)
-    extra: dict[str, int] = field(default_factory=dict, kw_only=True)
-    note: str = field(kw_only=True)
-
+PlainShape = _shape("PlainShape")
+QuickShape = quick_init(_shape("QuickShape"))
 
 PLAIN, QUICK = PlainShape, QuickShape
 
