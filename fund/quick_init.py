@@ -15,6 +15,7 @@ equal, hashed, printed, copied and pickled alike, and frozen afterwards as befor
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, TypeVar
 
 __all__ = ["quick_init"]
@@ -43,9 +44,10 @@ def quick_init(cls: type[_T]) -> type[_T]:
     fields = dataclasses.fields(cls) if params is not None else ()  # type: ignore[arg-type]
     if params is None or not params.frozen or not params.init or "__slots__" not in vars(cls):
         raise TypeError(f"{cls.__qualname__}: quick_init is for frozen dataclasses with slots")
-    declared = [f for f in vars(cls)["__dataclass_fields__"].values()
-                if f._field_type is not dataclasses._FIELD_CLASSVAR]  # type: ignore[attr-defined]
-    if hasattr(cls, "__post_init__") or len(declared) != len(fields) or \
+    # the dataclass's own __init__ takes exactly the fields, in order (an InitVar or a
+    # field left out of __init__ would show here)
+    own = list(inspect.signature(cls.__init__).parameters)[1:]
+    if hasattr(cls, "__post_init__") or own != [f.name for f in fields] or \
             any(not f.init for f in fields):
         raise TypeError(f"{cls.__qualname__}: quick_init does not handle __post_init__, "
                         "InitVar or init=False fields")
