@@ -24,10 +24,10 @@ def open_cache_db(path: Path, schema: str) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
         use_wal(db, 30)
+        db.execute(schema)
     except BaseException:
         db.close()
         raise
-    db.execute(schema)
     return db
 
 

@@ -1,9 +1,9 @@
 """A helper process: a new interpreter on this same source tree, calling one function.
 
-The backtest's write-behind store (fund/journal/behind.py) and the segmented verifier
-(fund/verify_split.py) start their helpers here. A new interpreter rather than a fork:
-it imports only what its function needs, and nothing of the caller's state (an open
-SQLite connection above all) crosses over. It runs in a session of its own, so a Ctrl-C
+The backtest's write-behind store (fund/journal/behind.py) starts its helper here, and
+the segmented verifier (fund/verify_split.py) its helpers where it may not fork them. A
+new interpreter imports only what its function needs, and nothing of the caller's state
+(an open SQLite connection above all) crosses over. It runs in a session of its own, so a Ctrl-C
 at the terminal is the caller's to handle, and the caller stops it.
 """
 

@@ -52,6 +52,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from fund import sqlite_wal
 from fund.cache import cache_root
 from fund.journal import EntryFilter, Journal, MemoryJournal
 
@@ -267,7 +268,7 @@ def _engine(journal: Journal) -> Any:
 @contextmanager
 def _sqlite(path: str, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
     """A connection of our own to the journal's file, in one transaction."""
-    db = sqlite3.connect(path, timeout=10, isolation_level=None)
+    db = sqlite3.connect(path, timeout=sqlite_wal.WAIT, isolation_level=None)
     try:
         db.execute(begin)
         try:

@@ -17,7 +17,7 @@ import time
 
 WAIT = 10.0
 """Seconds a connection goes on asking before the "database is locked" error stands: the
-busy timeout every agentfund connection to a shared SQLite file is given."""
+busy timeout of every connection to a journal's SQLite file (the sweep caches wait 30 s)."""
 
 
 def use_wal(conn: sqlite3.Connection, wait: float | None = None) -> None:

@@ -123,6 +123,12 @@ class SqliteJournal(Journal):
             self._all.append(conn)
         return conn
 
+    def _close_all(self) -> None:
+        """Close every pooled connection (the caller holds ``_lock``)."""
+        connections, self._all, self._idle = self._all, [], []
+        for conn in connections:
+            conn.close()
+
     @contextmanager
     def _connection(self, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
         """A pooled connection in a transaction: ``BEGIN IMMEDIATE`` takes the write lock
@@ -303,16 +309,12 @@ class SqliteJournal(Journal):
             with _OPEN_LOCK:
                 if _OPEN.get(self._key or "", 0) != 1:
                     return False
-            connections, self._all, self._idle = self._all, [], []
-        for conn in connections:
-            conn.close()
+            self._close_all()
         return True
 
     def close(self) -> None:
         with self._lock:
-            connections, self._all, self._idle = self._all, [], []
-        for conn in connections:
-            conn.close()
+            self._close_all()
         with _OPEN_LOCK:
             key, self._key = self._key, None
             if key is not None:
