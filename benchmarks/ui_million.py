@@ -320,7 +320,7 @@ def _start(journal: str, profiler: cProfile.Profile | None, result: dict[str, An
     from fund.journal import open_journal
     from fund.monitor.store import forget
 
-    started = time.perf_counter()
+    started, used = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
     with open_journal(journal, must_exist=True) as store:
@@ -331,6 +331,9 @@ def _start(journal: str, profiler: cProfile.Profile | None, result: dict[str, An
     result["prepare_s"] = time.perf_counter() - started
     page, at = _app_test({"page": "Overview"}, {}, profiler, result)
     result["page_s"] = page
+    # this process's CPU time for both (all its threads): a start whose wall time grows
+    # while its CPU time does not waited (for the disk, or for a busy machine)
+    result["cpu_s"] = time.process_time() - used
     result["shown"] = {m.label: m.value for m in at.metric if m.label in ("NAV", "Fills")}
     result["badges"] = [s.value[:60] for s in at.success]
     return float(result["prepare_s"] + page)
@@ -501,6 +504,15 @@ START_ROWS = ("first start (as the backtest left it)", "restart",
 COLD = "cold start (checkpoints removed)"
 
 
+def round_line(figures: dict[str, dict[str, Any]]) -> str:
+    """One round's figures on a line: seconds, and for `fund ui` starts (prepare + page,
+    CPU seconds)."""
+    return ", ".join(
+        f"{name} {r['seconds']:.2f}" + (f" ({r['prepare_s']:.2f} + {r['page_s']:.2f}, CPU "
+                                        f"{r['cpu_s']:.2f})" if "cpu_s" in r else "")
+        for name, r in figures.items())
+
+
 def start_round(root: Path, base: Path, work: Path, warmup: Path, grown: int
                 ) -> dict[str, dict[str, Any]]:
     """One side's round: `fund ui` start and `fund status`, on a fresh copy of ``base``
@@ -555,8 +567,7 @@ def start_table(base: Path, work: Path, repeat: int, against: str | None, grown:
                 place = work / f"start-{side}"
                 place.mkdir(parents=True, exist_ok=True)
                 sides[side].append(start_round(root, base, place, warmup, grown))
-                print(f"round {number + 1} {side}: " + ", ".join(
-                    f"{k} {v['seconds']:.2f}" for k, v in sides[side][-1].items()),
+                print(f"round {number + 1} {side}: {round_line(sides[side][-1])}",
                       file=sys.stderr, flush=True)
     print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; A = this "
           f"checkout, B = {against or '—'}; {repeat} round(s) A B, fresh processes; seconds "

@@ -65,6 +65,10 @@ def ui_rows(runs: int, roots: tuple[Path, Path], work: Path) -> list[targets.Row
             place = work / f"ui-start-{index}"
             place.mkdir(parents=True, exist_ok=True)
             sides[index].append(start_round(root, journal, place, warmup, UI_GROW))
+            line = getattr(ui_million, "round_line", None)
+            if line is not None:
+                print(f"ui round {len(sides[index])} {'AB'[index]}: {line(sides[index][-1])}",
+                      file=sys.stderr, flush=True)
     return ui_table(sides, UI_GROW)
 
 
