@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go  # type: ignore[import-untyped]
-import plotly.io as pio  # type: ignore[import-untyped]
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from fund import display, figures
@@ -83,9 +82,8 @@ class Page:
     def figure(self, figure: go.Figure, label: str, caption: str) -> str:
         """A ``<figure>`` holding the chart (its data inline) and its caption."""
         self.figures += 1
-        figure.update_layout(template=_TEMPLATE)
-        chart = pio.to_html(figure, include_plotlyjs=False, full_html=False,
-                            div_id=f"chart-{self.figures}", config=_CONFIG, validate=False)
+        chart = figures.html_div(figure, _TEMPLATE, div_id=f"chart-{self.figures}",
+                                 config=_CONFIG)
         return (f"<figure class=\"chart\" aria-label=\"{_esc(label)}\">{chart}"
                 f"<figcaption>{_esc(caption)}</figcaption></figure>\n")
 

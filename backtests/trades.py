@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fund import display, performance
+from fund.figures import html_div
 from fund.journal import open_journal
 from fund.monitor import trading
 from fund.monitor.snapshot import ActorSnapshot, advance
@@ -183,10 +184,10 @@ def trades_section(journal: str, actor: str, *, prices: Path | None = None,
 
     def figure(fig: Any, name: str) -> str:
         include: bool | str = "inline" if plotlyjs and not figures else False
-        fig.update_layout(template="plotly_white")  # not whatever default was set (streamlit)
-        div = str(fig.to_html(full_html=False, include_plotlyjs=include,
-                              div_id=f"trades-{slug}-{name}",
-                              config={"displaylogo": False, "responsive": True}))
+        # "plotly_white", not whatever default was set (streamlit sets its own)
+        div = html_div(fig, "plotly_white", div_id=f"trades-{slug}-{name}",
+                       config={"displaylogo": False, "responsive": True},
+                       include_plotlyjs=include)
         figures.append(div)
         return div
 

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import pytest
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from agentfund.backtests.report import Page, ReportSeries, curves, write_report
@@ -201,3 +202,51 @@ def test_buckets_keep_extremes_and_counts() -> None:
     bars = figures.buckets(t, figures.BAR_BUCKETS)
     assert len(figures.sums(counts, bars)) <= figures.BAR_BUCKETS
     assert figures.sums(counts, bars).sum() == counts.sum()
+
+
+def test_a_figure_on_a_page_is_the_bytes_of_setting_its_template_first() -> None:
+    import plotly.graph_objects as go  # type: ignore[import-untyped]
+
+    from agentfund.backtests import report
+
+    drawn = curves(make_series(500, symbols=3))
+    config = {"displaylogo": False, "responsive": True}
+    for template in ("plotly_white", "ggplot2", report._TEMPLATE):
+        for make in (lambda: figures.nav_figure(drawn), lambda: figures.allocation_figure(drawn),
+                     lambda: go.Figure(go.Bar(x=[1, 2], y=[3, -4]))):
+            plain = make()
+            plain.update_layout(template=template)
+            expected = plain.to_html(full_html=False, include_plotlyjs=False, div_id="d",
+                                     config=config)
+            figure = make()
+            before = figure.to_dict()
+            for _ in range(2):  # the template kept for the process is not altered by a use
+                assert figures.html_div(figure, template, div_id="d", config=config) == expected
+            assert figure.to_dict() == before  # the figure itself is left as it was
+
+
+def test_an_unknown_template_name_is_refused() -> None:
+    import plotly.graph_objects as go
+
+    with pytest.raises(ValueError, match="no-such-template"):
+        figures.html_div(go.Figure(), "no-such-template", div_id="d", config={})
+
+
+def test_a_dict_template_is_merged_into_the_default_template_of_the_moment() -> None:
+    import plotly.graph_objects as go
+    import plotly.io as pio  # type: ignore[import-untyped]
+
+    from agentfund.backtests import report
+
+    before = pio.templates.default
+    try:
+        for default in ("ggplot2", "plotly_dark", pio.templates["seaborn"], None):
+            pio.templates.default = default
+            plain = go.Figure(go.Scatter(x=[1, 2], y=[1, 0]))
+            plain.update_layout(template=report._TEMPLATE)
+            expected = plain.to_html(full_html=False, include_plotlyjs=False, div_id="d")
+            shown = figures.html_div(go.Figure(go.Scatter(x=[1, 2], y=[1, 0])),
+                                     report._TEMPLATE, div_id="d", config={})
+            assert shown == expected, default
+    finally:
+        pio.templates.default = before
