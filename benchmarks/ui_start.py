@@ -9,36 +9,14 @@ likewise, each a fresh process.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from benchmarks import targets
-from benchmarks.run import ROOT
 
 UI_DIR = Path(tempfile.gettempdir()) / "agentfund-bench-ui"  # built once, reused
-
-
-def ui_child_overview(root: Path, journal: Path, warmup: Path, cache: Path) -> float:
-    """Fallback when ui_million.py has no ``start_round``: the Overview page of a process
-    new to the journal (``ui_million.py --child overview``, empty ``$AGENTFUND_CACHE``)."""
-    shutil.rmtree(cache, ignore_errors=True)
-    env = {**os.environ, "PYTHONPATH": str(root), "AGENTFUND_CACHE": str(cache),
-           "PYTHONHASHSEED": "0"}
-    done = subprocess.run([sys.executable, str(root / "benchmarks" / "ui_million.py"),
-                           "--child", "overview", "--child-journal", f"sqlite:///{journal}",
-                           "--child-warmup", f"sqlite:///{warmup}"], cwd=root, env=env,
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"ui start ({root}) failed ({done.returncode}):\n{done.stderr}")
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
-
-
 UI_ROUNDS = 3  # rounds of `fund ui` starts (each: 4 starts and 4 `fund status` a side)
 UI_GROW = 100_000
 
@@ -51,24 +29,16 @@ def ui_rows(runs: int, roots: tuple[Path, Path], work: Path) -> list[targets.Row
 
     journal = Path(ui_million.build(UI_DIR, rebuild=False)["journal"])
     warmup = ui_million.warmup_journal(UI_DIR)
-    start_round = getattr(ui_million, "start_round", None)
     rounds = min(runs, UI_ROUNDS)
-    if start_round is None:  # an older ui_million.py: one provisional row
-        a = [ui_child_overview(ROOT, journal, warmup, work / "ui-a") for _ in range(rounds)]
-        b = [ui_child_overview(roots[1], journal, warmup, work / "ui-b")
-             for _ in range(rounds)]
-        return [targets.time_row("`fund ui`, 1M entries, cold Overview", a, b, 0.2,
-                                 "provisional: ui_million.py has no start_round")]
     sides: tuple[list[dict[str, dict[str, float]]], ...] = ([], [])
     for _ in range(rounds):
         for index, root in enumerate(roots):
             place = work / f"ui-start-{index}"
             place.mkdir(parents=True, exist_ok=True)
-            sides[index].append(start_round(root, journal, place, warmup, UI_GROW))
-            line = getattr(ui_million, "round_line", None)
-            if line is not None:
-                print(f"ui round {len(sides[index])} {'AB'[index]}: {line(sides[index][-1])}",
-                      file=sys.stderr, flush=True)
+            sides[index].append(ui_million.start_round(root, journal, place, warmup,
+                                                       UI_GROW))
+            print(f"ui round {len(sides[index])} {'AB'[index]}: "
+                  f"{ui_million.round_line(sides[index][-1])}", file=sys.stderr, flush=True)
     return ui_table(sides, UI_GROW)
 
 
