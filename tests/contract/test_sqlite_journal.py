@@ -23,6 +23,7 @@ from fund.journal import (
     file_kind,
     open_journal,
 )
+from fund.journal import sqlite as sqlite_journal
 from fund.journal.base import Batch
 from fund.journal.sql import BLOBS, ENTRIES, LEASES, SqlJournal
 from fund.journal.sqlite import SqliteJournal, sqlite_path
@@ -94,6 +95,25 @@ def test_batches_of_any_size_land_whole(tmp_path: Path, count: int) -> None:
         writer.flush()  # an empty flush writes nothing
     with open_journal(url, must_exist=True) as journal:
         assert list(journal.read("actor-1")) == entries
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_reads_across_the_drivers_row_batches(tmp_path: Path, extra: int) -> None:
+    """A stream one row short of, exactly at and one past two of the driver's row batches
+    reads back whole and in order, by ``read`` (both ways) and by ``contents``, whose
+    unread kinds come back with an empty payload."""
+    count = 2 * sqlite_journal._READ_ROWS + extra
+    url = f"sqlite:///{tmp_path / 'j.db'}"
+    with open_journal(url) as journal:
+        writer = JournalWriter(journal, "actor-1", batch_size=count)
+        entries = [writer.append("wake" if n % 2 else "decision", "2024-01-01T00:00:00Z",
+                                 _payload(n)) for n in range(1, count + 1)]
+        writer.flush()
+        assert list(journal.read("actor-1")) == entries
+        assert list(journal.read("actor-1", EntryFilter(descending=True))) == entries[::-1]
+        assert isinstance(journal, SqliteJournal)
+        assert list(journal.contents("actor-1", count, ("decision",))) == \
+            [(e.seq, e.kind, e.payload if e.kind == "wake" else "") for e in entries[:-1]]
 
 
 def test_a_failed_batch_leaves_nothing(tmp_path: Path) -> None:
