@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, Program
 from sqlmodel import Field, SQLModel, create_engine
 
 from fund import sqlite_wal
+from fund.journal import sqlite as sqlite_journal
 from fund.journal.base import (
     ALL,
     Batch,
@@ -82,7 +83,8 @@ ENTRIES = EntryRow.__table__  # type: ignore[attr-defined]
 LEASES = LeaseRow.__table__  # type: ignore[attr-defined]
 BLOBS = BlobRow.__table__  # type: ignore[attr-defined]
 _COLUMNS = Entry._fields  # ("process_id", "seq", "kind", "ts", "payload", "prev_hash", "hash")
-_READ_ROWS = 5000  # rows fetched from the driver at a time while reading a stream
+_SERVER_ROWS = 5000  # rows fetched from PostgreSQL at a time while reading a stream (each
+# fetch a round trip to the server; an SQLite file's are read as fund/journal/sqlite.py does)
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -215,11 +217,11 @@ class SqlJournal(Journal):
                     # its cursor, with none of SQLAlchemy's per-row work (these columns need
                     # no conversion)
                     cursor = conn.execute(stmt).cursor
-                    while part := cursor.fetchmany(_READ_ROWS):
+                    while part := cursor.fetchmany(sqlite_journal.READ_ROWS):
                         yield from map(make, part)
                     return
                 result = conn.execution_options(stream_results=True).execute(stmt)
-                for rows in result.partitions(_READ_ROWS):
+                for rows in result.partitions(_SERVER_ROWS):
                     yield from map(make, rows)
         except (OperationalError, DBAPIError) as exc:
             raise JournalError(describe_error(self.url, exc)) from None

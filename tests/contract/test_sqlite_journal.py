@@ -100,9 +100,10 @@ def test_batches_of_any_size_land_whole(tmp_path: Path, count: int) -> None:
 @pytest.mark.parametrize("extra", [-1, 0, 1])
 def test_reads_across_the_drivers_row_batches(tmp_path: Path, extra: int) -> None:
     """A stream one row short of, exactly at and one past two of the driver's row batches
-    reads back whole and in order, by ``read`` (both ways) and by ``contents``, whose
-    unread kinds come back with an empty payload."""
-    count = 2 * sqlite_journal._READ_ROWS + extra
+    reads back whole and in order, by ``read`` (both ways; SqlJournal's too, which reads
+    an SQLite file in the same batches) and by ``contents``, whose unread kinds come back
+    with an empty payload."""
+    count = 2 * sqlite_journal.READ_ROWS + extra
     url = f"sqlite:///{tmp_path / 'j.db'}"
     with open_journal(url) as journal:
         writer = JournalWriter(journal, "actor-1", batch_size=count)
@@ -114,6 +115,11 @@ def test_reads_across_the_drivers_row_batches(tmp_path: Path, extra: int) -> Non
         assert isinstance(journal, SqliteJournal)
         assert list(journal.contents("actor-1", count, ("decision",))) == \
             [(e.seq, e.kind, e.payload if e.kind == "wake" else "") for e in entries[:-1]]
+    other = SqlJournal(url)
+    try:
+        assert list(other.read("actor-1")) == entries
+    finally:
+        other.close()
 
 
 def test_a_failed_batch_leaves_nothing(tmp_path: Path) -> None:
