@@ -37,7 +37,8 @@ _COLUMNS = ", ".join(Entry._fields)
 READ_ROWS = 500
 """Rows fetched from the driver at a time while reading a stream. A batch this size stays
 in the CPU's cache while it is used: ``fund verify`` of W1 every 5 minutes took 0.93 × the
-time it took with 5,000 in one process, 0.97 × with its helper (9 alternating runs)."""
+time it took with 5,000 in one process, 0.97 × with its helper (alternating runs,
+docs/BENCHMARKS.md)."""
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS journal_entries (\n\tprocess_id VARCHAR(128) NOT NULL, \n"
     "\tseq BIGINT NOT NULL, \n\tkind VARCHAR(40) NOT NULL, \n\tts VARCHAR(32) NOT NULL, \n"
