@@ -26,8 +26,7 @@ REPORT = {"plotly"}  # drawn only when the HTML report is written
 _WRAPPER = """
 import atexit, sys
 def _tops():
-    print("IMPORTED " + " ".join(sorted({m.split('.')[0] for m in list(sys.modules)})),
-          file=sys.__stderr__)
+    print("IMPORTED " + " ".join(sorted(sys.modules)), file=sys.__stderr__)
 atexit.register(_tops)
 from fund.cli import main
 sys.argv = ["fund", *sys.argv[1:]]
@@ -37,6 +36,11 @@ sys.exit(main())
 
 def imported(*args: str, cache: Path) -> set[str]:
     """Run ``fund ARGS`` and return the top-level packages the process had imported."""
+    return {name.split(".")[0] for name in modules(*args, cache=cache)}
+
+
+def modules(*args: str, cache: Path) -> set[str]:
+    """Run ``fund ARGS`` and return every module the process had imported, by full name."""
     env = {**os.environ, "AGENTFUND_CACHE": str(cache), "COLUMNS": "200"}
     done = subprocess.run([sys.executable, "-c", _WRAPPER, *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
@@ -78,3 +82,18 @@ def test_a_sentiment_backtest_with_its_report_and_its_verify(tmp_path: Path,
     assert backtest >= REPORT  # the report is written, so plotly is used
     assert backtest.isdisjoint(NEVER), backtest & NEVER
     assert verify.isdisjoint(NEVER | REPORT), verify & (NEVER | REPORT)
+
+
+def test_the_report_reads_its_candles_without_pyarrow_compute(tmp_path: Path,
+                                                              cache: Path) -> None:
+    """The report's price charts read the candle files by pyarrow alone: their float
+    columns are not cast (a cast imports ``pyarrow.compute`` and, through it, ``pydoc``:
+    60 ms of a start), and pandas is not imported."""
+    out = tmp_path / "w1-report"
+    loaded = modules("backtest", str(EXAMPLES / "rebalance.toml"), "--out", str(out),
+                     "--start", "2024-01-03", "--end", "2024-01-05", "--no-cache", cache=cache)
+
+    assert (out / "report.html").read_text(encoding="utf-8").count("trades-rebalancer-price")
+    assert "plotly" in loaded and "pyarrow.feather" in loaded  # the candles were drawn
+    assert loaded.isdisjoint({"pyarrow.compute", "pydoc", "pandas"}), \
+        loaded & {"pyarrow.compute", "pydoc", "pandas"}
