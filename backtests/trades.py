@@ -46,10 +46,12 @@ def _timeframes(directory: Path, symbol: str) -> list[timedelta]:
 
 
 def load_ohlcv(directory: Path, symbol: str, timeframe: timedelta | None = None,
-               window: tuple[float, float] | None = None) -> Ohlcv:
+               window: tuple[float, float] | None = None,
+               max_candles: int | None = None) -> Ohlcv:
     """One market's candles from a freqtrade-style file (feather or CSV, see
     backtests/data.py), by open time; ``timeframe`` None takes the shortest there is;
-    ``window`` (epoch seconds) keeps the candles that overlap it."""
+    ``window`` (epoch seconds) keeps the candles that overlap it; ``max_candles``: merged
+    as a chart draws them (fund.monitor.trading.merged), from the columns as read."""
     if timeframe is None:
         frames = _timeframes(directory, symbol)
         if not frames:
@@ -62,6 +64,12 @@ def load_ohlcv(directory: Path, symbol: str, timeframe: timedelta | None = None,
     if window is not None:
         span = timeframe.total_seconds()
         keep = (times + span > window[0]) & (times <= window[1])
+
+    if max_candles is not None:
+        nothing = np.zeros(0)
+        kept = {name: columns[name][keep] if name in columns else nothing for name in _OHLCV}
+        return trading.merged_columns(symbol, times[keep], kept["open"], kept["high"],
+                                      kept["low"], kept["close"], kept["volume"], max_candles)
 
     def values(name: str) -> tuple[float, ...]:
         if name not in columns:
@@ -224,7 +232,8 @@ def trades_section(journal: str, actor: str, *, prices: Path | None = None,
             candles = book.candles.get(symbol)
             if candles is None and prices is not None:
                 try:
-                    candles = load_ohlcv(prices, symbol, timeframe, window)
+                    candles = load_ohlcv(prices, symbol, timeframe, window,
+                                         trading.MAX_CANDLES)
                 except DataError:
                     candles = None
             parts.append(f"<h4>{html.escape(symbol)}</h4>")

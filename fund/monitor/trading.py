@@ -57,23 +57,37 @@ def extremes(values: Sequence[float] | Floats, max_points: int = MAX_POINTS
 def merged(candles: Ohlcv, max_candles: int = MAX_CANDLES) -> Ohlcv:
     """The candles merged k at a time (k the smallest that leaves at most ``max_candles``):
     first open, highest high, lowest low, last close, volumes summed."""
-    n = len(candles)
-    if n <= max_candles:
+    if len(candles) <= max_candles:
         return candles
+    return merged_columns(candles.symbol, candles.times, candles.open, candles.high,
+                          candles.low, candles.close, candles.volume, max_candles)
+
+
+def merged_columns(symbol: str, times: Sequence[float] | Floats, open_: Sequence[float] | Floats,
+                   high: Sequence[float] | Floats, low: Sequence[float] | Floats,
+                   close: Sequence[float] | Floats, volume: Sequence[float] | Floats = (),
+                   max_candles: int = MAX_CANDLES) -> Ohlcv:
+    """:func:`merged` of candles given as columns (arrays, as a file is read: no tuple of
+    every candle is made to be merged again); an empty ``volume``: none recorded."""
+    def arr(values: Sequence[float] | Floats) -> Floats:
+        return np.asarray(values, dtype=np.float64)
+
+    n = len(times)
+    if n <= max_candles:
+        return Ohlcv(symbol=symbol, times=tuple(arr(times).tolist()),
+                     open=tuple(arr(open_).tolist()), high=tuple(arr(high).tolist()),
+                     low=tuple(arr(low).tolist()), close=tuple(arr(close).tolist()),
+                     volume=tuple(arr(volume).tolist()))
     k = math.ceil(n / max_candles)
     starts = np.arange(0, n, k)
     lasts = np.minimum(starts + k, n) - 1
-
-    def arr(values: Sequence[float]) -> Floats:
-        return np.asarray(values, dtype=np.float64)
-
-    volume = arr(candles.volume) if candles.volume else np.zeros(n)
-    return Ohlcv(symbol=candles.symbol, times=tuple(arr(candles.times)[starts].tolist()),
-                 open=tuple(arr(candles.open)[starts].tolist()),
-                 high=tuple(np.maximum.reduceat(arr(candles.high), starts).tolist()),
-                 low=tuple(np.minimum.reduceat(arr(candles.low), starts).tolist()),
-                 close=tuple(arr(candles.close)[lasts].tolist()),
-                 volume=tuple(np.add.reduceat(volume, starts).tolist()))
+    summed = arr(volume) if len(volume) else np.zeros(n)
+    return Ohlcv(symbol=symbol, times=tuple(arr(times)[starts].tolist()),
+                 open=tuple(arr(open_)[starts].tolist()),
+                 high=tuple(np.maximum.reduceat(arr(high), starts).tolist()),
+                 low=tuple(np.minimum.reduceat(arr(low), starts).tolist()),
+                 close=tuple(arr(close)[lasts].tolist()),
+                 volume=tuple(np.add.reduceat(summed, starts).tolist()))
 
 
 def fill_text(fill: TradeFill, market: Market | None, quote: str) -> str:

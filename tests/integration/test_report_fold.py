@@ -106,6 +106,41 @@ def test_candles_read_without_pandas_as_pandas_reads_them() -> None:
     assert candles.close == tuple(expected["close"][100:401].tolist())
 
 
+@pytest.mark.parametrize("limit", [1, 2, 299, 300, 301, 1_500])
+def test_candles_merged_as_read_are_the_chart_s_merge_of_the_whole_read(limit: int) -> None:
+    """The report reads a file's candles merged from its columns; they are what merging
+    the candles read whole gives (fund.monitor.trading.merged): fewer candles than the
+    limit, exactly as many, one more, and a limit of one."""
+    from agentfund.backtests.trades import load_ohlcv
+    from fund.monitor import trading
+
+    path_times = load_ohlcv(SAMPLE_PRICES, "ETH/USDT").times
+    window = (path_times[1_000], path_times[1_299])  # 300 candles
+    whole = load_ohlcv(SAMPLE_PRICES, "ETH/USDT", window=window)
+    assert len(whole) == 300
+    as_read = load_ohlcv(SAMPLE_PRICES, "ETH/USDT", window=window, max_candles=limit)
+    assert as_read == trading.merged(whole, limit)
+    assert len(as_read) == (300 if limit >= 300 else math.ceil(300 / math.ceil(300 / limit)))
+    k = math.ceil(300 / limit)  # the first merged candle, computed here
+    assert as_read.high[0] == max(whole.high[:k]) and as_read.low[0] == min(whole.low[:k])
+    assert as_read.volume[0] == pytest.approx(sum(whole.volume[:k]))
+
+
+def test_candles_without_volume_merge_as_read(tmp_path: Path) -> None:
+    from agentfund.backtests.trades import load_ohlcv
+    from fund.monitor import trading
+
+    rows = "".join(f"2024-01-01T{h:02d}:00:00Z,{h + 1},{h + 3},{h},{h + 2}\n" for h in range(5))
+    (tmp_path / "ABC_USDT-1h.csv").write_text("date,open,high,low,close\n" + rows)
+    whole = load_ohlcv(tmp_path, "ABC/USDT")
+    assert whole.volume == ()
+    assert load_ohlcv(tmp_path, "ABC/USDT", max_candles=5) == whole
+    merged = load_ohlcv(tmp_path, "ABC/USDT", max_candles=2)
+    assert merged == trading.merged(whole, 2)
+    assert merged.high == (5.0, 7.0) and merged.close == (4.0, 6.0)  # 3 candles, then 2
+    assert merged.volume == (0.0, 0.0)
+
+
 CSV_TIMES = {  # a time column as written, and whether pyarrow alone reads it
     "iso-z": ("2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z", True),
     "offset": ("2024-01-01 02:00:00+02:00", "2024-01-01T01:30:00-00:30", True),
