@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentfund.backtests.data import Candles, DataError, load_candles
 from agentfund.backtests.news import load_news
-from agentfund.backtests.results import ActorRun, Progress, Recorder
+from agentfund.backtests.results import ActorRun, Progress, Recorder, book_stored
 from agentfund.oracles.base import Oracle, OracleError
 from agentfund.oracles.kinds import History, build
 from fund.accounting.config import Flow as ConfigFlow
@@ -163,6 +163,9 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
     keeper = SnapshotKeeper(journal, ActorSnapshot(actor=spec.actor_id))
     book_fold = trading_stored(book) if book is not None else None
     runtime: ActorRuntime | None = None
+    period = plan.periods[spec.actor_id]
+    cash = plan.config.initial_cash[spec.actor_id]
+    run = ActorRun(actor_id=spec.actor_id, quote=spec.terms.quote, initial_cash=cash)
 
     def stored(entries: Sequence[Entry]) -> None:
         assert runtime is not None  # (stored only once the runtime writes)
@@ -170,9 +173,8 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
             keeper.stored(entries)
         if book_fold is not None:
             book_fold(entries)
+        book_stored(run, entries)
 
-    period = plan.periods[spec.actor_id]
-    cash = plan.config.initial_cash[spec.actor_id]
     wakes = fire_times_ahead(cron_trigger(spec.cron), period.start, period.end)
     try:
         first = next(wakes)
@@ -188,10 +190,8 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
             spec, chain([first], wakes), flows=_flows(plan.config.flows, spec),
             valuations=fire_times(cron_trigger(spec.accounting.valuation_cron), first,
                                   period.end) if spec.accounting else ()))
-        recorder = Recorder(ActorRun(actor_id=spec.actor_id, quote=spec.terms.quote,
-                                     initial_cash=cash),
-                            runtime, (period.start.timestamp(),
-                                      max((period.end - period.start).total_seconds(), 1.0)),
+        recorder = Recorder(run, runtime, (period.start.timestamp(),
+                                           max((period.end - period.start).total_seconds(), 1.0)),
                             progress)
         for step in node.timeline.until(period.end):
             clock.set_time(max(step.at, clock.now()))
@@ -214,7 +214,7 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
     else:
         keeper.save()
         run_snapshot = keeper.snapshot
-    run = recorder.finish(end, period.end, plan.candles, spec, first, journal)
+    recorder.finish(end, period.end, plan.candles, spec, first)
     run.snapshot = run_snapshot
     return run
 

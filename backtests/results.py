@@ -4,7 +4,7 @@ the report (NAV after each wake, allocation, an equal-weight buy-and-hold) and i
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -15,7 +15,7 @@ import numpy.typing as npt
 from agentfund.backtests.data import Candles
 from fund.actor import ActorSpec
 from fund.canonical import loads, parse_ts
-from fund.journal import Entry, EntryFilter, Journal
+from fund.journal import Entry
 from fund.messages import DEPOSIT, FILL, VALUATION
 from fund.monitor.snapshot import ActorSnapshot
 from fund.performance import Flow, buy_and_hold, cash_share, flows_of, unit_value
@@ -86,8 +86,9 @@ class Recorder:
             self._progress(run.actor_id, (run.times[-1] - self._start) / self._span, run.wakes)
 
     def finish(self, end: Entry, moment: datetime, candles: Mapping[str, Candles],
-               spec: ActorSpec, first: datetime, journal: Journal) -> ActorRun:
-        """The last point (the period's end), the curves and the totals."""
+               spec: ActorSpec, first: datetime) -> ActorRun:
+        """The last point (the period's end), the curves and the totals (the fills and
+        flows were booked as the stream was stored: :func:`book_stored`)."""
         run, ledger = self.run, self.ledger
         if self._progress:
             self._progress(run.actor_id, 1.0, run.wakes)
@@ -106,14 +107,24 @@ class Recorder:
         run.open_orders = len(self.working.working)
         run.entries, run.head_hash = end.seq, end.hash
         run.benchmark = _buy_and_hold(run, candles, spec, first)
-        for entry in journal.read(spec.actor_id, EntryFilter(kinds=(FILL, DEPOSIT, VALUATION))):
+        return run
+
+
+BOOKED = frozenset({FILL, DEPOSIT, VALUATION})
+"""The kinds whose entries go into a run's tables of fills and flows."""
+
+
+def book_stored(run: ActorRun, entries: Sequence[Entry]) -> None:
+    """Add the fills and the money in or out among a batch of the run's stream, as it is
+    stored, to its tables (``fill_rows``, ``flows``): the journal is not read again."""
+    for entry in entries:
+        if entry.kind in BOOKED:
             payload = loads(entry.payload)
             if entry.kind == FILL:
                 run.fill_rows.append((int(parse_ts(entry.ts).timestamp()), payload["symbol"],
                                       payload["side"], payload["amount"], payload["price"]))
             else:
                 run.flows.extend(flows_of(entry.kind, entry.ts, payload))
-        return run
 
 
 def unitized(runtime: ActorRuntime, initial_cash: Decimal) -> Callable[[], float]:

@@ -1,0 +1,54 @@
+"""A backtest's tables of fills and flows (the report's and the summary's) are booked from
+each batch of its stream as it is stored, not read back from the journal afterwards: they
+must be what the stored journal holds, whether the run stored its batches itself or a
+helper stored them behind it (fund/journal/behind.py, from 20,000 entries on)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from agentfund.backtests.engine import plan_backtest, run_backtest
+from fund.canonical import loads
+from fund.config import load_config
+from fund.journal import EntryFilter, open_journal
+from fund.messages import DEPOSIT, FILL, REDEMPTION, SUBSCRIPTION, VALUATION
+from fund.performance import flows_of
+from tests.conftest import EXAMPLES
+
+FIVE_MINUTES = 'actors.rebalancer.cron="*/5 * * * *"'
+
+
+@pytest.mark.parametrize(("config", "overrides", "end"), [
+    ("investors.toml", (), None),  # subscriptions, redemptions and valuations: flows
+    ("grid.toml", (), None),  # limit orders resting and filling
+    # about 24,000 entries: the first 20,000 are stored by the helper behind the run
+    ("rebalance.toml", (FIVE_MINUTES,), datetime(2024, 1, 28, tzinfo=UTC)),
+], ids=["investors", "grid", "rebalance-behind"])
+def test_the_run_s_fills_and_flows_are_the_stored_journal_s(
+        tmp_path: Path, config: str, overrides: tuple[str, ...], end: datetime | None) -> None:
+    cfg = load_config(EXAMPLES / config, list(overrides))
+    with open_journal(str(tmp_path / "journal.db")) as journal:
+        runs = run_backtest(cfg, journal, plan=plan_backtest(cfg, end=end))
+        for run in runs:
+            fills, flows = [], []  # read from the stored stream, here
+            for entry in journal.read(run.actor_id):
+                payload = loads(entry.payload)
+                if entry.kind == FILL:
+                    moment = datetime.fromisoformat(entry.ts).timestamp()
+                    fills.append((int(moment), payload["symbol"], payload["side"],
+                                  payload["amount"], payload["price"]))
+                elif entry.kind in (DEPOSIT, VALUATION):
+                    flows.extend(flows_of(entry.kind, entry.ts, payload))
+            assert run.fill_rows == fills
+            assert run.flows == flows
+            assert run.entries == journal.count(run.actor_id)
+            if config == "investors.toml":  # the tables are not empty where they matter
+                assert flows and journal.count(run.actor_id, (SUBSCRIPTION, REDEMPTION))
+            if config == "grid.toml":
+                assert fills
+            if overrides:
+                assert run.entries > 20_000 and fills
+                assert next(journal.read(run.actor_id, EntryFilter(kinds=(FILL,)))).seq < 20_000
