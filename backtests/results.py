@@ -86,9 +86,9 @@ class Recorder:
             self._progress(run.actor_id, (run.times[-1] - self._start) / self._span, run.wakes)
 
     def finish(self, end: Entry, moment: datetime, candles: Mapping[str, Candles],
-               spec: ActorSpec, first: datetime) -> ActorRun:
-        """The last point (the period's end), the curves and the totals (the fills and
-        flows were booked as the stream was stored: :func:`book_stored`)."""
+               spec: ActorSpec, first: datetime) -> None:
+        """Add the last point (the period's end), the curves and the totals to the run (its
+        fills and flows were booked as the stream was stored: :func:`book_stored`)."""
         run, ledger = self.run, self.ledger
         if self._progress:
             self._progress(run.actor_id, 1.0, run.wakes)
@@ -107,7 +107,6 @@ class Recorder:
         run.open_orders = len(self.working.working)
         run.entries, run.head_hash = end.seq, end.hash
         run.benchmark = _buy_and_hold(run, candles, spec, first)
-        return run
 
 
 BOOKED = frozenset({FILL, DEPOSIT, VALUATION})

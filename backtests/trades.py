@@ -51,7 +51,8 @@ def load_ohlcv(directory: Path, symbol: str, timeframe: timedelta | None = None,
     """One market's candles from a freqtrade-style file (feather or CSV, see
     backtests/data.py), by open time; ``timeframe`` None takes the shortest there is;
     ``window`` (epoch seconds) keeps the candles that overlap it; ``max_candles``: merged
-    as a chart draws them (fund.monitor.trading.merged), from the columns as read."""
+    as a chart draws them (fund.monitor.trading.merged), from the columns as read (None:
+    every candle as it is)."""
     if timeframe is None:
         frames = _timeframes(directory, symbol)
         if not frames:
@@ -65,20 +66,11 @@ def load_ohlcv(directory: Path, symbol: str, timeframe: timedelta | None = None,
         span = timeframe.total_seconds()
         keep = (times + span > window[0]) & (times <= window[1])
 
-    if max_candles is not None:
-        nothing = np.zeros(0)
-        kept = {name: columns[name][keep] if name in columns else nothing for name in _OHLCV}
-        return trading.merged_columns(symbol, times[keep], kept["open"], kept["high"],
-                                      kept["low"], kept["close"], kept["volume"], max_candles)
-
-    def values(name: str) -> tuple[float, ...]:
-        if name not in columns:
-            return ()
-        return tuple(columns[name][keep].tolist())
-
-    return Ohlcv(symbol=symbol, times=tuple(times[keep].tolist()), open=values("open"),
-                 high=values("high"), low=values("low"), close=values("close"),
-                 volume=values("volume"))
+    volume = columns["volume"][keep] if "volume" in columns else ()
+    return trading.merged_columns(symbol, times[keep], columns["open"][keep],
+                                  columns["high"][keep], columns["low"][keep],
+                                  columns["close"][keep], volume,
+                                  len(times) if max_candles is None else max_candles)
 
 
 _OHLCV = ("open", "high", "low", "close", "volume")

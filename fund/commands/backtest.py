@@ -53,7 +53,7 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
     plan = plan_backtest(cfg, start=start, end=end)  # every refusal, before anything is written
     gc.freeze()  # the code, the config and the data loaded live to the process's end: the
     # collector need not walk them again while the run makes and drops its millions of
-    # objects (once a process: a sweep's many runs in one process would keep each run's)
+    # objects (here, not in the engine, which a sweep calls for many runs in one process)
     with new_journal(journal or str(out / "journal.db"), out) as store, \
             _progress(enabled=sys.stderr.isatty()) as progress:
         for spec in cfg.actors:  # refused here, before another actor's stream is written
