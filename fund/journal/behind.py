@@ -84,6 +84,13 @@ class BehindStore:
         """Whether a batch was handed over and not yet answered for."""
         return self._flight is not None
 
+    def answered(self) -> bool:
+        """Whether :meth:`wait` would return at once: nothing in flight, or the helper has
+        answered for it (or ended)."""
+        stdout = self._proc.stdout
+        assert stdout is not None
+        return self._flight is None or bool(select.select([stdout], [], [], 0)[0])
+
     def send(self, batch: Batch) -> None:
         """Hand ``batch`` to the helper (nothing may be in flight)."""
         if self._flight is not None:

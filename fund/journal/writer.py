@@ -21,6 +21,10 @@ from fund.journal.behind import BehindStore, storable
 
 LOG = logging.getLogger(__name__)
 BATCH_SIZE = 20_000  # entries a writer buffers before it stores them (by default)
+BEHIND_BATCH = 2_000
+"""With a helper storing behind: the entries handed to it at a time when it is free (the
+last batch, which the run waits for at its end, is then this small, not a full buffer)."""
+_LOOK_EVERY = 250  # entries between looks at whether the helper is free, past that
 _make = Entry._make  # an Entry from its fields in order, without keyword handling
 
 
@@ -36,8 +40,10 @@ class JournalWriter:
     a projection kept up to date by the writer (:mod:`fund.monitor.keeper`) folds what the
     journal holds, without reading it back.
 
-    ``behind`` (a backtest's): a full buffer is handed to a helper process that stores it
-    while the caller goes on (:mod:`fund.journal.behind`; SQLite files only, else ignored).
+    ``behind`` (a backtest's): the buffer is handed to a helper process that stores it
+    while the caller goes on (:mod:`fund.journal.behind`; SQLite files only, else ignored):
+    at :data:`BEHIND_BATCH` entries when the helper is free (or not started yet), else when
+    the buffer is full, once the batch in flight is stored.
     :meth:`flush` still returns only once everything appended is stored; a batch that
     could not be stored is reported at the next hand-off or flush, with everything
     appended after it dropped. Call :meth:`close` when done (it stops the helper).
@@ -88,11 +94,15 @@ class JournalWriter:
         entries = self._pending.entries
         entries.append(entry)
         self._seq, self._hash = seq, digest
-        if len(entries) >= self.batch_size:
+        size = len(entries)
+        if size >= self.batch_size:
             if self._behind_path is None:
                 self.flush()
             else:
                 self._hand_off()
+        elif size >= BEHIND_BATCH and not size % _LOOK_EVERY and self._behind_path is not None \
+                and (self._behind is None or self._behind.answered()):
+            self._hand_off()
         return entry
 
     @property

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,57 @@ def test_the_helper_starts_at_the_first_full_batch_and_stops_at_close(tmp_path: 
         assert helper._proc.returncode == 0
         assert writer._behind is None
         writer.close()  # twice: nothing left to stop
+
+
+def _until(condition: Callable[[], bool], limit: float = 10.0) -> None:
+    """Wait (bounded) for the helper process to get somewhere."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "the helper did not answer in time"
+        time.sleep(0.005)
+
+
+def test_a_free_helper_is_handed_short_batches_and_a_busy_one_is_not_waited_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From BEHIND_BATCH entries on, the buffer goes to the helper as soon as it is free, so
+    the last batch a run waits for is short; while the helper is busy (here: another
+    connection holds the file's write lock) the writer goes on appending without waiting,
+    until its buffer is full."""
+    monkeypatch.setattr(writer_module, "BEHIND_BATCH", 20)
+    monkeypatch.setattr(writer_module, "_LOOK_EVERY", 5)
+    path = tmp_path / "j.db"
+    seen: list[int] = []
+    with open_journal(str(path)) as journal:
+        writer = JournalWriter(journal, PID, batch_size=200, behind=True,
+                               on_stored=lambda entries: seen.append(len(entries)))
+        try:
+            appended = _write(writer, 1, 19)
+            assert writer._behind is None
+            appended += _write(writer, 20, 1)  # the helper starts and is handed 20
+            helper = writer._behind
+            assert helper is not None and not writer._pending.entries
+            _until(helper.answered)
+            appended += _write(writer, 21, 24)  # free: handed at the 20th, 4 kept
+            assert len(writer._pending.entries) == 4
+            _until(helper.answered)
+            lock = sqlite3.connect(path, isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")
+            try:
+                appended += _write(writer, 45, 16)  # handed; the helper waits for the lock
+                assert not writer._pending.entries
+                appended += _write(writer, 61, 199)  # busy: kept, not waited for
+                assert len(writer._pending.entries) == 199 and not helper.answered()
+                assert journal.count(PID) == 40
+            finally:
+                lock.rollback()
+                lock.close()
+            appended += _write(writer, 260, 1)  # a full buffer waits for the batch in flight
+            assert not writer._pending.entries
+            writer.flush()
+        finally:
+            writer.close()
+    assert _rows(path) == [tuple(e) for e in appended]
+    assert seen == [20, 20, 20, 200]
 
 
 def test_a_journal_the_helper_cannot_open_is_stored_by_the_writer(tmp_path: Path) -> None:

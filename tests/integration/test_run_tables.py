@@ -1,7 +1,8 @@
 """A backtest's tables of fills and flows (the report's and the summary's) are booked from
 each batch of its stream as it is stored, not read back from the journal afterwards: they
 must be what the stored journal holds, whether the run stored its batches itself or a
-helper stored them behind it (fund/journal/behind.py, from 20,000 entries on)."""
+helper stored them behind it (fund/journal/behind.py, in batches of 2,000 entries from the
+first 2,000 on)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+import fund.journal.writer as writer_module
 from agentfund.backtests.engine import plan_backtest, run_backtest
 from fund.canonical import loads
 from fund.config import load_config
-from fund.journal import EntryFilter, open_journal
+from fund.journal import Batch, EntryFilter, open_journal
 from fund.messages import DEPOSIT, FILL, REDEMPTION, SUBSCRIPTION, VALUATION
 from fund.performance import flows_of
 from tests.conftest import EXAMPLES
@@ -21,14 +23,27 @@ from tests.conftest import EXAMPLES
 FIVE_MINUTES = 'actors.rebalancer.cron="*/5 * * * *"'
 
 
-@pytest.mark.parametrize(("config", "overrides", "end"), [
-    ("investors.toml", (), None),  # subscriptions, redemptions and valuations: flows
-    ("grid.toml", (), None),  # limit orders resting and filling
-    # about 24,000 entries: the first 20,000 are stored by the helper behind the run
-    ("rebalance.toml", (FIVE_MINUTES,), datetime(2024, 1, 28, tzinfo=UTC)),
-], ids=["investors", "grid", "rebalance-behind"])
+@pytest.mark.parametrize(("config", "overrides", "end", "behind"), [
+    ("investors.toml", (), None, True),  # subscriptions, redemptions and valuations: flows
+    ("grid.toml", (), None, True),  # limit orders resting and filling
+    # about 6,000 entries, stored by the helper in batches as it is free
+    ("rebalance.toml", (FIVE_MINUTES,), datetime(2024, 1, 7, tzinfo=UTC), True),
+    ("rebalance.toml", (FIVE_MINUTES,), datetime(2024, 1, 7, tzinfo=UTC), False),
+], ids=["investors", "grid", "rebalance-behind", "rebalance-here"])
 def test_the_run_s_fills_and_flows_are_the_stored_journal_s(
-        tmp_path: Path, config: str, overrides: tuple[str, ...], end: datetime | None) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str,
+        overrides: tuple[str, ...], end: datetime | None, behind: bool) -> None:
+    if not behind:  # no file a helper could append to: the run stores its batches itself
+        monkeypatch.setattr(writer_module, "storable", lambda journal: None)
+    stored: list[int] = []
+    keep = writer_module.JournalWriter._stored
+
+    def counted(self: writer_module.JournalWriter, batch: Batch | None) -> None:
+        if batch is not None:
+            stored.append(len(batch.entries))
+        keep(self, batch)
+
+    monkeypatch.setattr(writer_module.JournalWriter, "_stored", counted)
     cfg = load_config(EXAMPLES / config, list(overrides))
     with open_journal(str(tmp_path / "journal.db")) as journal:
         runs = run_backtest(cfg, journal, plan=plan_backtest(cfg, end=end))
@@ -50,5 +65,8 @@ def test_the_run_s_fills_and_flows_are_the_stored_journal_s(
             if config == "grid.toml":
                 assert fills
             if overrides:
-                assert run.entries > 20_000 and fills
-                assert next(journal.read(run.actor_id, EntryFilter(kinds=(FILL,)))).seq < 20_000
+                assert run.entries > 2 * writer_module.BEHIND_BATCH and fills
+                assert next(journal.read(run.actor_id, EntryFilter(
+                    kinds=(FILL,)))).seq < writer_module.BEHIND_BATCH
+                # several batches came back from the helper, or none (it stored nothing)
+                assert len(stored) > 1 if behind else not stored
