@@ -26,7 +26,7 @@ from fund.actor import ActorSpec
 from fund.clock import SimulatedClock
 from fund.config import BacktestSettings, FundConfig
 from fund.exchange.paper import PaperAdapter
-from fund.journal import Entry, Journal
+from fund.journal import Entry, Journal, writer
 from fund.money import standard
 from fund.monitor import store
 from fund.monitor.keeper import SnapshotKeeper
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from fund.trades import Trades
 
 KEEPER_BEHIND = "fund.monitor.keeper:SnapshotKeeper.behind"
+_MICROSECOND = timedelta(microseconds=1)
 """The fold a backtest's helper storing behind keeps (fund.journal.behind.serve)."""
 
 __all__ = ["ActorRun", "BacktestError", "BacktestPlan", "Period", "Progress", "actor_period",
@@ -183,7 +184,7 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
                                 adapter=PaperAdapter(fee_rate=spec.terms.fee_rate,
                                                      slippage_bps=spec.terms.slippage_bps),
                                 oracles=plan.oracles.pop(spec.actor_id, None),
-                                on_stored=stored, behind=True,
+                                on_stored=stored, behind=_long(spec, first, period.end),
                                 fold_behind=KEEPER_BEHIND if keepable(journal) else "")
         runtime.open(cash)
         node = Node(runtime, timeline(
@@ -217,6 +218,20 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
     recorder.finish(end, period.end, plan.candles, spec, first)
     run.snapshot = run_snapshot
     return run
+
+
+def _long(spec: ActorSpec, first: datetime, end: datetime) -> bool:
+    """Whether the run is expected to write a writer's full buffer of entries or more: only
+    then does a helper process store its batches behind it (fund.journal.behind). Its wakes
+    are estimated from the first two fire times, and each writes a Wake, an Observation per
+    oracle and a Decision. A shorter run stores its entries itself: starting the helper
+    would cost more than it saves (W1 hourly, 13,537 entries: the same time, 11 % more
+    CPU)."""
+    second = next(fire_times(cron_trigger(spec.cron), first + _MICROSECOND, end), None)
+    if second is None:
+        return False
+    wakes = (end - first) / (second - first) + 1
+    return wakes * (2 + len(spec.declared())) >= writer.BATCH_SIZE
 
 
 def _flows(flows: Sequence[ConfigFlow], spec: ActorSpec) -> list[Flow]:
