@@ -10,7 +10,7 @@ its sentiment), so the journal holds every headline of the period; then the End 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -152,12 +152,15 @@ def plan_backtest(config: FundConfig, *, start: datetime | None = None,
 
 @standard
 def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
-              progress: Progress | None = None, book: Trades | None = None) -> ActorRun:
+              progress: Progress | None = None, book: Trades | None = None,
+              meanwhile: Callable[[], None] | None = None) -> ActorRun:
     """Backtest one actor into its own stream of the journal: its node, stepped through its
     timeline on a simulated clock. The monitor's snapshot is folded from each batch as it
     is stored and kept as the journal's projection checkpoint (fund.monitor.keeper) — by
     the process storing the batches behind the run, when there is one (fund.journal.behind)
-    — and ``book`` (the report's trade book), if given, is folded from them too."""
+    — and ``book`` (the report's trade book), if given, is folded from them too.
+    ``meanwhile``: work of the caller's that needs none of the run (loading what its report
+    will need), done while that process stores and folds the run's last entries."""
     if journal.head(spec.actor_id) is not None:
         raise BacktestError(f"{journal.url} already holds a stream for actor "
                             f"{spec.actor_id}; write to a new --journal")
@@ -203,6 +206,12 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
         end = node.finish(period.end)  # also records the news after the last wake
         if plan.signer is not None and plan.signer.checkpoint(runtime) is not None:
             end = runtime.writer.journal.head(spec.actor_id) or end  # the signed End
+        # the helper stores and folds the last entries (and keeps the checkpoint) while
+        # this process does what needs none of that: the run's totals, then ``meanwhile``
+        runtime.writer.finish()
+        recorder.finish(end, period.end, plan.candles, spec, first)
+        if meanwhile is not None:
+            meanwhile()
     finally:
         wakes.close()  # stops the fire-time worker if the run ended early
         if runtime is not None:
@@ -215,7 +224,6 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
     else:
         keeper.save()
         run_snapshot = keeper.snapshot
-    recorder.finish(end, period.end, plan.candles, spec, first)
     run.snapshot = run_snapshot
     return run
 
@@ -242,9 +250,11 @@ def _flows(flows: Sequence[ConfigFlow], spec: ActorSpec) -> list[Flow]:
 def run_backtest(config: FundConfig, journal: Journal, *, start: datetime | None = None,
                  end: datetime | None = None, progress: Progress | None = None,
                  plan: BacktestPlan | None = None,
-                 books: Mapping[str, Trades] | None = None) -> list[ActorRun]:
+                 books: Mapping[str, Trades] | None = None,
+                 meanwhile: Callable[[], None] | None = None) -> list[ActorRun]:
     """Backtest every actor of a fund into the journal; return each actor's run. ``books``:
-    by actor id, the report's trade book, folded from the stream as it is stored."""
+    by actor id, the report's trade book, folded from the stream as it is stored;
+    ``meanwhile``: as :func:`run_actor`'s, at the end of each actor's run."""
     plan = plan or plan_backtest(config, start=start, end=end)
-    return [run_actor(spec, journal, plan, progress, (books or {}).get(spec.actor_id))
-            for spec in config.actors]
+    return [run_actor(spec, journal, plan, progress, (books or {}).get(spec.actor_id),
+                      meanwhile) for spec in config.actors]

@@ -41,13 +41,15 @@ PAGE_CSS = (
     "figure{margin:1em 0}figcaption{font-size:12px;color:#555}.note{font-size:12px;color:#555}"
 )
 """The report's styles, for other self-contained pages drawn the same way (the audit)."""
-_TEMPLATE = {"layout": {
+TEMPLATE = {"layout": {
     "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#222"},
     "paper_bgcolor": "white", "plot_bgcolor": "white",
     "xaxis": {"gridcolor": "#eee", "linecolor": "#999", "showline": True, "zeroline": False},
     "yaxis": {"gridcolor": "#eee", "linecolor": "#999", "showline": True,
               "zerolinecolor": "#bbb"},
     "hovermode": "closest"}}
+"""The report's plotly template (merged into plotly's default template, as a figure's
+``update_layout(template=...)`` does)."""
 _CONFIG = {"displaylogo": False, "responsive": True,
            "modeBarButtonsToRemove": ["sendDataToCloud"]}
 
@@ -82,7 +84,7 @@ class Page:
     def figure(self, figure: go.Figure, label: str, caption: str) -> str:
         """A ``<figure>`` holding the chart (its data inline) and its caption."""
         self.figures += 1
-        chart = figures.html_div(figure, _TEMPLATE, div_id=f"chart-{self.figures}",
+        chart = figures.html_div(figure, TEMPLATE, div_id=f"chart-{self.figures}",
                                  config=_CONFIG)
         return (f"<figure class=\"chart\" aria-label=\"{_esc(label)}\">{chart}"
                 f"<figcaption>{_esc(caption)}</figcaption></figure>\n")

@@ -29,6 +29,9 @@ from .data import DataError, arrow_candles, find_file
 
 MAX_ROWS = 200
 """Rows of the round-trip and fill tables shown (the newest); the count says how many."""
+TEMPLATE = "plotly_white"
+"""The trades section's plotly template (not whatever default was set: streamlit sets its
+own)."""
 _TIMEFRAME = re.compile(r"^(\d+)([mhdw])$")
 _UNIT = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
@@ -184,8 +187,7 @@ def trades_section(journal: str, actor: str, *, prices: Path | None = None,
 
     def figure(fig: Any, name: str) -> str:
         include: bool | str = "inline" if plotlyjs and not figures else False
-        # "plotly_white", not whatever default was set (streamlit sets its own)
-        div = html_div(fig, "plotly_white", div_id=f"trades-{slug}-{name}",
+        div = html_div(fig, TEMPLATE, div_id=f"trades-{slug}-{name}",
                        config={"displaylogo": False, "responsive": True},
                        include_plotlyjs=include)
         figures.append(div)

@@ -69,6 +69,25 @@ def html_div(figure: go.Figure, template: str | Mapping[str, Any], *, div_id: st
     costs: plotly validates and copies a template each time one is set on a figure (11 ms
     for "plotly_white", most of a small figure's cost); here it is made once per process
     (and default template) and put in the figure's dict. The figure is not changed."""
+    data = figure.to_dict()
+    data["layout"]["template"] = orjson.loads(_made(template))
+    return str(pio.to_html(data, include_plotlyjs=include_plotlyjs, full_html=False,
+                           div_id=div_id, config=dict(config), validate=False))
+
+
+_TEMPLATES: dict[tuple[str, str | None], bytes] = {}
+
+
+def ready(*templates: str | Mapping[str, Any]) -> None:
+    """Make the templates :func:`html_div` draws with now (the first costs ~40 ms: plotly
+    loads a module for every trace type the template styles), so that a caller with time
+    to spare — waiting for another process — spends it there and not on its first figure."""
+    for template in templates:
+        _made(template)
+
+
+def _made(template: str | Mapping[str, Any]) -> bytes:
+    """The template as :func:`_template` makes it, kept once per process and default."""
     default = pio.templates.default
     kept = isinstance(default, str | None)  # (a default set as a template object: no key)
     key = (template if isinstance(template, str) else orjson.dumps(template).decode(),
@@ -78,13 +97,7 @@ def html_div(figure: go.Figure, template: str | Mapping[str, Any], *, div_id: st
         made = _template(template)
         if kept:
             _TEMPLATES[key] = made
-    data = figure.to_dict()
-    data["layout"]["template"] = orjson.loads(made)
-    return str(pio.to_html(data, include_plotlyjs=include_plotlyjs, full_html=False,
-                           div_id=div_id, config=dict(config), validate=False))
-
-
-_TEMPLATES: dict[tuple[str, str | None], bytes] = {}
+    return made
 
 
 def _template(template: str | Mapping[str, Any]) -> bytes:

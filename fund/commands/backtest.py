@@ -61,7 +61,8 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
                 raise BacktestError(f"{store.url} already holds a stream for actor "
                                     f"{spec.actor_id}; write to a new --journal")
         books = _books(cfg.actors) if report else {}
-        runs = run_backtest(cfg, store, progress=progress, plan=plan, books=books)
+        runs = run_backtest(cfg, store, progress=progress, plan=plan, books=books,
+                            meanwhile=_ready_report if report else None)
     report_path = out / "report.html" if report else None
     summary = fund_summary(runs, store.url, str(report_path) if report_path else None)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -167,6 +168,15 @@ def _print_table(name: str, summary: Mapping[str, Any]) -> None:
     if summary["report"]:
         console.print(f"report:  {summary['report']}")
     console.print(f"verify:  fund verify {summary['journal']}")
+
+
+def _ready_report() -> None:
+    """Load what writing the report needs — its modules and plotly's templates, ~0.1 s on
+    a first report — while the process storing the journal behind the run finishes."""
+    from agentfund.backtests import report, trades
+    from fund import figures
+
+    figures.ready(report.TEMPLATE, trades.TEMPLATE)
 
 
 def _write_report(path: Path, name: str, summary: Mapping[str, Any],

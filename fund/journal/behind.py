@@ -95,14 +95,24 @@ class BehindStore:
         """Hand ``batch`` to the helper (nothing may be in flight)."""
         if self._flight is not None:
             raise RuntimeError("a batch is still in flight")
+        assert self._proc.stdin is not None
+        if self._proc.stdin.closed:
+            raise RuntimeError("the helper was told that no batch follows")
         pid, seq, kind, ts, payload, prev, digest = zip(*batch.entries, strict=True)
         frame = marshal.dumps(((pid, seq, kind, ts, payload, prev, digest), batch.blobs))
-        assert self._proc.stdin is not None
         try:
             _write_frame(self._proc.stdin, frame)
         except OSError:
             raise JournalError(self._gone()) from None
         self._flight = batch
+
+    def end_input(self) -> None:
+        """Tell the helper that no batch follows the one in flight: it stores that one,
+        keeps its fold and exits while the caller goes on (:meth:`wait` still answers for
+        the batch; :meth:`close` waits for the exit)."""
+        assert self._proc.stdin is not None
+        with contextlib.suppress(OSError):  # a helper gone already: wait() says so
+            self._proc.stdin.close()
 
     def wait(self) -> Batch | None:
         """The batch in flight once it is stored (None: none was); raises the helper's

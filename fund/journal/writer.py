@@ -149,6 +149,18 @@ class JournalWriter:
         if self.on_stored is not None:
             self.on_stored(batch.entries)
 
+    def finish(self) -> None:
+        """The last entries are appended: hand them to the helper storing behind, tell it
+        that no more follow and return at once — it stores them, folds them and keeps its
+        projection while the caller goes on; :meth:`flush` and :meth:`close` then wait for
+        it. Without a helper, the same as :meth:`flush`. Append nothing after it."""
+        if self._behind is None:
+            self.flush()
+            return
+        if self._pending.entries:
+            self._hand_off()
+        self._behind.end_input()
+
     def close(self) -> None:
         """Stop the helper storing behind, if one was started (after the batch in flight;
         what was not flushed is not stored)."""

@@ -16,12 +16,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 import fund.journal.writer as writer_module
-from agentfund.backtests.engine import run_backtest
+from agentfund.backtests.engine import plan_backtest, run_backtest
 from fund import projection_store
 from fund.canonical import loads
 from fund.config import load_config
@@ -281,6 +282,40 @@ def test_the_helper_folds_each_batch_it_stored_and_keeps_the_fold_at_the_end(
         " ".join(map(str, range(21, 26))), "saved"]
 
 
+def test_after_finish_the_helper_stores_folds_and_keeps_its_fold_before_close(
+        tmp_path: Path) -> None:
+    """finish() hands over the last entries and says that no more follow: the helper
+    stores them, folds them and keeps the fold while the caller goes on (a backtest writes
+    its report meanwhile), and close() then only reaps it."""
+    path = tmp_path / "j.db"
+    folded = path.with_suffix(".folded")
+    with open_journal(str(path)) as journal:
+        writer = JournalWriter(journal, PID, batch_size=10, behind=True, fold_behind=FOLDED)
+        try:
+            appended = _write(writer, 1, 25)
+            writer.finish()  # returns without waiting for the last five
+            _until(lambda: folded.read_text().endswith("saved\n"))  # close() not called yet
+            with pytest.raises(RuntimeError, match="no batch follows"):
+                _write(writer, 26, 10)  # nothing may follow the last batch
+            writer.flush()
+            assert journal.count(PID) == 25
+        finally:
+            writer.close()
+    assert _rows(path) == [tuple(e) for e in appended]
+    assert folded.read_text().splitlines() == [
+        PID, " ".join(map(str, range(1, 11))), " ".join(map(str, range(11, 21))),
+        " ".join(map(str, range(21, 26))), "saved"]
+
+
+def test_finish_without_a_helper_stores_what_is_buffered(tmp_path: Path) -> None:
+    with open_journal(str(tmp_path / "j.db")) as journal:
+        writer = JournalWriter(journal, PID, batch_size=10, behind=True)
+        appended = _write(writer, 1, 7)  # shorter than a batch: no helper was started
+        writer.finish()
+        assert writer._behind is None and list(journal.read(PID)) == appended
+        writer.close()
+
+
 def test_a_stream_the_writer_began_storing_itself_is_not_folded_behind(
         tmp_path: Path) -> None:
     """The helper would see only the later batches: it stores them, the writer's own
@@ -319,6 +354,32 @@ def test_a_fold_that_fails_in_the_helper_stops_folding_not_storing(
                     "entry 41 cannot be folded"]
     assert path.with_suffix(".folded").read_text().splitlines()[1:] == [
         " ".join(map(str, range(n, n + 10))) for n in (1, 11, 21, 31)]  # no save: not whole
+
+
+@pytest.mark.parametrize(("end", "behind"), [(datetime(2024, 1, 28, tzinfo=UTC), True),
+                                             (datetime(2024, 1, 3, tzinfo=UTC), False)],
+                         ids=["behind", "here"])
+def test_a_backtest_s_meanwhile_runs_while_the_helper_keeps_the_snapshot(
+        tmp_path: Path, end: datetime, behind: bool) -> None:
+    """The caller's ``meanwhile`` (the command loads its report's modules there) runs once,
+    after the run's last entries are handed over: the helper storing behind stores, folds
+    and keeps the snapshot at the head in that time, not only once it is stopped."""
+    config = load_config(EXAMPLES / "rebalance.toml", ['actors.rebalancer.cron="*/5 * * * *"'])
+    calls: list[bool] = []
+    with open_journal(str(tmp_path / "j.db")) as journal:
+
+        def meanwhile() -> None:
+            if behind:  # the helper keeps the checkpoint at the head by itself
+                _until(lambda: store.at_head(journal, "rebalancer"))
+            calls.append(store.at_head(journal, "rebalancer"))
+
+        (run,) = run_backtest(config, journal, plan=plan_backtest(config, end=end),
+                              meanwhile=meanwhile)
+        assert calls == [behind]  # once; a run storing its own keeps it after
+        assert (run.entries > writer_module.BATCH_SIZE) == behind
+        assert run.entries == journal.count("rebalancer") and store.at_head(journal,
+                                                                              "rebalancer")
+        assert run.snapshot is not None and run.snapshot.seq == run.entries
 
 
 def test_a_backtest_stored_and_folded_behind_is_the_backtest_stored_here(

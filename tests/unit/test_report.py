@@ -211,7 +211,7 @@ def test_a_figure_on_a_page_is_the_bytes_of_setting_its_template_first() -> None
 
     drawn = curves(make_series(500, symbols=3))
     config = {"displaylogo": False, "responsive": True}
-    for template in ("plotly_white", "ggplot2", report._TEMPLATE):
+    for template in ("plotly_white", "ggplot2", report.TEMPLATE):
         for make in (lambda: figures.nav_figure(drawn), lambda: figures.allocation_figure(drawn),
                      lambda: go.Figure(go.Bar(x=[1, 2], y=[3, -4]))):
             plain = make()
@@ -223,6 +223,30 @@ def test_a_figure_on_a_page_is_the_bytes_of_setting_its_template_first() -> None
             for _ in range(2):  # the template kept for the process is not altered by a use
                 assert figures.html_div(figure, template, div_id="d", config=config) == expected
             assert figure.to_dict() == before  # the figure itself is left as it was
+
+
+def test_templates_made_ready_are_the_ones_a_figure_is_drawn_with(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ready`` makes the templates beforehand (the backtest does, while its helper
+    finishes): drawing then makes none, and draws the same bytes."""
+    import plotly.graph_objects as go
+
+    from agentfund.backtests import report
+
+    figure = go.Figure(go.Bar(x=[1, 2], y=[3, -4]))
+    monkeypatch.setattr(figures, "_TEMPLATES", {})
+    expected = [figures.html_div(figure, t, div_id="d", config={})
+                for t in ("ggplot2", report.TEMPLATE)]
+    monkeypatch.setattr(figures, "_TEMPLATES", {})
+    figures.ready("ggplot2", report.TEMPLATE)
+    assert len(figures._TEMPLATES) == 2
+
+    def made_again(template: object) -> bytes:
+        raise AssertionError(f"template {template!r} made again")
+
+    monkeypatch.setattr(figures, "_template", made_again)
+    assert [figures.html_div(figure, t, div_id="d", config={})
+            for t in ("ggplot2", report.TEMPLATE)] == expected
 
 
 def test_an_unknown_template_name_is_refused() -> None:
@@ -243,10 +267,10 @@ def test_a_dict_template_is_merged_into_the_default_template_of_the_moment() -> 
         for default in ("ggplot2", "plotly_dark", pio.templates["seaborn"], None):
             pio.templates.default = default
             plain = go.Figure(go.Scatter(x=[1, 2], y=[1, 0]))
-            plain.update_layout(template=report._TEMPLATE)
+            plain.update_layout(template=report.TEMPLATE)
             expected = plain.to_html(full_html=False, include_plotlyjs=False, div_id="d")
             shown = figures.html_div(go.Figure(go.Scatter(x=[1, 2], y=[1, 0])),
-                                     report._TEMPLATE, div_id="d", config={})
+                                     report.TEMPLATE, div_id="d", config={})
             assert shown == expected, default
     finally:
         pio.templates.default = before
