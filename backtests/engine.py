@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from fund.trades import Trades
 
 KEEPER_BEHIND = "fund.monitor.keeper:SnapshotKeeper.behind"
-_MICROSECOND = timedelta(microseconds=1)
 """The fold a backtest's helper storing behind keeps (fund.journal.behind.serve)."""
+_MICROSECOND = timedelta(microseconds=1)
 
 __all__ = ["ActorRun", "BacktestError", "BacktestPlan", "Period", "Progress", "actor_period",
            "load_history", "plan_backtest", "run_backtest"]
