@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 GENESIS_HASH = "0" * 64
 PROCESS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -53,6 +53,32 @@ def entry_hash(process_id: str, seq: int, kind: str, ts: str, payload: str,
     """Hash an entry's fields together with the previous entry's hash."""
     return sha256(f"{process_id}\x1f{seq}\x1f{kind}\x1f{ts}\x1f{prev_hash}\x1f{payload}"
                   .encode()).hexdigest()
+
+
+def chain_columns(entries: Sequence[Entry]) -> list[tuple[Any, ...]]:
+    """The entries' fields that their hashes cover, as columns: process ids, seqs, kinds,
+    times and payloads (what :func:`chain` hashes)."""
+    return list(zip(*entries, strict=True))[:5]
+
+
+def chain(columns: Sequence[Sequence[Any]], prev_hash: str) -> list[str]:
+    """The hashes of a stream's entries given as columns (process ids, seqs, kinds, times,
+    payloads: consecutive entries, in order), the first one's predecessor's hash being
+    ``prev_hash``: what :func:`entry_hash` gives each in turn."""
+    digests: list[str] = []
+    add = digests.append
+    for process_id, seq, kind, ts, payload in zip(*columns, strict=True):
+        prev_hash = entry_hash(process_id, seq, kind, ts, payload, prev_hash)
+        add(prev_hash)
+    return digests
+
+
+def chained(columns: Sequence[Sequence[Any]], prev_hash: str,
+            digests: Sequence[str]) -> list[Entry]:
+    """The entries of ``columns`` (as :func:`chain`'s) with their chain: ``digests`` their
+    hashes, ``prev_hash`` the first one's predecessor's."""
+    prevs = (prev_hash, *digests[:-1])
+    return list(map(Entry._make, zip(*columns, prevs, digests, strict=True)))
 
 
 def describe_error(url: str, exc: BaseException) -> str:

@@ -15,6 +15,9 @@ from fund.journal.base import (
     Journal,
     JournalError,
     blob_digest,
+    chain,
+    chain_columns,
+    chained,
     entry_hash,
 )
 from fund.journal.behind import BehindStore, storable
@@ -69,7 +72,7 @@ class JournalWriter:
 
     def _resync(self) -> None:
         head = self.journal.head(self.process_id)
-        self._seq = head.seq if head else 0
+        self._seq = self._hashed = head.seq if head else 0
         self._hash = head.hash if head else GENESIS_HASH
 
     @property
@@ -79,7 +82,12 @@ class JournalWriter:
 
     @property
     def head_hash(self) -> str:
-        """Hash of the last entry appended (stored or pending)."""
+        """Hash of the last entry appended (stored or pending). A writer storing behind
+        knows it once the entry is stored (after :meth:`flush`): its helper chains the
+        entries; before, asking is a RuntimeError."""
+        if self._hashed != self._seq:
+            raise RuntimeError(f"{self.process_id}: entry {self._seq} is chained when it is "
+                               "stored: flush first")
         return self._hash
 
     def append(self, kind: str, ts: str, payload: Any) -> Entry:
@@ -87,13 +95,22 @@ class JournalWriter:
         return self.append_text(kind, ts, dumps(payload))
 
     def append_text(self, kind: str, ts: str, text: str) -> Entry:
-        """Chain and buffer one entry whose payload is already canonical JSON."""
-        seq, prev = self._seq + 1, self._hash
-        digest = entry_hash(self.process_id, seq, kind, ts, text, prev)
-        entry = _make((self.process_id, seq, kind, ts, text, prev, digest))
+        """Chain and buffer one entry whose payload is already canonical JSON. A writer
+        storing behind leaves the returned entry's ``prev_hash`` and ``hash`` empty: the
+        entries are chained as they are stored (by the helper, or by :meth:`flush`), and
+        ``on_stored`` and the journal get them chained."""
+        seq = self._seq + 1
+        if self._behind_path is None:
+            prev = self._hash
+            digest = entry_hash(self.process_id, seq, kind, ts, text, prev)
+            entry = _make((self.process_id, seq, kind, ts, text, prev, digest))
+            self._hash = digest
+            self._hashed = seq
+        else:
+            entry = _make((self.process_id, seq, kind, ts, text, "", ""))
         entries = self._pending.entries
         entries.append(entry)
-        self._seq, self._hash = seq, digest
+        self._seq = seq
         size = len(entries)
         if size >= self.batch_size:
             if self._behind_path is None:
@@ -141,11 +158,16 @@ class JournalWriter:
             return
         self._pending = Batch()
         self._stored_here = True
+        if self._hashed != self._seq:  # appended to be chained by a helper that was not
+            columns = chain_columns(batch.entries)  # started: chained here
+            batch.entries = chained(columns, self._hash, chain(columns, self._hash))
         try:
             self.journal.append(batch)
         except BaseException:
             self._resync()
             raise
+        last = batch.entries[-1]
+        self._hash, self._hashed = last.hash, last.seq
         if self.on_stored is not None:
             self.on_stored(batch.entries)
 
@@ -190,7 +212,7 @@ class JournalWriter:
         batch, self._pending = self._pending, Batch()
         self._settle()  # (a batch before it that was not stored drops this one too)
         try:
-            self._behind.send(batch)
+            self._behind.send(batch, self._hash)
         except BaseException:
             self._resync()
             raise
@@ -207,5 +229,9 @@ class JournalWriter:
         self._stored(stored)
 
     def _stored(self, batch: Batch | None) -> None:
-        if batch is not None and self.on_stored is not None:
+        if batch is None:
+            return
+        last = batch.entries[-1]
+        self._hash, self._hashed = last.hash, last.seq
+        if self.on_stored is not None:
             self.on_stored(batch.entries)

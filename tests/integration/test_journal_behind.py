@@ -36,6 +36,7 @@ from fund.journal import (
     MemoryJournal,
     open_journal,
 )
+from fund.journal.base import entry_hash
 from fund.monitor import store
 from fund.monitor.keeper import SnapshotKeeper
 from fund.monitor.snapshot import ActorSnapshot, advance
@@ -49,6 +50,21 @@ def _write(writer: JournalWriter, first: int, count: int) -> list[Entry]:
     return [writer.append("Wake" if n % 3 else "Decision", f"2024-01-01T00:{n // 60:02d}:"
                           f"{n % 60:02d}Z", {"n": n, "text": "x" * (n % 17)})
             for n in range(first, first + count)]
+
+
+def _chained(entries: Sequence[Entry]) -> list[Entry]:
+    """What the journal holds for these appended entries: a writer storing behind returns
+    them unchained (its helper, or its flush, chains them as they are stored); each is
+    linked to the one before it, from the genesis hash, and hashed as entry_hash says."""
+    chained, previous = [], GENESIS_HASH
+    for entry in entries:
+        if not entry.hash:  # (an entry another writer chained at once keeps its hashes)
+            assert entry.prev_hash == ""
+            entry = entry._replace(prev_hash=previous, hash=entry_hash(*entry[:5], previous))
+        assert entry.prev_hash == previous
+        chained.append(entry)
+        previous = entry.hash
+    return chained
 
 
 def _rows(path: Path) -> list[tuple[object, ...]]:
@@ -82,8 +98,9 @@ def test_batches_stored_behind_are_the_batches_a_writer_stores_itself(
         plain = JournalWriter(journal, PID, batch_size=10)
         _write(plain, 1, count)
         plain.flush()
-    assert _rows(behind) == _rows(own) == [tuple(e) for e in appended]
-    assert [e for batch in seen for e in batch] == appended
+    assert not any(e.hash or e.prev_hash for e in appended)  # chained as they are stored
+    assert _rows(behind) == _rows(own) == [tuple(e) for e in _chained(appended)]
+    assert [e for batch in seen for e in batch] == _chained(appended)
     assert [len(batch) for batch in seen][:-1] == [10] * (len(seen) - 1)
 
 
@@ -100,6 +117,50 @@ def test_the_helper_starts_at_the_first_full_batch_and_stops_at_close(tmp_path: 
         assert helper._proc.returncode == 0
         assert writer._behind is None
         writer.close()  # twice: nothing left to stop
+
+
+def test_the_head_hash_is_known_once_the_helper_chained_the_head(tmp_path: Path) -> None:
+    """Entries handed to the helper are chained there: until they are stored, the writer
+    cannot say its head's hash (asking is an error, never a wrong answer); once flushed,
+    it is the stored head's, and the next batch is chained from it."""
+    with open_journal(str(tmp_path / "j.db")) as journal:
+        writer = JournalWriter(journal, PID, batch_size=10, behind=True)
+        try:
+            _write(writer, 1, 12)  # ten in flight, two buffered
+            with pytest.raises(RuntimeError, match="entry 12 is chained when it is stored"):
+                _ = writer.head_hash
+            writer.flush()
+            head = journal.head(PID)
+            assert head is not None and writer.head_hash == head.hash
+            _write(writer, 13, 10)
+            writer.flush()
+            assert list(journal.read(PID)) == _chained(
+                [e._replace(prev_hash="", hash="") for e in journal.read(PID)])
+        finally:
+            writer.close()
+
+
+def test_a_writer_that_cannot_start_its_helper_chains_and_stores_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """No process to be had (OSError): the entries appended to be chained by the helper are
+    chained and stored by the writer, which stores everything after itself, chained at
+    once."""
+    def no_process(*_args: object) -> None:
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(writer_module, "BehindStore", no_process)
+    with open_journal(str(tmp_path / "j.db")) as journal:
+        writer = JournalWriter(journal, PID, batch_size=10, behind=True)
+        appended = _write(writer, 1, 10)  # the helper cannot start: stored here
+        assert not any(e.hash for e in appended) and journal.count(PID) == 10
+        later = _write(writer, 11, 3)
+        assert all(e.hash for e in later)  # chained at once from now on
+        assert writer.head_hash == later[-1].hash
+        writer.flush()
+        writer.close()
+        assert list(journal.read(PID)) == _chained(appended + later)
+    assert "storing in this process (Resource temporarily unavailable)" in caplog.text
 
 
 def _until(condition: Callable[[], bool], limit: float = 10.0) -> None:
@@ -149,7 +210,7 @@ def test_a_free_helper_is_handed_short_batches_and_a_busy_one_is_not_waited_for(
             writer.flush()
         finally:
             writer.close()
-    assert _rows(path) == [tuple(e) for e in appended]
+    assert _rows(path) == [tuple(e) for e in _chained(appended)]
     assert seen == [20, 20, 20, 200]
 
 
@@ -181,11 +242,11 @@ def test_a_batch_the_helper_cannot_store_is_reported_and_the_stream_stays_whole(
             with pytest.raises(ConflictError, match="entry 11 does not follow") as caught:
                 writer.flush()
             assert "\n" not in str(caught.value)
-            assert list(journal.read(PID)) == first + intruder
+            assert list(journal.read(PID)) == _chained(first + intruder)
             assert (writer.last_seq, writer.head_hash) == (11, intruder[0].hash)
             more = _write(writer, 12, 2)  # the writer goes on from the stored head
             writer.flush()
-            assert list(journal.read(PID)) == first + intruder + more
+            assert list(journal.read(PID)) == _chained(first + intruder + more)
         finally:
             writer.close()
 
@@ -206,7 +267,7 @@ def test_a_helper_that_dies_is_reported_not_waited_for(tmp_path: Path) -> None:
             os.kill(helper._proc.pid, signal.SIGKILL)
             with pytest.raises(JournalError, match=r"stopped \(exit status -9\)"):
                 writer.flush()
-            assert list(journal.read(PID)) == first
+            assert list(journal.read(PID)) == _chained(first)
             assert writer.last_seq == 10
         finally:
             writer.close()
@@ -219,7 +280,7 @@ def test_a_helper_that_dies_is_reported_not_waited_for(tmp_path: Path) -> None:
             writer._behind._proc.wait(timeout=10)
             with pytest.raises(JournalError, match="stopped"):
                 _write(writer, 21, 10)  # the hand-off finds no one to take it
-            assert list(journal.read(PID)) == first + second
+            assert list(journal.read(PID)) == _chained(first + second)
             assert writer.last_seq == 20
         finally:
             writer.close()
@@ -232,7 +293,7 @@ def test_discard_waits_for_the_batch_in_flight(tmp_path: Path) -> None:
             first = _write(writer, 1, 10)  # in flight
             _write(writer, 11, 4)
             writer.discard()
-            assert list(journal.read(PID)) == first
+            assert list(journal.read(PID)) == _chained(first)
             assert writer.last_seq == 10
         finally:
             writer.close()
@@ -301,7 +362,7 @@ def test_after_finish_the_helper_stores_folds_and_keeps_its_fold_before_close(
             assert journal.count(PID) == 25
         finally:
             writer.close()
-    assert _rows(path) == [tuple(e) for e in appended]
+    assert _rows(path) == [tuple(e) for e in _chained(appended)]
     assert folded.read_text().splitlines() == [
         PID, " ".join(map(str, range(1, 11))), " ".join(map(str, range(11, 21))),
         " ".join(map(str, range(21, 26))), "saved"]
@@ -312,7 +373,7 @@ def test_finish_without_a_helper_stores_what_is_buffered(tmp_path: Path) -> None
         writer = JournalWriter(journal, PID, batch_size=10, behind=True)
         appended = _write(writer, 1, 7)  # shorter than a batch: no helper was started
         writer.finish()
-        assert writer._behind is None and list(journal.read(PID)) == appended
+        assert writer._behind is None and list(journal.read(PID)) == _chained(appended)
         writer.close()
 
 
@@ -348,7 +409,7 @@ def test_a_fold_that_fails_in_the_helper_stops_folding_not_storing(
             writer.flush()
         finally:
             writer.close()
-        assert list(journal.read(PID)) == appended
+        assert list(journal.read(PID)) == _chained(appended)
     said = capfd.readouterr().err.strip().splitlines()
     assert said == [f"fund: {journal.url}: {PID}: folding stopped at entry 41: ValueError: "
                     "entry 41 cannot be folded"]
