@@ -164,6 +164,22 @@ def floor_seconds(journal: Path) -> float:
     return float(json.loads(done.stdout)["seconds"])
 
 
+def record_seconds(workload: Workload) -> float:
+    """The record's own time inside one backtest of the workload with this checkout's code
+    (benchmarks/record_share.py: the journal writer, the Decisions' encoding and the fold's
+    decoding, timed in the process), in its own process."""
+    with tempfile.TemporaryDirectory(prefix="agentfund-bench-record-") as tmp:
+        figures = Path(tmp) / "record.json"
+        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "record_share.py"),
+                               str(figures), str(workload.config), "--out", str(Path(tmp) / "out"),
+                               "--no-cache", *workload.backtest_args], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if done.returncode != 0:
+            raise SystemExit(f"the record's timing failed ({done.returncode}):\n{done.stderr}")
+        return float(json.loads(figures.read_text())["record_s"])
+
+
 @contextmanager
 def worktree(revision: str) -> Iterator[Path]:
     """A detached git worktree of ``revision`` for the length of the block (beside it, a
@@ -198,9 +214,11 @@ class Side:
 
 
 def pairs(workload: Workload, runs: int, roots: tuple[Path, Path], caches: tuple[Path, Path],
-          floor: list[float] | None = None) -> tuple[Side, Side]:
+          floor: list[float] | None = None, record: list[float] | None = None
+          ) -> tuple[Side, Side]:
     """``runs`` pairs of one workload, A then B each time; with ``floor``, the floor loop is
-    timed over A's journal after each of A's runs (median of 3), appended there."""
+    timed over A's journal after each of A's runs (median of 3), appended there; with
+    ``record``, the record's time inside one more of A's runs (:func:`record_seconds`)."""
     sides = (Side([], []), Side([], []))
     with tempfile.TemporaryDirectory(prefix="agentfund-bench-keep-") as tmp:
         kept = Path(tmp) / "journal.db"
@@ -213,6 +231,8 @@ def pairs(workload: Workload, runs: int, roots: tuple[Path, Path], caches: tuple
                 side.verify.append(verify)
                 if keep is not None and floor is not None:
                     floor.append(floor_seconds(kept))
+                if index == 0 and record is not None:
+                    record.append(record_seconds(workload))
     return sides
 
 
@@ -244,10 +264,15 @@ def issue_table(chosen: set[str], runs: int, revision: str, work: Path) -> list[
                                          hourly[1].seconds(), 0.65))
         if "w1-5m" in chosen:
             floor: list[float] = []
-            a, b = pairs(BY_NAME["w1-5m"], runs, roots, caches, floor)
+            record: list[float] = []
+            a, b = pairs(BY_NAME["w1-5m"], runs, roots, caches, floor, record)
             rows.append(targets.time_row("W1 every 5 minutes", a.seconds(), b.seconds(), 0.4))
             rows.append(targets.floor_row("W1 every 5 minutes against the floor",
                                           a.seconds(), floor, a.entries))
+            rows.append(targets.floor_row(
+                "W1 every 5 minutes: its record alone (timed inside the run) against the floor",
+                record, floor, a.entries, note="shown, not the target: the record's own time "
+                "inside A's run (benchmarks/record_share.py), over the floor"))
             rows.append(targets.rate_row("`fund verify` of W1-5m, entries replayed/s",
                                          a.entries, [s.seconds for s in a.verify],
                                          [s.seconds for s in b.verify], 2.5))

@@ -65,11 +65,14 @@ def rate_row(name: str, count: int, a: Sequence[float], b: Sequence[float],
 
 
 def floor_row(name: str, a: Sequence[float], floor: Sequence[float], entries: int,
-              limit: float = 2.0) -> Row:
+              limit: float = 2.0, note: str = "") -> Row:
     """This checkout's backtest times against the floor loop's over the same entries (one
-    floor time after each of A's runs): the median of the pairwise ratios."""
+    floor time after each of A's runs): the median of the pairwise ratios. With ``note``,
+    a row shown beside the target, not judged."""
     ratio = median_ratio(a, floor)
     floor_s = statistics.median(floor)
+    if note:
+        return Row(name, "s", statistics.median(a), floor_s, ratio, "", None, note)
     return Row(name, "s", statistics.median(a), floor_s, ratio, f"≤ {limit:g} × the floor",
                at_most(ratio, limit),
                f"the floor: {entries:,} entries in {floor_s:.2f} s = {entries / floor_s:,.0f} "

@@ -54,6 +54,16 @@ def test_the_floor_row_divides_by_the_floor_loop() -> None:
     assert "126,202 entries/s" in row.note
 
 
+def test_a_floor_row_with_a_note_is_shown_not_judged() -> None:
+    # the record's own time in three runs over the floor: pairwise 0.8, 0.9, 1.0
+    row = targets.floor_row("record vs floor", [0.4, 0.45, 0.5], [0.5, 0.5, 0.5], 157_753,
+                            note="shown, not the target")
+
+    assert row.ratio == pytest.approx(0.9)
+    assert (row.met, row.target, row.note) == (None, "", "shown, not the target")
+    assert "record vs floor" in targets.format_rows([row], "585aef6")
+
+
 def test_a_skipped_row_is_not_judged_and_says_why() -> None:
     row = targets.skipped("sentiment", "≤ 0.45 × today", "needs ../shared")
 
