@@ -17,8 +17,9 @@ writer fills the next one (:class:`fund.journal.writer.JournalWriter` with ``beh
   :class:`~fund.journal.sqlite.SqliteJournal` code, which checks each batch against the
   stored head as any append does.
 * The helper also chains the entries (:func:`fund.journal.base.chain`, from the stored
-  head's hash the writer sends with each batch): hashing is a tenth of the writer's work
-  per entry, and the helper has time to spare. The writer hands ``on_stored`` the
+  head's hash the writer sends with each batch): hashing costs 0.8 µs an entry on the
+  core that runs the strategy (4 % of W1 every 5 minutes), and the helper has time to
+  spare. The writer hands ``on_stored`` the
   entries chained as the helper stored them, and knows its head's hash once it is stored.
 * Batches travel as length-prefixed :mod:`marshal` frames of their columns (the entries'
   fields are strings and integers); the answer is the batch's hashes, or the error's

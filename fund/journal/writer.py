@@ -43,10 +43,12 @@ class JournalWriter:
     a projection kept up to date by the writer (:mod:`fund.monitor.keeper`) folds what the
     journal holds, without reading it back.
 
-    ``behind`` (a backtest's): the buffer is handed to a helper process that stores it
-    while the caller goes on (:mod:`fund.journal.behind`; SQLite files only, else ignored):
-    at :data:`BEHIND_BATCH` entries when the helper is free (or not started yet), else when
-    the buffer is full, once the batch in flight is stored.
+    ``behind`` (a backtest's): the buffer is handed to a helper process that chains and
+    stores it while the caller goes on (:mod:`fund.journal.behind`; SQLite files only,
+    else ignored): at :data:`BEHIND_BATCH` entries when the helper is free (or not started
+    yet), else when the buffer is full, once the batch in flight is stored. The entries
+    :meth:`append` returns are then not chained yet (empty hashes); ``on_stored`` gets them
+    chained, and :attr:`head_hash` is known once they are stored.
     :meth:`flush` still returns only once everything appended is stored; a batch that
     could not be stored is reported at the next hand-off or flush, with everything
     appended after it dropped. Call :meth:`close` when done (it stops the helper).
