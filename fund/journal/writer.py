@@ -168,10 +168,7 @@ class JournalWriter:
         except BaseException:
             self._resync()
             raise
-        last = batch.entries[-1]
-        self._hash, self._hashed = last.hash, last.seq
-        if self.on_stored is not None:
-            self.on_stored(batch.entries)
+        self._stored(batch)
 
     def finish(self) -> None:
         """The last entries are appended: hand them to the helper storing behind, tell it
@@ -231,6 +228,8 @@ class JournalWriter:
         self._stored(stored)
 
     def _stored(self, batch: Batch | None) -> None:
+        """A batch is stored (here or by the helper), its entries chained: its last is the
+        head; hand it to ``on_stored``."""
         if batch is None:
             return
         last = batch.entries[-1]

@@ -16,6 +16,7 @@ from agentfund.backtests.engine import plan_backtest, run_backtest
 from fund.canonical import loads
 from fund.config import load_config
 from fund.journal import Batch, EntryFilter, open_journal
+from fund.journal.behind import BehindStore
 from fund.messages import DEPOSIT, FILL, REDEMPTION, SUBSCRIPTION, VALUATION
 from fund.performance import flows_of
 from tests.conftest import EXAMPLES
@@ -36,15 +37,16 @@ FIVE_MINUTES = 'actors.rebalancer.cron="*/5 * * * *"'
 def test_the_run_s_fills_and_flows_are_the_stored_journal_s(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str,
         overrides: tuple[str, ...], end: datetime | None, behind: bool) -> None:
-    stored: list[int] = []
-    keep = writer_module.JournalWriter._stored
+    stored: list[int] = []  # the batches the helper answered for, stored
+    keep = BehindStore.wait
 
-    def counted(self: writer_module.JournalWriter, batch: Batch | None) -> None:
+    def counted(self: BehindStore) -> Batch | None:
+        batch = keep(self)
         if batch is not None:
             stored.append(len(batch.entries))
-        keep(self, batch)
+        return batch
 
-    monkeypatch.setattr(writer_module.JournalWriter, "_stored", counted)
+    monkeypatch.setattr(BehindStore, "wait", counted)
     cfg = load_config(EXAMPLES / config, list(overrides))
     with open_journal(str(tmp_path / "journal.db")) as journal:
         runs = run_backtest(cfg, journal, plan=plan_backtest(cfg, end=end))
