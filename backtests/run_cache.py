@@ -16,18 +16,23 @@ are kept or reused.
 A kept run is trusted only whole: its manifest names the journal's sha256 and head hash,
 and the copy is checked against them before it is used; anything else is a miss (and the
 entry is removed). Entries are written to a temporary directory and renamed into place,
-so a run interrupted while keeping leaves nothing half-written; the :data:`KEEP` most
-recently used runs are kept, none whose journal is larger than :data:`LARGEST`.
+so a run interrupted while keeping leaves nothing half-written (the journal is copied and
+hashed by a thread while the summary and report are written: :func:`keeping`); the
+:data:`KEEP` most recently used runs are kept, none whose journal is larger than
+:data:`LARGEST`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -134,34 +139,106 @@ def fetch(key: str, out: Path, *, report: bool) -> Kept | None:
 def keep(key: str, out: Path, summary: Mapping[str, Any]) -> None:
     """Keep the finished run in ``out`` (its journal, summary and report) under ``key``;
     quietly does nothing when it cannot (the run itself is done and written)."""
-    journal = out / "journal.db"
+    with keeping(key, out) as keeper:
+        keeper.done(summary)
+
+
+@contextmanager
+def keeping(key: str | None, out: Path) -> Iterator[Keeping]:
+    """Begin keeping the run in ``out`` under ``key`` (None: keep nothing) as soon as its
+    journal is closed; the block writes the summary and report and calls
+    :meth:`Keeping.done`. A block left without it (an error) leaves nothing kept."""
+    keeper = Keeping(key, out)
+    try:
+        yield keeper
+    finally:
+        keeper.abandon()
+
+
+class Keeping:
+    """A run being kept: a thread copies its closed journal into a staging directory and
+    hashes the copy — both outside the GIL, ~0.09 s for W1-5m's 94 MB journal, on the core
+    the run's helper has left idle — while the caller writes the summary and report;
+    :meth:`done` adds those and renames the entry into place."""
+
+    def __init__(self, key: str | None, out: Path) -> None:
+        self.key, self.out = key, out
+        self.root = runs_dir()
+        self.staging = self.root / f".{key}.{os.getpid()}.{time.monotonic_ns()}"
+        self._digest = ""
+        self._error: OSError | None = None
+        self._thread: threading.Thread | None = None
+        if key is not None and _closed(out / "journal.db"):
+            self._thread = threading.Thread(target=self._copy, name="agentfund-keep",
+                                            daemon=True)
+            self._thread.start()
+
+    def _copy(self) -> None:
+        try:
+            self.staging.mkdir(parents=True)
+            self._digest = _copy_hashed(self.out / "journal.db", self.staging / "journal.db")
+        except OSError as exc:
+            self._error = exc
+
+    def done(self, summary: Mapping[str, Any]) -> None:
+        """Add the summary (and the report, if written) to the copied journal and put the
+        entry in place; quietly does nothing when it cannot (the run itself is written)."""
+        if self._thread is None:
+            return
+        self._thread.join()
+        self._thread = None
+        try:
+            if self._error is not None:
+                raise self._error
+            staging, out = self.staging, self.out
+            if (out / "report.html").is_file() and summary.get("report"):
+                shutil.copyfile(out / "report.html", staging / "report.html")
+            (staging / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+            manifest = {"journal_sha256": self._digest, "head_hash": summary.get("head_hash"),
+                        "entries": summary.get("entries")}
+            (staging / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+            shutil.rmtree(self.root / str(self.key), ignore_errors=True)
+            staging.rename(self.root / str(self.key))
+        except OSError as exc:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            if not (self.root / str(self.key) / "manifest.json").is_file():  # else another
+                # run kept it first
+                print(f"fund: could not keep the run in {self.root}: {exc.strerror or exc}",
+                      file=sys.stderr)
+            return
+        _prune(self.root)
+
+    def abandon(self) -> None:
+        """Keep nothing of a run not :meth:`done` (its staging copy is removed)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _copy_hashed(source: Path, target: Path) -> str:
+    """Copy ``source`` to ``target`` (in the kernel) and return the copy's sha256, read in
+    16 MiB chunks into one buffer: few and large, as a thread waits for the GIL after each
+    call."""
+    shutil.copyfile(source, target)
+    digest = hashlib.sha256()
+    buffer = bytearray(1 << 24)
+    view = memoryview(buffer)
+    with target.open("rb", buffering=0) as reader:
+        while size := reader.readinto(buffer):
+            digest.update(view[:size])
+    return digest.hexdigest()
+
+
+def _closed(journal: Path) -> bool:
+    """Whether the journal file can be kept: a closed, self-contained file (no write-ahead
+    log or rollback journal beside it) no larger than :data:`LARGEST`."""
     try:
         if journal.stat().st_size > LARGEST:
-            return
+            return False
     except OSError:
-        return
-    if any(Path(f"{journal}{suffix}").exists() for suffix in ("-wal", "-journal")):
-        return  # not a closed, self-contained file
-    root = runs_dir()
-    staging = root / f".{key}.{os.getpid()}.{time.monotonic_ns()}"
-    try:
-        staging.mkdir(parents=True)
-        shutil.copyfile(journal, staging / "journal.db")
-        if (out / "report.html").is_file() and summary.get("report"):
-            shutil.copyfile(out / "report.html", staging / "report.html")
-        (staging / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
-        manifest = {"journal_sha256": sha256_file(staging / "journal.db"),
-                    "head_hash": summary.get("head_hash"), "entries": summary.get("entries")}
-        (staging / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-        shutil.rmtree(root / key, ignore_errors=True)
-        staging.rename(root / key)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not (root / key / "manifest.json").is_file():  # else another run kept it first
-            print(f"fund: could not keep the run in {root}: {exc.strerror or exc}",
-                  file=sys.stderr)
-        return
-    _prune(root)
+        return False
+    return not any(Path(f"{journal}{suffix}").exists() for suffix in ("-wal", "-journal"))
 
 
 def _prune(root: Path) -> None:

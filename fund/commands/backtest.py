@@ -64,13 +64,14 @@ def backtest(*, config: Path, journal: str | None, out: Path | None, overrides: 
         runs = run_backtest(cfg, store, progress=progress, plan=plan, books=books,
                             meanwhile=_ready_report if report else None)
     report_path = out / "report.html" if report else None
-    summary = fund_summary(runs, store.url, str(report_path) if report_path else None)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    if report_path is not None:
-        _write_report(report_path, cfg.name, summary, runs, cfg.actors, books,
-                      journal=store.url, prices=plan.settings.prices)
-    if key is not None:
-        run_cache.keep(key, out, summary)
+    with run_cache.keeping(key, out) as keeper:  # the closed journal is copied meanwhile
+        summary = fund_summary(runs, store.url, str(report_path) if report_path else None)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n",
+                                          encoding="utf-8")
+        if report_path is not None:
+            _write_report(report_path, cfg.name, summary, runs, cfg.actors, books,
+                          journal=store.url, prices=plan.settings.prices)
+        keeper.done(summary)
     _show(cfg.name, summary, as_json=as_json)
     return 0
 

@@ -4,6 +4,7 @@ and never a kept run that does not check out."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -195,3 +196,66 @@ def test_two_runs_keeping_the_same_key_at_once_leave_one_entry_and_no_warning(
     assert capsys.readouterr().err == ""
     assert [p.name for p in (cache / "runs").iterdir()] == ["k"]  # no staging left behind
     assert (entry / "manifest.json").read_text(encoding="utf-8") == "{}"
+
+
+def test_the_journal_is_copied_and_hashed_while_the_block_runs(
+        cache: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    # larger than one 16 MiB chunk of the hashing thread, and not a multiple of it
+    journal = os.urandom((1 << 24) + 12_345)
+    (out / "journal.db").write_bytes(journal)
+    (out / "report.html").write_text("<p>report</p>", encoding="utf-8")
+    summary = {"head_hash": "h", "entries": 3, "report": str(out / "report.html")}
+    with run_cache.keeping("k", out) as keeper:
+        # the copy is made in the staging directory, not yet under the key
+        assert not (cache / "runs" / "k").exists()
+        keeper.done(summary)
+    [entry] = kept(cache)
+    assert entry.name == "k"
+    assert (entry / "journal.db").read_bytes() == journal
+    assert (entry / "report.html").read_text(encoding="utf-8") == "<p>report</p>"
+    manifest = json.loads((entry / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest == {"journal_sha256": hashlib.sha256(journal).hexdigest(),
+                        "head_hash": "h", "entries": 3}
+    assert json.loads((entry / "summary.json").read_text(encoding="utf-8")) == summary
+    assert [p.name for p in (cache / "runs").iterdir()] == ["k"]  # no staging left
+
+
+def test_a_block_that_fails_keeps_nothing_and_leaves_no_staging(cache: Path,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "journal.db").write_bytes(b"journal")
+    with pytest.raises(RuntimeError, match="report failed"), \
+            run_cache.keeping("k", out):
+        raise RuntimeError("report failed")
+    assert list((cache / "runs").iterdir()) == []
+
+
+@pytest.mark.parametrize("journal", ["missing", "wal", "none"])
+def test_nothing_is_kept_of_a_journal_not_closed_or_without_a_key(
+        cache: Path, tmp_path: Path, journal: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    if journal != "missing":
+        (out / "journal.db").write_bytes(b"journal")
+    if journal == "wal":
+        (out / "journal.db-wal").write_bytes(b"")
+    with run_cache.keeping(None if journal == "none" else "k", out) as keeper:
+        keeper.done({"head_hash": "h", "entries": 1})
+    assert not (cache / "runs").exists() or list((cache / "runs").iterdir()) == []
+
+
+def test_a_cache_it_cannot_write_to_is_said_in_one_line(
+        cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "journal.db").write_bytes(b"journal")
+    cache.mkdir()
+    (cache / "runs").write_text("a file where the directory goes", encoding="utf-8")
+    with run_cache.keeping("k", out) as keeper:
+        keeper.done({"head_hash": "h", "entries": 1})
+    err = capsys.readouterr().err
+    assert err.startswith(f"fund: could not keep the run in {cache / 'runs'}: ")
+    assert err.count("\n") == 1 and "Traceback" not in err
