@@ -162,16 +162,17 @@ class Keeping:
     :meth:`done` adds those and renames the entry into place."""
 
     def __init__(self, key: str | None, out: Path) -> None:
-        self.key, self.out = key, out
-        self.root = runs_dir()
-        self.staging = self.root / f".{key}.{os.getpid()}.{time.monotonic_ns()}"
+        self.out = out
         self._digest = ""
         self._error: OSError | None = None
         self._thread: threading.Thread | None = None
-        if key is not None and _closed(out / "journal.db"):
-            self._thread = threading.Thread(target=self._copy, name="agentfund-keep",
-                                            daemon=True)
-            self._thread.start()
+        if key is None or not _closed(out / "journal.db"):
+            return
+        self.root = runs_dir()
+        self.entry = self.root / key
+        self.staging = self.root / f".{key}.{os.getpid()}.{time.monotonic_ns()}"
+        self._thread = threading.Thread(target=self._copy, name="agentfund-keep", daemon=True)
+        self._thread.start()
 
     def _copy(self) -> None:
         try:
@@ -186,27 +187,29 @@ class Keeping:
         if self._thread is None:
             return
         self._thread.join()
-        self._thread = None
         try:
-            if self._error is not None:
-                raise self._error
-            staging, out = self.staging, self.out
-            if (out / "report.html").is_file() and summary.get("report"):
-                shutil.copyfile(out / "report.html", staging / "report.html")
-            (staging / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
-            manifest = {"journal_sha256": self._digest, "head_hash": summary.get("head_hash"),
-                        "entries": summary.get("entries")}
-            (staging / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-            shutil.rmtree(self.root / str(self.key), ignore_errors=True)
-            staging.rename(self.root / str(self.key))
+            self._put(summary)
         except OSError as exc:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            if not (self.root / str(self.key) / "manifest.json").is_file():  # else another
-                # run kept it first
+            self.abandon()
+            if not (self.entry / "manifest.json").is_file():  # else another run kept it first
                 print(f"fund: could not keep the run in {self.root}: {exc.strerror or exc}",
                       file=sys.stderr)
             return
+        self._thread = None
         _prune(self.root)
+
+    def _put(self, summary: Mapping[str, Any]) -> None:
+        if self._error is not None:
+            raise self._error
+        staging, out = self.staging, self.out
+        if (out / "report.html").is_file() and summary.get("report"):
+            shutil.copyfile(out / "report.html", staging / "report.html")
+        (staging / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+        manifest = {"journal_sha256": self._digest, "head_hash": summary.get("head_hash"),
+                    "entries": summary.get("entries")}
+        (staging / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        shutil.rmtree(self.entry, ignore_errors=True)
+        staging.rename(self.entry)
 
     def abandon(self) -> None:
         """Keep nothing of a run not :meth:`done` (its staging copy is removed)."""

@@ -259,3 +259,13 @@ def test_a_cache_it_cannot_write_to_is_said_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"fund: could not keep the run in {cache / 'runs'}: ")
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_summary_that_cannot_be_written_keeps_nothing_and_leaves_no_staging(
+        cache: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "journal.db").write_bytes(b"journal")
+    with pytest.raises(TypeError), run_cache.keeping("k", out) as keeper:
+        keeper.done({"head_hash": object()})  # not JSON: raised, not swallowed
+    assert list((cache / "runs").iterdir()) == []
