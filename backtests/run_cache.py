@@ -24,7 +24,6 @@ hashed by a thread while the summary and report are written: :func:`keeping`); t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -221,16 +220,9 @@ class Keeping:
 
 def _copy_hashed(source: Path, target: Path) -> str:
     """Copy ``source`` to ``target`` (in the kernel) and return the copy's sha256, read in
-    16 MiB chunks into one buffer: few and large, as a thread waits for the GIL after each
-    call."""
+    16 MiB chunks: few, as the thread doing it waits for the GIL after each."""
     shutil.copyfile(source, target)
-    digest = hashlib.sha256()
-    buffer = bytearray(1 << 24)
-    view = memoryview(buffer)
-    with target.open("rb", buffering=0) as reader:
-        while size := reader.readinto(buffer):
-            digest.update(view[:size])
-    return digest.hexdigest()
+    return sha256_file(target, chunk=1 << 24)
 
 
 def _closed(journal: Path) -> bool:

@@ -46,12 +46,15 @@ DEPENDENCIES = ("apscheduler", "numpy", "orjson", "pandas", "pyarrow", "pydantic
 _PLUGIN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file's content, read in 1 MiB chunks."""
+def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's content, read in chunks of ``chunk`` bytes into one buffer
+    (a thread hashing a large file waits for the GIL after each read: give it large ones)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
+    buffer = bytearray(chunk)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as handle:
+        while size := handle.readinto(buffer):
+            digest.update(view[:size])
     return digest.hexdigest()
 
 
