@@ -208,7 +208,7 @@ def run_actor(spec: ActorSpec, journal: Journal, plan: BacktestPlan,
         clock.set_time(max(period.end, clock.now()))
         end = node.finish(period.end)  # also records the news after the last wake
         if plan.signer is not None and plan.signer.checkpoint(runtime) is not None:
-            end = runtime.writer.journal.head(spec.actor_id) or end  # the signed End
+            end = runtime.writer.stored_head or end  # the signed End
         # the helper stores and folds the last entries (and keeps the checkpoint) while
         # this process does what needs none of that: the run's totals, then ``meanwhile``
         runtime.writer.finish()

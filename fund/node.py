@@ -128,7 +128,7 @@ class Node:
         end = runtime.recorded(core.end())
         runtime.writer.flush()
         # as stored: a writer storing behind chains its entries there (fund.journal.writer)
-        return runtime.writer.journal.head(runtime.writer.process_id) or end
+        return runtime.writer.stored_head or end
 
     def missed(self, times: Sequence[datetime], reason: str) -> Entry:
         """Record wakes that did not run, and why."""

@@ -73,7 +73,7 @@ class JournalWriter:
         self._resync()
 
     def _resync(self) -> None:
-        head = self.journal.head(self.process_id)
+        head = self._head = self.journal.head(self.process_id)
         self._seq = self._hashed = head.seq if head else 0
         self._hash = head.hash if head else GENESIS_HASH
 
@@ -81,6 +81,11 @@ class JournalWriter:
     def last_seq(self) -> int:
         """Sequence number of the last entry appended (stored or pending)."""
         return self._seq
+
+    @property
+    def stored_head(self) -> Entry | None:
+        """The last entry stored, chained as stored (None: the stream is empty)."""
+        return self._head
 
     @property
     def head_hash(self) -> str:
@@ -232,7 +237,7 @@ class JournalWriter:
         head; hand it to ``on_stored``."""
         if batch is None:
             return
-        last = batch.entries[-1]
+        last = self._head = batch.entries[-1]
         self._hash, self._hashed = last.hash, last.seq
         if self.on_stored is not None:
             self.on_stored(batch.entries)

@@ -140,6 +140,28 @@ def test_the_head_hash_is_known_once_the_helper_chained_the_head(tmp_path: Path)
             writer.close()
 
 
+@pytest.mark.parametrize("behind", [True, False])
+def test_the_writer_knows_the_entry_it_stored_last(tmp_path: Path, behind: bool) -> None:
+    """``stored_head`` is the last stored entry as the journal holds it (chained, where a
+    helper chains), the head of an existing stream before anything is stored, and it does
+    not move for entries only buffered."""
+    with open_journal(str(tmp_path / "j.db")) as journal:
+        writer = JournalWriter(journal, PID, batch_size=10, behind=behind)
+        try:
+            assert writer.stored_head is None
+            _write(writer, 1, 12)
+            writer.flush()
+            assert writer.stored_head == journal.head(PID) == _chained(
+                [e._replace(prev_hash="", hash="") for e in journal.read(PID)])[-1]
+            _write(writer, 13, 3)  # buffered only
+            assert writer.stored_head == journal.head(PID)
+            assert writer.stored_head is not None and writer.stored_head.seq == 12
+        finally:
+            writer.close()
+        again = JournalWriter(journal, PID)  # an existing stream: its stored head
+        assert again.stored_head == journal.head(PID)
+
+
 def test_a_writer_that_cannot_start_its_helper_chains_and_stores_its_own(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
