@@ -85,7 +85,8 @@ class InputChecks:
     def __call__(self, entry: Entry, payload: Mapping[str, Any], core: ActorCore) -> None:
         if entry.kind == OBSERVATION:
             self._observation(entry, payload)
-            self._rederive(entry, payload, core)
+            if self.derived.get(payload["oracle"], _UNSEEN) is not None:  # (most are not)
+                self._rederive(entry, payload, core)
         elif entry.kind in (SUBSCRIPTION, REDEMPTION):
             self._request(entry, payload, core)
         elif entry.kind in EXCHANGE_EVENTS:  # live: the exchange's raw answers it was read from
@@ -97,7 +98,8 @@ class InputChecks:
         # when the answer came (``received``); the exchange's own stamps are on its clock,
         # so they are judged with its measured offset
         as_of = max(entry.ts, payload.get("as_of", ""), payload.get("received", ""))
-        venue_as_of = _on_venue_clock(as_of, data.get("clock"))
+        clock = data.get("clock")  # (a backtest's observations have none)
+        venue_as_of = as_of if clock is None else _on_venue_clock(as_of, clock)
         for symbol, quote in (data.get("prices") or {}).items():
             if quote.get("time", "") > venue_as_of:
                 raise Divergence(entry.seq, f"look-ahead: {symbol} price from {quote['time']} "
