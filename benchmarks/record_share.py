@@ -64,15 +64,27 @@ from fund.cli import main  # noqa: E402
 TIMED = ("append", "append_text", "flush", "finish", "close", "put_blob")
 
 
+def _timed(function: Callable[..., Any], add: Callable[[float], None]) -> Callable[..., Any]:
+    """``function``, the seconds of each of its calls handed to ``add``."""
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            add(time.perf_counter() - started)
+    return timed
+
+
 class Timers:
-    """Seconds spent in each part of the record (the writer's outermost calls only)."""
+    """Seconds spent in each part of the record (the writer's outermost calls only), and in
+    the parts of the run that bound it from below."""
 
     def __init__(self) -> None:
         self.seconds = {"writer": 0.0, "decision_text": 0.0, "fold_decode": 0.0}
         self.not_record = 0.0  # the writer's on_stored callbacks, inside its calls
         self.in_loop = {"record": 0.0, "not_record": 0.0}  # the same, inside the wake loop
-        self.strategy = 0.0  # the strategy's own on_wake
-        self.steps = {"plan": 0.0, "report": 0.0}  # parts of what is outside the loop
+        # the strategy's own on_wake; the plan and the report (outside the loop)
+        self.steps = {"strategy": 0.0, "plan": 0.0, "report": 0.0}
         self.loop = 0.0  # the wake loop's steps and samples
         self._depth = 0
         self._looping = False
@@ -81,6 +93,14 @@ class Timers:
         self.seconds[name] += seconds
         if self._looping:
             self.in_loop["record"] += seconds
+
+    def _step(self, name: str, seconds: float) -> None:
+        self.steps[name] += seconds
+
+    def _not_record(self, seconds: float) -> None:
+        self.not_record += seconds
+        if self._looping:
+            self.in_loop["not_record"] += seconds
 
     def writer_method(self, method: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -96,13 +116,12 @@ class Timers:
         return timed
 
     def part(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self._add(name, time.perf_counter() - started)
-        return timed
+        """A part of the record."""
+        return _timed(function, lambda seconds: self._add(name, seconds))
+
+    def step(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        """A part of the run that is not the record (the strategy, the plan, the report)."""
+        return _timed(function, lambda seconds: self._step(name, seconds))
 
     def looping(self, function: Callable[..., Any]) -> Callable[..., Any]:
         """A step of the wake loop (not nested in another)."""
@@ -118,36 +137,10 @@ class Timers:
                 self._looping = False
         return timed
 
-    def step(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.steps[name] += time.perf_counter() - started
-        return timed
-
-    def on_wake(self, function: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.strategy += time.perf_counter() - started
-        return timed
-
     def excluded(self, callback: Callable[[Sequence[Any]], None]
                  ) -> Callable[[Sequence[Any]], None]:
-        def timed(entries: Sequence[Any]) -> None:
-            started = time.perf_counter()
-            try:
-                callback(entries)
-            finally:
-                seconds = time.perf_counter() - started
-                self.not_record += seconds
-                if self._looping:
-                    self.in_loop["not_record"] += seconds
-        return timed
+        """A writer's on_stored callback: not the record."""
+        return _timed(callback, self._not_record)
 
 
 def install(timers: Timers) -> None:
@@ -178,7 +171,7 @@ def install(timers: Timers) -> None:
     def strategy_class(name: str, search: Sequence[Path] = ()) -> type[Any]:
         cls = lookup(name, search)
         if cls not in timed:  # the class's own on_wake, timed once wrapped
-            cls.on_wake = timers.on_wake(cls.on_wake)  # type: ignore[method-assign]
+            cls.on_wake = timers.step("strategy", cls.on_wake)  # type: ignore[method-assign]
             timed.add(cls)
         return cls
 
@@ -209,9 +202,8 @@ def main_record(argv: Sequence[str]) -> dict[str, float]:
     return {"record_s": sum(parts.values()), **{f"{k}_s": v for k, v in parts.items()},
             "on_stored_s": timers.not_record, "command_s": command,
             "before_command_s": before, "loop_s": timers.loop, "record_in_loop_s": in_loop,
-            "strategy_s": timers.strategy, "outside_loop_s": outside,
-            **{f"{k}_s": v for k, v in timers.steps.items()},
-            "bound_s": outside + timers.strategy + in_loop}
+            "outside_loop_s": outside, **{f"{k}_s": v for k, v in timers.steps.items()},
+            "bound_s": outside + timers.steps["strategy"] + in_loop}
 
 
 if __name__ == "__main__":
