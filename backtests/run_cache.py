@@ -135,18 +135,13 @@ def fetch(key: str, out: Path, *, report: bool) -> Kept | None:
     return Kept(summary=summary, source=entry)
 
 
-def keep(key: str, out: Path, summary: Mapping[str, Any]) -> None:
-    """Keep the finished run in ``out`` (its journal, summary and report) under ``key``;
-    quietly does nothing when it cannot (the run itself is done and written)."""
-    with keeping(key, out) as keeper:
-        keeper.done(summary)
-
-
 @contextmanager
 def keeping(key: str | None, out: Path) -> Iterator[Keeping]:
-    """Begin keeping the run in ``out`` under ``key`` (None: keep nothing) as soon as its
-    journal is closed; the block writes the summary and report and calls
-    :meth:`Keeping.done`. A block left without it (an error) leaves nothing kept."""
+    """Keep the finished run in ``out`` (its journal, summary and report) under ``key``
+    (None: keep nothing): the journal, closed, is copied as soon as the block begins; the
+    block writes the summary and report and calls :meth:`Keeping.done`. A block left
+    without it (an error) leaves nothing kept; one that cannot keep says so in a line (the
+    run itself is done and written)."""
     keeper = Keeping(key, out)
     try:
         yield keeper

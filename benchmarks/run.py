@@ -183,15 +183,14 @@ def record_seconds(workload: Workload) -> dict[str, float]:
 
 def bound_parts(record: list[dict[str, float]]) -> str:
     """The parts of that bound, each the median over the runs."""
-    for figures in record:
-        figures["rest_s"] = figures["outside_loop_s"] - figures["before_command_s"] \
-            - figures["report_s"]
-    parts = (("the interpreter and imports", "before_command_s"),
-             ("the strategy's on_wake", "strategy_s"), ("the record in the loop",
-                                                        "record_in_loop_s"),
-             ("the report", "report_s"), ("the rest outside the loop", "rest_s"))
-    return ", ".join(f"{what} {statistics.median(r[name] for r in record):.2f} s"
-                     for what, name in parts)
+    parts = (("the interpreter and imports", lambda r: r["before_command_s"]),
+             ("the strategy's on_wake", lambda r: r["strategy_s"]),
+             ("the record in the loop", lambda r: r["record_in_loop_s"]),
+             ("the report", lambda r: r["report_s"]),
+             ("the rest outside the loop",
+              lambda r: r["outside_loop_s"] - r["before_command_s"] - r["report_s"]))
+    return ", ".join(f"{what} {statistics.median(map(part, record)):.2f} s"
+                     for what, part in parts)
 
 
 @contextmanager

@@ -85,8 +85,11 @@ class InputChecks:
     def __call__(self, entry: Entry, payload: Mapping[str, Any], core: ActorCore) -> None:
         if entry.kind == OBSERVATION:
             self._observation(entry, payload)
-            if self.derived.get(payload["oracle"], _UNSEEN) is not None:  # (most are not)
-                self._rederive(entry, payload, core)
+            oracle = self.derived.get(payload["oracle"], _UNSEEN)
+            if oracle is _UNSEEN:  # the oracle's first observation in the stream
+                oracle = self._deriving(payload["oracle"], core)
+            if oracle is not None:  # (most are not derived: nothing to derive again)
+                self._rederive(entry, payload, oracle, core)
         elif entry.kind in (SUBSCRIPTION, REDEMPTION):
             self._request(entry, payload, core)
         elif entry.kind in EXCHANGE_EVENTS:  # live: the exchange's raw answers it was read from
@@ -130,16 +133,20 @@ class InputChecks:
             if blob_digest(body) != digest:
                 raise Divergence(entry.seq, f"blob {digest} was altered")
 
-    def _rederive(self, entry: Entry, payload: Mapping[str, Any], core: ActorCore) -> None:
-        """Derive a derived observation (scores) again from what it was derived from."""
-        name = payload["oracle"]
-        oracle = self.derived.get(name, _UNSEEN)
-        if oracle is _UNSEEN:
-            from agentfund.oracles.kinds import rederiving_oracle
+    def _deriving(self, name: str, core: ActorCore) -> Any:
+        """The oracle that derives the named oracle's observations again, kept for the
+        stream; None where it is not derived, or a model whose outputs vary (its record is
+        the input)."""
+        from agentfund.oracles.kinds import rederiving_oracle
 
-            oracle = self.derived[name] = rederiving_oracle(core.spec.oracle(name))
-        if oracle is None:
-            return  # not derived, or a model whose outputs vary: its record is the input
+        oracle = self.derived[name] = rederiving_oracle(core.spec.oracle(name))
+        return oracle
+
+    def _rederive(self, entry: Entry, payload: Mapping[str, Any], oracle: Any,
+                  core: ActorCore) -> None:
+        """Derive a derived observation (scores) again, with ``oracle``, from what it was
+        derived from."""
+        name = payload["oracle"]
         from agentfund.oracles.base import Recorded
 
         recorded = Recorded(this_wake=core.observations, last=core.last_observations)

@@ -47,6 +47,12 @@ def kept(cache: Path) -> list[Path]:
         else []
 
 
+
+def _keep(key: str, out: Path, summary: dict[str, Any]) -> None:
+    """Keep a run as `fund backtest` does: its summary and report written in the block."""
+    with run_cache.keeping(key, out) as keeper:
+        keeper.done(summary)
+
 def test_an_identical_rerun_is_the_kept_run_copied_byte_for_byte(cache: Path,
                                                                   tmp_path: Path) -> None:
     first, said = backtest(tmp_path / "a", *SHORT)
@@ -168,11 +174,11 @@ def test_only_the_most_recently_used_runs_are_kept(cache: Path, tmp_path: Path,
     out.mkdir()
     (out / "journal.db").write_bytes(b"not read when keeping")
     for when, key in enumerate(("k3", "k2", "k1")):  # oldest first
-        run_cache.keep(key, out, {"head_hash": "h", "entries": 1})
+        _keep(key, out, {"head_hash": "h", "entries": 1})
         os.utime(cache / "runs" / key, (1_000_000 + when, 1_000_000 + when))
     assert [p.name for p in kept(cache)] == ["k1", "k2"]
     os.utime(cache / "runs" / "k2", (2_000_000, 2_000_000))  # used again (a copy touches it)
-    run_cache.keep("k0", out, {"head_hash": "h", "entries": 1})
+    _keep("k0", out, {"head_hash": "h", "entries": 1})
     assert [p.name for p in kept(cache)] == ["k0", "k2"]
 
 
@@ -192,7 +198,7 @@ def test_two_runs_keeping_the_same_key_at_once_leave_one_entry_and_no_warning(
             (entry / "manifest.json").write_text("{}", encoding="utf-8")
 
     monkeypatch.setattr(run_cache.shutil, "rmtree", theirs_lands_first)
-    run_cache.keep("k", out, {"head_hash": "h", "entries": 1})
+    _keep("k", out, {"head_hash": "h", "entries": 1})
     assert capsys.readouterr().err == ""
     assert [p.name for p in (cache / "runs").iterdir()] == ["k"]  # no staging left behind
     assert (entry / "manifest.json").read_text(encoding="utf-8") == "{}"
