@@ -96,6 +96,7 @@ class ActorRuntime:
         self.ambiguous = False
         self._resume()
 
+    @standard  # (reload is called outside a wake: the thread's context may be anything)
     def _resume(self) -> None:
         replay = Replayer(strict=False)
         for entry in self.writer.journal.read(self.writer.process_id):

@@ -9,11 +9,18 @@ context instead; this test runs a backtest and its verification under a hostile 
 from __future__ import annotations
 
 import decimal
-from decimal import ROUND_HALF_UP
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from agentfund.backtests.engine import run_backtest
+from fund.canonical import loads
+from fund.clock import SimulatedClock
 from fund.config import load_config
-from fund.journal import open_journal
+from fund.exchange.paper import PaperAdapter
+from fund.journal import JournalWriter, open_journal
+from fund.money import STANDARD
+from fund.replay import Replayer
+from fund.runtime import ActorRuntime
 from fund.verify import verify_stream
 from tests.conftest import EXAMPLES
 from tests.fixtures.journals import JournalUrls
@@ -63,3 +70,32 @@ def test_the_live_adapter_leaves_the_callers_context_alone() -> None:
     assert changed == ROUND_HALF_UP  # ccxt really does change the context it runs in
     assert decimal.getcontext().rounding == before.rounding
     assert Decimal(1) / Decimal(3) == before.divide(Decimal(1), Decimal(3))
+
+
+def test_an_actor_rebuilt_after_a_failed_write_is_rebuilt_in_the_pinned_context(
+        journal_urls: JournalUrls) -> None:
+    # the daemon holds an actor whose write failed, then rebuilds it from its stream
+    # (ActorRuntime.reload, a trusting replay that runs the handler at every wake); the
+    # thread may by then run in whatever context a library left it in
+    config = load_config(EXAMPLES / "rebalance.toml", MARCH)
+    with open_journal(journal_urls("reload")) as journal:
+        [spec] = config.actors
+        run_backtest(config, journal)
+        runtime = ActorRuntime(spec=spec, writer=JournalWriter(journal, spec.actor_id),
+                               oracles={}, clock=SimulatedClock(datetime(2024, 3, 4, tzinfo=UTC)),
+                               adapter=PaperAdapter(fee_rate=spec.terms.fee_rate,
+                                                    slippage_bps=spec.terms.slippage_bps))
+        runtime.open(Decimal(0))  # resumes the stream (in the pinned context)
+        resumed = runtime.core.fingerprint()
+        clean = Replayer(strict=True)  # the investor's replay, in a clean context
+        with decimal.localcontext(STANDARD):
+            for entry in journal.read(spec.actor_id):
+                clean.feed(entry, loads(entry.payload))
+        assert clean.core is not None and clean.core.fingerprint() == resumed
+
+        with decimal.localcontext() as hostile:
+            hostile.prec, hostile.rounding = 12, ROUND_HALF_UP
+            runtime.reload()
+            assert decimal.getcontext().prec == 12  # the caller's context is left as it was
+        assert runtime.core.fingerprint() == resumed
+        assert runtime.core.peak == clean.core.peak
